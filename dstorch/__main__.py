@@ -1,0 +1,3 @@
+from dstorch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""`dstorch <command>`: parse arguments, call the package. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from dstorch.config import (
+    PipelineConfig,
+    TrainConfig,
+    add_arguments,
+    from_namespace,
+)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dstorch import job
+
+    config = from_namespace(args, TrainConfig)
+    if not config.train_files:
+        raise ValueError("--train_files is required; give one or more comma-separated CSVs")
+    return 0 if job.run(config) in ("finished", "stopped") else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dstorch import job
+
+    job.export(from_namespace(args, TrainConfig))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dstorch import job
+
+    config = from_namespace(args, TrainConfig)
+    if not config.test_files:
+        raise ValueError("--test_files is required; give one or more comma-separated CSVs")
+    job.test_and_report(config)
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from dstorch import job
+
+    pipeline = PipelineConfig.load(args.config)
+    config = pipeline.train_config(args.data_dir, args.checkpoint_dir, args.export_dir)
+    return 0 if job.run(config) in ("finished", "stopped") else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dstorch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, func, text in (
+        ("train", cmd_train, "train (resuming from --checkpoint_dir), test and export"),
+        ("export", cmd_export, "export a checkpoint to .pb and .pbmm"),
+        ("evaluate", cmd_evaluate, "WER/CER of a checkpoint on --test_files"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        add_arguments(p, TrainConfig)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("job", help="a pipeline training run (what the runners start)")
+    p.add_argument("--config", default="configuration.env")
+    p.add_argument("--data_dir", required=True)
+    p.add_argument("--checkpoint_dir", required=True)
+    p.add_argument("--export_dir", required=True)
+    p.set_defaults(func=cmd_job)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        # Our errors are ValueErrors with a message naming the file and the fix.
+        if os.environ.get("DSTORCH_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

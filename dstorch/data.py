@@ -1,0 +1,217 @@
+"""Alphabets, DeepSpeech CSVs, audio loading and length-bucketed batches."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import struct
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dstorch import features as F
+
+CSV_HEADER = ["wav_filename", "wav_filesize", "transcript"]
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names the file and the fix."""
+
+
+class AlphabetError(DataError):
+    pass
+
+
+class Alphabet:
+    """Ordered output labels; the CTC blank is the extra class after the last label."""
+
+    def __init__(self, labels: list[str]):
+        if len(set(labels)) != len(labels):
+            raise AlphabetError(f"alphabet has duplicate labels: {labels}")
+        self.labels = list(labels)
+        self.index = {label: i for i, label in enumerate(self.labels)}
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Alphabet) and self.labels == other.labels
+
+    @property
+    def blank(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Alphabet:
+        """Read DeepSpeech's alphabet.txt: one label per line, `#` comments, `\\#` is `#`."""
+        path = Path(path)
+        try:
+            lines = path.read_text(encoding="utf-8").split("\n")
+        except FileNotFoundError:
+            raise AlphabetError(f"{path}: alphabet file not found; check the path") from None
+        except UnicodeDecodeError:
+            raise AlphabetError(f"{path}: not UTF-8; save the alphabet as UTF-8") from None
+        labels = []
+        for line in lines:
+            line = line.rstrip("\r")
+            if line.startswith("#") or line == "":
+                continue
+            labels.append("#" if line == "\\#" else line)
+        if not labels:
+            raise AlphabetError(f"{path}: alphabet is empty; list one character per line")
+        return cls(labels)
+
+    def save(self, path: str | Path) -> None:
+        lines = ["# Each line is one label; a line with one space is the space label."]
+        lines += ["\\#" if label == "#" else label for label in self.labels]
+        atomic_write_text(Path(path), "\n".join(lines) + "\n")
+
+    def missing(self, text: str) -> list[str]:
+        return sorted({ch for ch in text if ch not in self.index})
+
+    def encode(self, text: str, source: str = "transcript") -> list[int]:
+        missing = self.missing(text)
+        if missing:
+            shown = " ".join(repr(ch) for ch in missing)
+            raise AlphabetError(
+                f"{source}: characters {shown} are not in the alphabet; "
+                "add them to alphabet.txt or remove them from the transcript"
+            )
+        return [self.index[ch] for ch in text]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.labels[i] for i in ids if i < len(self.labels))
+
+    def serialize(self) -> bytes:
+        """The client's binary alphabet: u16 count, then (u16 index, u16 length, utf-8)."""
+        out = [struct.pack("<H", len(self.labels))]
+        for i, label in enumerate(self.labels):
+            raw = label.encode("utf-8")
+            out.append(struct.pack("<HH", i, len(raw)) + raw)
+        return b"".join(out)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file + rename so a crash never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_wav(path: str | Path) -> np.ndarray:
+    """Read a 16 kHz mono 16-bit PCM WAV.  -> [N] int16"""
+    path = Path(path)
+    try:
+        with wave.open(str(path), "rb") as w:
+            rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+            raw = w.readframes(w.getnframes())
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; check the CSV paths") from None
+    except (wave.Error, EOFError) as e:
+        raise DataError(f"{path}: not a readable WAV ({e}); convert it to 16-bit PCM") from None
+    if (rate, channels, width) != (F.SAMPLE_RATE, 1, 2):
+        raise DataError(
+            f"{path}: {rate} Hz, {channels} channel(s), {8 * width}-bit; DeepSpeech needs "
+            f"16000 Hz mono 16-bit (fix: sox in.wav -r 16000 -c 1 -b 16 out.wav)"
+        )
+    return np.frombuffer(raw, dtype="<i2").astype(np.int16)
+
+
+@dataclass
+class Sample:
+    wav: Path
+    transcript: str
+    labels: list[int]
+
+
+def read_csv(path: str | Path, alphabet: Alphabet) -> list[Sample]:
+    """Read a DeepSpeech CSV; relative wav paths are relative to the CSV's folder."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise DataError(f"{path}: CSV not found; run the data preparation first") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8; save the CSV as UTF-8") from None
+    if not rows:
+        raise DataError(f"{path}: CSV has no samples; add rows {','.join(CSV_HEADER)}")
+    if not {"wav_filename", "transcript"} <= set(rows[0]):
+        raise DataError(f"{path}: header must be {','.join(CSV_HEADER)}")
+    samples = []
+    for line, row in enumerate(rows, start=2):
+        wav = Path(row["wav_filename"])
+        wav = wav if wav.is_absolute() else path.parent / wav
+        text = row["transcript"]
+        labels = alphabet.encode(text, source=f"{path}:{line} ({wav.name})")
+        if not labels:
+            raise DataError(f"{path}:{line}: empty transcript; give every clip its text")
+        samples.append(Sample(wav, text, labels))
+    return samples
+
+
+def read_csvs(paths: str, alphabet: Alphabet) -> list[Sample]:
+    """Comma-separated CSV list, as DeepSpeech's --train_files accepts."""
+    return [s for p in paths.split(",") if p.strip() for s in read_csv(p.strip(), alphabet)]
+
+
+class FeatureCache:
+    """Context-windowed features per clip, computed once (features are deterministic)."""
+
+    def __init__(self):
+        self._cache: dict[Path, np.ndarray] = {}
+
+    def __call__(self, wav: Path) -> np.ndarray:
+        """-> [T, CONTEXT_FRAMES, N_MFCC] float32"""
+        if wav not in self._cache:
+            self._cache[wav] = F.context_windows(F.audio_features(read_wav(wav)))
+        return self._cache[wav]
+
+
+@dataclass
+class Batch:
+    """inputs [B, T, 19, 26] float32, input_lengths [B], labels [sum(L)], label_lengths [B]."""
+
+    inputs: torch.Tensor
+    input_lengths: torch.Tensor
+    labels: torch.Tensor
+    label_lengths: torch.Tensor
+    samples: list[Sample]
+
+
+def collate(samples: list[Sample], cache: FeatureCache) -> Batch:
+    feats = [cache(s.wav) for s in samples]
+    lengths = [len(f) for f in feats]
+    inputs = np.zeros((len(feats), max(lengths), F.CONTEXT_FRAMES, F.N_MFCC), np.float32)
+    for i, f in enumerate(feats):
+        inputs[i, : len(f)] = f
+    return Batch(
+        inputs=torch.from_numpy(inputs),
+        input_lengths=torch.tensor(lengths, dtype=torch.long),
+        labels=torch.tensor([x for s in samples for x in s.labels], dtype=torch.long),
+        label_lengths=torch.tensor([len(s.labels) for s in samples], dtype=torch.long),
+        samples=samples,
+    )
+
+
+def bucketed_batches(
+    samples: list[Sample], batch_size: int, rng: random.Random | None = None
+) -> list[list[Sample]]:
+    """Group samples of similar length (little padding); shuffle batch order when rng given."""
+    ordered = sorted(samples, key=lambda s: (s.wav.stat().st_size, str(s.wav)))
+    batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches

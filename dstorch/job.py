@@ -1,0 +1,128 @@
+"""One training run end to end, as DeepSpeech.py does it: train (resuming), test, export.
+
+The runners start this in the background (`python -m dstorch job ...`) and watch
+`<checkpoint_dir>/state.json`, which says whether the run is running, stopped, finished
+or failed, the last finished epoch and the best dev loss.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from dstorch import checkpoint as ckpt
+from dstorch.config import TrainConfig
+from dstorch.data import FeatureCache, atomic_write_text, read_csvs
+from dstorch.evaluate import evaluate, summarize, write_report
+from dstorch.train import pick_device, train
+
+STATE_FILE = "state.json"
+
+
+def write_state(checkpoint_dir: str | Path, state: str, **fields) -> None:
+    path = Path(checkpoint_dir) / STATE_FILE
+    previous = read_state(checkpoint_dir) or {}
+    best = fields.get("best_dev_loss", previous.get("best_dev_loss"))
+    record = {**previous, **fields, "state": state}
+    record["best_dev_loss"] = None if best is None or not math.isfinite(best) else best
+    record["updated"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+def read_state(checkpoint_dir: str | Path) -> dict | None:
+    path = Path(checkpoint_dir) / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def forget_checkpoints(directory: str | Path) -> None:
+    """Starting fresh: old checkpoints would otherwise be picked up as the newest."""
+    directory = Path(directory)
+    for path in ckpt.last_checkpoints(directory) + [directory / ckpt.BEST]:
+        path.unlink(missing_ok=True)
+    shutil.rmtree(directory / "summaries", ignore_errors=True)
+
+
+def test_and_report(config: TrainConfig, decoder=None) -> dict:
+    """Evaluate the best checkpoint on the test set and write the JSON report."""
+    model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
+    device = pick_device(config.device)
+    samples = read_csvs(config.test_files, alphabet)
+    results = evaluate(
+        model.to(device),
+        samples,
+        alphabet,
+        FeatureCache(),
+        config.test_batch_size,
+        device,
+        decoder=decoder,
+    )
+    report = summarize(results)
+    print(
+        f"Test: WER {report['wer']:.3f}, CER {report['cer']:.3f}, "
+        f"{report['accuracy']:.0%} exact over {report['samples']} samples"
+    )
+    if config.test_output_file:
+        write_report(config.test_output_file, report)
+    return report
+
+
+def export(config: TrainConfig) -> list[Path]:
+    """Write <export_dir>/<name>.pb, .pbmm and alphabet.txt from the best checkpoint."""
+    from dstorch.export import export_model
+
+    model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
+    out = Path(config.export_dir)
+    paths = list(
+        export_model(
+            model.cpu(),
+            alphabet,
+            out,
+            config.export_file_name,
+            beam_width=config.export_beam_width,
+            n_steps=config.n_steps,
+        )
+    )
+    alphabet.save(out / "alphabet.txt")
+    paths.append(out / "alphabet.txt")
+    print("Exported " + ", ".join(str(p) for p in paths))
+    return paths
+
+
+def run(config: TrainConfig) -> str:
+    """Train, then test and export when training finished. Returns the final state."""
+    directory = config.save_dir
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    if not config.load_checkpoint:
+        forget_checkpoints(directory)
+    write_state(directory, "running", max_epoch=config.epochs, pid=os.getpid())
+
+    def progress(state) -> None:
+        write_state(directory, "running", epoch=state.epoch, best_dev_loss=state.best_dev_loss)
+
+    try:
+        result = train(config, on_epoch=progress)
+        fields = {"epoch": result.state.epoch, "best_dev_loss": result.state.best_dev_loss}
+        if result.stopped:
+            write_state(directory, "stopped", **fields)
+            return "stopped"
+        if config.test_files:
+            test_and_report(config)
+        if config.export_dir:
+            export(config)
+        write_state(directory, "finished", **fields)
+        return "finished"
+    except BaseException as e:
+        write_state(directory, "failed", error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,215 @@
+"""The training loop: CTC + Adam over length-bucketed batches, dev loss every epoch,
+early stopping and plateau LR reduction, exact resume, graceful stop on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dstorch import checkpoint as ckpt
+from dstorch.checkpoint import TrainState
+from dstorch.config import TrainConfig
+from dstorch.data import Alphabet, FeatureCache, bucketed_batches, collate, read_csvs
+from dstorch.evaluate import forward_losses
+
+
+class GracefulStop:
+    """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self) -> GracefulStop:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if not self.requested:
+            print(f"\nReceived {signal.Signals(signum).name}: saving after this step.", flush=True)
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class TrainResult:
+    state: TrainState
+    stopped: bool  # True when interrupted by a signal (resume later)
+    model: torch.nn.Module
+    alphabet: Alphabet
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def epoch_batches(samples, config: TrainConfig, epoch: int) -> list:
+    """The batch order of an epoch depends only on (seed, epoch), so resume can skip ahead."""
+    rng = random.Random(config.random_seed * 1000 + epoch)
+    return bucketed_batches(samples, config.train_batch_size, rng)
+
+
+def dev_loss(model, samples, cache, config: TrainConfig, device) -> float:
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for chunk in bucketed_batches(samples, config.dev_batch_size):
+            losses, _ = forward_losses(model, collate(chunk, cache), device, amp=False)
+            total += losses.sum().item()
+    model.train()
+    return total / len(samples)
+
+
+def update_after_epoch(state: TrainState, loss: float, config: TrainConfig) -> tuple[bool, bool]:
+    """Record the dev loss; return (is_best, should_stop) and adjust the LR on plateaus."""
+    improved = loss < state.best_dev_loss - config.es_min_delta
+    is_best = loss < state.best_dev_loss
+    state.best_dev_loss = min(state.best_dev_loss, loss)
+    state.es_counter = 0 if improved else state.es_counter + 1
+    state.plateau_counter = 0 if improved else state.plateau_counter + 1
+    if config.reduce_lr_on_plateau and state.plateau_counter >= config.plateau_epochs:
+        state.learning_rate *= config.plateau_reduction
+        state.plateau_counter = 0
+        print(f"Dev loss plateaued: learning rate reduced to {state.learning_rate:g}")
+    stop = config.early_stop and state.es_counter >= config.es_epochs
+    return is_best, stop
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def restore(config: TrainConfig, alphabet: Alphabet, model, optimizer) -> TrainState:
+    """Resume from the newest checkpoint when allowed, else a fresh state."""
+    payload = ckpt.load_latest(config.load_dir) if config.load_checkpoint else None
+    if payload is None:
+        return TrainState(learning_rate=config.learning_rate)
+    ckpt.check_compatible(payload, config, alphabet)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    ckpt.restore_rng(payload["rng"])
+    state = TrainState(**payload["state"])
+    print(f"Resuming from {payload['path']}: epoch {state.epoch}, step {state.step}")
+    return state
+
+
+def train(config: TrainConfig, on_epoch=None) -> TrainResult:
+    """Train until `config.epochs`, early stop, or a stop signal. `on_epoch(state)` is
+    called after every finished epoch (the job uses it to publish progress)."""
+    alphabet = Alphabet.from_file(config.alphabet_config_path)
+    train_set = read_csvs(config.train_files, alphabet)
+    dev_set = read_csvs(config.dev_files, alphabet) if config.dev_files else []
+    device = pick_device(config.device)
+    amp = config.automatic_mixed_precision and device.type == "cuda"
+    seed_everything(config.random_seed)
+    model = ckpt.build_model(config, alphabet).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    state = restore(config, alphabet, model, optimizer)
+    set_lr(optimizer, state.learning_rate)
+    cache = FeatureCache()
+    writer = summary_writer(config)
+    print(f"Training on {device} ({len(train_set)} train / {len(dev_set)} dev samples)")
+
+    last_save = time.monotonic()
+    with GracefulStop() as stop:
+        model.train()
+        while state.epoch < config.epochs and not stop.requested:
+            batches = epoch_batches(train_set, config, state.epoch)
+            bar = tqdm(batches, desc=f"Epoch {state.epoch + 1}/{config.epochs}", unit="batch")
+            bar.update(state.batch_in_epoch)
+            for batch_samples in batches[state.batch_in_epoch :]:
+                losses, _ = forward_losses(model, collate(batch_samples, cache), device, amp)
+                loss = losses.mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                state.step += 1
+                state.batch_in_epoch += 1
+                state.train_loss_sum += loss.item()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                writer.add_scalar("loss/train", loss.item(), state.step)
+                if stop.requested:
+                    break
+                if time.monotonic() - last_save > config.checkpoint_secs:
+                    ckpt.save(config.save_dir, config, alphabet, model, optimizer, state)
+                    last_save = time.monotonic()
+            bar.close()
+            if stop.requested:
+                break
+            finish_epoch(config, state, model, dev_set, cache, device, writer)
+            is_best, early = update_after_epoch(state, state.history[-1]["dev_loss"], config)
+            set_lr(optimizer, state.learning_rate)
+            ckpt.save(config.save_dir, config, alphabet, model, optimizer, state, best=is_best)
+            last_save = time.monotonic()
+            if on_epoch:
+                on_epoch(state)
+            if early:
+                print(f"Early stop: no dev improvement for {config.es_epochs} epochs")
+                break
+        if stop.requested:
+            ckpt.save(config.save_dir, config, alphabet, model, optimizer, state)
+            print(f"Stopped at epoch {state.epoch}, step {state.step}; checkpoint saved.")
+    writer.close()
+    return TrainResult(state=state, stopped=stop.requested, model=model, alphabet=alphabet)
+
+
+def finish_epoch(config, state: TrainState, model, dev_set, cache, device, writer) -> None:
+    """Close an epoch: dev loss, history and TensorBoard scalars."""
+    train_loss = state.train_loss_sum / max(state.batch_in_epoch, 1)
+    # Without a dev set the train loss is the best signal left for best/early-stop.
+    loss = dev_loss(model, dev_set, cache, config, device) if dev_set else train_loss
+    state.epoch += 1
+    state.batch_in_epoch = 0
+    state.train_loss_sum = 0.0
+    state.history.append(
+        {
+            "epoch": state.epoch,
+            "train_loss": train_loss,
+            "dev_loss": loss,
+            "lr": state.learning_rate,
+        }
+    )
+    writer.add_scalar("loss/train_epoch", train_loss, state.epoch)
+    writer.add_scalar("loss/dev", loss, state.epoch)
+    writer.add_scalar("learning_rate", state.learning_rate, state.epoch)
+    print(f"Epoch {state.epoch}: dev loss {loss:.4f} (best {min(loss, state.best_dev_loss):.4f})")
+
+
+def summary_writer(config: TrainConfig):
+    """TensorBoard writer, or a no-op one when no summary dir is configured."""
+    if not config.summary_dir:
+        return _NullWriter()
+    from torch.utils.tensorboard import SummaryWriter
+
+    Path(config.summary_dir).mkdir(parents=True, exist_ok=True)
+    return SummaryWriter(config.summary_dir)
+
+
+class _NullWriter:
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
