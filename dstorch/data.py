@@ -110,23 +110,31 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def read_wav(path: str | Path) -> np.ndarray:
-    """Read a 16 kHz mono 16-bit PCM WAV.  -> [N] int16"""
-    path = Path(path)
+def _open_wav(path: Path, header_only: bool) -> tuple[tuple[int, int, int], bytes]:
     try:
         with wave.open(str(path), "rb") as w:
-            rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-            raw = w.readframes(w.getnframes())
+            fmt = (w.getframerate(), w.getnchannels(), w.getsampwidth())
+            return fmt, b"" if header_only else w.readframes(w.getnframes())
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; check the CSV paths") from None
     except (wave.Error, EOFError) as e:
         raise DataError(f"{path}: not a readable WAV ({e}); convert it to 16-bit PCM") from None
+
+
+def check_wav(path: str | Path, header_only: bool = True) -> bytes:
+    """Validate that `path` is 16 kHz mono 16-bit PCM; returns the PCM bytes if read."""
+    (rate, channels, width), raw = _open_wav(Path(path), header_only)
     if (rate, channels, width) != (F.SAMPLE_RATE, 1, 2):
         raise DataError(
             f"{path}: {rate} Hz, {channels} channel(s), {8 * width}-bit; DeepSpeech needs "
             f"16000 Hz mono 16-bit (fix: sox in.wav -r 16000 -c 1 -b 16 out.wav)"
         )
-    return np.frombuffer(raw, dtype="<i2").astype(np.int16)
+    return raw
+
+
+def read_wav(path: str | Path) -> np.ndarray:
+    """Read a 16 kHz mono 16-bit PCM WAV.  -> [N] int16"""
+    return np.frombuffer(check_wav(path, header_only=False), dtype="<i2").astype(np.int16)
 
 
 @dataclass
@@ -156,6 +164,7 @@ def read_csv(path: str | Path, alphabet: Alphabet) -> list[Sample]:
         wav = wav if wav.is_absolute() else path.parent / wav
         text = row["transcript"]
         labels = alphabet.encode(text, source=f"{path}:{line} ({wav.name})")
+        check_wav(wav)  # fail before training starts, not hours into it
         if not labels:
             raise DataError(f"{path}:{line}: empty transcript; give every clip its text")
         samples.append(Sample(wav, text, labels))

@@ -1,0 +1,177 @@
+"""Training: it learns, resumes exactly after SIGTERM, and refuses bad input clearly."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from dstorch import checkpoint as ckpt
+from dstorch.config import TrainConfig
+from dstorch.train import train
+
+FIXTURES = Path(__file__).parent / "fixtures" / "clips"
+
+
+def make_config(tmp_path: Path, **overrides) -> TrainConfig:
+    values = dict(
+        train_files=str(FIXTURES / "clips.csv"),
+        dev_files=str(FIXTURES / "clips.csv"),
+        alphabet_config_path=str(FIXTURES / "alphabet.txt"),
+        checkpoint_dir=str(tmp_path / "ck"),
+        n_hidden=32,
+        epochs=2,
+        train_batch_size=1,
+        dev_batch_size=4,
+        random_seed=7,
+        device="cpu",
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dstorch", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def flags(config: TrainConfig) -> list[str]:
+    keys = [
+        "train_files",
+        "dev_files",
+        "alphabet_config_path",
+        "checkpoint_dir",
+        "n_hidden",
+        "epochs",
+        "train_batch_size",
+        "dev_batch_size",
+        "random_seed",
+        "device",
+    ]
+    return [f"--{k}={getattr(config, k)}" for k in keys]
+
+
+def test_training_reduces_loss(tmp_path):
+    result = train(make_config(tmp_path, epochs=6, train_batch_size=2, learning_rate=0.003))
+    losses = [h["dev_loss"] for h in result.state.history]
+    assert result.state.epoch == 6 and not result.stopped
+    assert losses[-1] < 0.7 * losses[0]
+    assert (tmp_path / "ck" / "best.pt").exists()
+
+
+def test_sigterm_mid_epoch_then_resume_is_exact(tmp_path):
+    straight = make_config(tmp_path / "a", epochs=3)
+    train(straight)
+    resumed = make_config(tmp_path / "b", epochs=3)
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dstorch", "train", *flags(resumed)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    ck = Path(resumed.checkpoint_dir)
+    deadline = time.time() + 120
+    while not ckpt.last_checkpoints(ck) and time.time() < deadline:
+        time.sleep(0.05)  # the first checkpoint lands at the end of epoch 1
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    stopped = ckpt.load_latest(ck)["state"]
+    assert stopped["epoch"] < 3, "SIGTERM arrived after training ended; test is too fast"
+    assert "Stopped at epoch" in out
+    train(resumed)
+    a, b = ckpt.load_latest(Path(straight.checkpoint_dir)), ckpt.load_latest(ck)
+    assert a["state"]["step"] == b["state"]["step"] == 24
+    assert a["state"]["history"] == b["state"]["history"]
+    for key, tensor in a["model"].items():
+        torch.testing.assert_close(tensor, b["model"][key], rtol=0, atol=1e-6)
+
+
+def test_early_stop_and_plateau_state(tmp_path):
+    config = make_config(
+        tmp_path,
+        epochs=5,
+        learning_rate=0.0,
+        early_stop=True,
+        es_epochs=2,
+        es_min_delta=0.0,
+        reduce_lr_on_plateau=True,
+        plateau_epochs=1,
+        plateau_reduction=0.5,
+    )
+    result = train(config)
+    # With lr 0 nothing improves after epoch 1: plateau halves the LR, early stop at 3.
+    assert result.state.epoch == 3
+    assert result.state.es_counter == 2
+
+
+def test_corrupt_newest_checkpoint_falls_back(tmp_path):
+    config = make_config(tmp_path, epochs=2)
+    train(config)
+    ck = Path(config.checkpoint_dir)
+    newest, older = ckpt.last_checkpoints(ck)[:2]
+    newest.write_bytes(newest.read_bytes()[:1000])  # a half-written file
+    warnings = []
+    payload = ckpt.load_latest(ck, warn=warnings.append)
+    assert payload["path"] == str(older) and "unreadable" in warnings[0]
+    # Training resumes from the good one and writes a newer checkpoint.
+    train(make_config(tmp_path, epochs=3))
+    assert ckpt.load_latest(ck)["state"]["epoch"] == 3
+
+
+def test_other_geometry_gives_clear_error(tmp_path):
+    config = make_config(tmp_path, epochs=1)
+    train(config)
+    other = make_config(tmp_path, epochs=2, n_hidden=48)
+    result = cli("train", *flags(other))
+    assert result.returncode == 2
+    assert "n_hidden=32 but n_hidden=48" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("case", ["bad_rate", "bad_chars", "empty_csv", "missing_wav"])
+def test_bad_input_is_one_line_error(tmp_path, case):
+    shutil.copy(FIXTURES / "go_en_m1.wav", tmp_path / "ok.wav")
+    row = "ok.wav,1,go"
+    if case == "bad_rate":
+        subprocess.run(
+            ["sox", str(tmp_path / "ok.wav"), "-r", "8000", str(tmp_path / "x.wav")], check=True
+        )
+        row = "x.wav,1,go"
+    elif case == "bad_chars":
+        row = "ok.wav,1,go!"
+    elif case == "missing_wav":
+        row = "gone.wav,1,go"
+    csv = tmp_path / "train.csv"
+    csv.write_text("wav_filename,wav_filesize,transcript\n" + ("" if case == "empty_csv" else row))
+    config = make_config(tmp_path, train_files=str(csv), dev_files="", epochs=1)
+    result = cli("train", *flags(config))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    expected = {
+        "bad_rate": "x.wav",
+        "bad_chars": "'!'",
+        "empty_csv": "train.csv",
+        "missing_wav": "gone.wav",
+    }[case]
+    assert message.startswith("error:") and expected in message
+
+
+def test_state_file_written_by_job(tmp_path):
+    from dstorch import job
+
+    config = make_config(tmp_path, epochs=1)
+    assert job.run(config) == "finished"
+    state = json.loads((tmp_path / "ck" / "state.json").read_text())
+    assert state["state"] == "finished" and state["epoch"] == 1
+    assert state["best_dev_loss"] > 0
