@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from dstorch.config import (
     PipelineConfig,
@@ -48,6 +49,61 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0 if job.run(config) in ("finished", "stopped") else 1
 
 
+def _pipeline(args: argparse.Namespace) -> PipelineConfig:
+    return PipelineConfig.load(args.config)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from dstorch.pipeline import prepare
+
+    prepare(_pipeline(args), Path("."))
+    return 0
+
+
+def _runner(args: argparse.Namespace):
+    from dstorch.runner import select_runner
+
+    return select_runner(_pipeline(args), Path("."))
+
+
+def cmd_runner(args: argparse.Namespace) -> int:
+    """build | run | stop | log | status | fetch | reset | clean, on the selected runner."""
+    runner = _runner(args)
+    verb = args.command
+    if verb == "build":
+        runner.build()
+    elif verb == "run":
+        runner.start()
+    elif verb == "stop":
+        runner.stop()
+    elif verb == "log":
+        return runner.follow_log()
+    elif verb == "status":
+        print(runner.status_line())
+    elif verb == "fetch":
+        runner.fetch_outputs()
+    elif verb == "reset":
+        runner.reset()
+    elif verb == "clean":
+        runner.clean()
+    elif verb == "volumes":
+        runner.create_volumes()
+    return 0
+
+
+RUNNER_VERBS = {
+    "volumes": "create the Docker volumes (nothing to do for the local runner)",
+    "build": "render the Dockerfile / build the image (docker) or check the venv (local)",
+    "run": "start or resume training, detached",
+    "stop": "pause training gracefully (saves; records CURRENT_EPOCH)",
+    "log": "follow the run's output until it ends (non-zero if it failed)",
+    "status": "one line: state, runner, epoch/max epoch, best dev loss",
+    "fetch": "copy the exported model into models/",
+    "reset": "forget checkpoints and run state (start fresh)",
+    "clean": "remove run state, checkpoints, volumes and generated files (never original/)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dstorch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint_dir", required=True)
     p.add_argument("--export_dir", required=True)
     p.set_defaults(func=cmd_job)
+
+    p = sub.add_parser("prepare", help="original/ + commands.csv -> data/ (CSVs, alphabet)")
+    p.add_argument("--config", default="configuration.env")
+    p.set_defaults(func=cmd_prepare)
+    for verb, text in RUNNER_VERBS.items():
+        p = sub.add_parser(verb, help=text, description=text)
+        p.add_argument("--config", default="configuration.env")
+        p.set_defaults(func=cmd_runner)
     return parser
 
 
