@@ -1,0 +1,51 @@
+"""Export a trained model as the DeepSpeech 0.9.3 client's `.pb` and `.pbmm` files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dstorch.data import Alphabet, atomic_write_bytes
+from dstorch.export.graph import DEFAULT_N_STEPS, build_graph
+from dstorch.export.pbmm import pbmm_bytes
+from dstorch.export.protobuf import encode_graph
+from dstorch.model import DeepSpeech
+
+__all__ = ["export_model", "export_bytes"]
+
+
+def export_bytes(
+    model: DeepSpeech,
+    alphabet: Alphabet,
+    beam_width: int = 500,
+    n_steps: int = DEFAULT_N_STEPS,
+) -> tuple[bytes, bytes]:
+    """-> (frozen GraphDef bytes, memmapped package bytes) for `model`."""
+    nodes = build_graph(
+        model.tf_weights(),
+        alphabet.serialize(),
+        len(alphabet),
+        beam_width=beam_width,
+        n_steps=n_steps,
+        relu_clip=float(model.relu_clip),
+    )
+    return encode_graph(nodes), pbmm_bytes(nodes)
+
+
+def export_model(
+    model: DeepSpeech,
+    alphabet: Alphabet,
+    export_dir: Path,
+    name: str = "output_graph",
+    beam_width: int = 500,
+    n_steps: int = DEFAULT_N_STEPS,
+) -> tuple[Path, Path]:
+    """Write `<export_dir>/<name>.pb` and `<name>.pbmm` atomically; -> (pb path, pbmm path).
+
+    The client picks the reader by the path: any path containing `.pbmm` is memory-mapped.
+    """
+    pb, pbmm = export_bytes(model, alphabet, beam_width=beam_width, n_steps=n_steps)
+    export_dir = Path(export_dir)
+    pb_path, pbmm_path = export_dir / f"{name}.pb", export_dir / f"{name}.pbmm"
+    atomic_write_bytes(pb_path, pb)
+    atomic_write_bytes(pbmm_path, pbmm)
+    return pb_path, pbmm_path

@@ -1,0 +1,112 @@
+"""Shared fixtures: the official DeepSpeech 0.9.3 library and exported test models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dstorch.data import Alphabet
+from dstorch.model import DeepSpeech
+
+ROOT = Path(__file__).resolve().parent.parent
+FEATURE_FIXTURES = Path(__file__).parent / "fixtures" / "features"
+ENGLISH = [" "] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["'"]
+
+
+@pytest.fixture(scope="session")
+def deepspeech_lib() -> Path:
+    """Path of the official libdeepspeech.so (0.9.3), loaded into this process once.
+
+    DSTORCH_LIBDEEPSPEECH overrides; otherwise it is fetched with pip into build/ (ignored
+    by git). Without network access and no cached copy, the client tests are skipped.
+    """
+    from dstorch.client import fetch_library, load_library
+
+    override = os.environ.get("DSTORCH_LIBDEEPSPEECH")
+    try:
+        path = Path(override) if override else fetch_library(ROOT / "build" / "deepspeech-0.9.3")
+    except RuntimeError as e:
+        pytest.skip(f"official DeepSpeech library unavailable: {e}")
+    load_library(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def english() -> Alphabet:
+    return Alphabet(ENGLISH)
+
+
+def random_model(n_classes: int, seed: int, n_hidden: int = 64) -> DeepSpeech:
+    """A small DeepSpeech with deterministic random weights, in eval mode (no dropout)."""
+    torch.manual_seed(seed)
+    model = DeepSpeech(n_classes, n_hidden=n_hidden).eval()
+    with torch.no_grad():  # non-zero biases and LSTM weights so every tensor is exercised
+        for param in model.parameters():
+            if param.ndim == 1:
+                param.uniform_(-0.1, 0.1)
+    return model
+
+
+@pytest.fixture(scope="session")
+def peaked_model(english: Alphabet) -> DeepSpeech:
+    """Outputs so peaked that beam search and greedy decoding pick the same path."""
+    model = random_model(len(english) + 1, seed=1234)
+    with torch.no_grad():
+        model.layer_6.weight.mul_(1e4)
+        model.layer_6.bias.mul_(1e4)
+    return model
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory, peaked_model, english) -> dict[str, Path]:
+    """The peaked model exported as {"pb": path, "pbmm": path}."""
+    from dstorch.export import export_model
+
+    pb, pbmm = export_model(peaked_model, english, tmp_path_factory.mktemp("export"), "peaked")
+    return {"pb": pb, "pbmm": pbmm}
+
+
+def load_clip(name: str) -> np.ndarray:
+    """int16 PCM [N] of a feature fixture clip (speech, noise, silence, short)."""
+    return np.load(FEATURE_FIXTURES / f"{name}.npz")["pcm"]
+
+
+@pytest.fixture(scope="session")
+def parity_clips() -> dict[str, np.ndarray]:
+    """Real speech and edge-case clips: name -> int16 PCM [N]."""
+    speech, noise = load_clip("speech"), load_clip("noise")
+    return {
+        "speech": speech,
+        "speech_7000": speech[:7000],  # 21 steps: one full batch + a partial one
+        "speech_32_steps": speech[6000 : 6000 + 512 + 30 * 320],  # exactly 2 batches
+        "speech_300": speech[15000:15300],  # shorter than one window
+        "noise": noise,
+        "silence": load_clip("silence"),
+        "empty": np.zeros(0, dtype=np.int16),
+    }
+
+
+def our_log_probs(model: DeepSpeech, pcm: np.ndarray) -> np.ndarray:
+    """Our PyTorch forward over the client's features: int16 [N] -> log-softmax [T, C]."""
+    from dstorch import features as F
+
+    x = torch.from_numpy(F.context_windows(F.audio_features(pcm)))[None]
+    with torch.no_grad():
+        logits, _ = model(x)
+    return torch.log_softmax(logits[0].double(), dim=-1).numpy()
+
+
+def greedy_decode(log_probs: np.ndarray, alphabet: Alphabet) -> tuple[str, list[int]]:
+    """Best-path CTC decode, blank last: -> (text, first time step of each emitted label)."""
+    best = log_probs.argmax(axis=1)
+    text, steps, previous = [], [], None
+    for t, label in enumerate(best):
+        if label != previous and label != alphabet.blank:
+            text.append(alphabet.labels[label])
+            steps.append(t)
+        previous = label
+    return "".join(text), steps

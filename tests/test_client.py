@@ -1,0 +1,108 @@
+"""dstorch.client: the ctypes wrapper around the official libdeepspeech.so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dstorch.client import ClientError, OfficialModel, fetch_library, library_version
+from dstorch.export import export_model
+from dstorch.export.protobuf import decode_graph, encode_graph
+
+
+@pytest.fixture(scope="module")
+def model(deepspeech_lib: Path, exported: dict[str, Path]):
+    with OfficialModel(exported["pbmm"], deepspeech_lib) as client:
+        yield client
+
+
+def test_fetch_library_is_idempotent(deepspeech_lib: Path) -> None:
+    before = deepspeech_lib.stat().st_mtime_ns
+    assert fetch_library(deepspeech_lib.parent) == deepspeech_lib
+    assert deepspeech_lib.stat().st_mtime_ns == before
+    assert library_version() == "0.9.3"
+
+
+def test_metadata_and_beam_width(deepspeech_lib, tmp_path, peaked_model, english) -> None:
+    pb, _ = export_model(peaked_model, english, tmp_path, "beam", beam_width=77)
+    with OfficialModel(pb, deepspeech_lib) as client:
+        assert (client.sample_rate, client.beam_width) == (16000, 77)
+        client.set_beam_width(12)
+        assert client.beam_width == 12
+
+
+def test_stream_matches_whole_buffer(model: OfficialModel, parity_clips) -> None:
+    pcm = parity_clips["speech"]
+    expected = model.stt_with_metadata(pcm, num_results=3)
+    cuts = [0, 1, 333, 512, 5000, 5001, 20000, len(pcm)]  # uneven, some empty chunks
+    stream = model.stream()
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        stream.feed(pcm[start:end])
+        if start == 20000:
+            assert isinstance(stream.intermediate_decode(), str)
+    assert stream.finish_with_metadata(num_results=3) == expected
+    with model.stream() as stream:
+        stream.feed(pcm)
+        assert stream.finish() == expected[0].text
+        with pytest.raises(ClientError, match="already finished"):
+            stream.feed(pcm)
+
+
+def test_metadata_tokens(model: OfficialModel, parity_clips) -> None:
+    candidates = model.stt_with_metadata(parity_clips["speech"], num_results=2)
+    assert len(candidates) == 2 and candidates[0].confidence >= candidates[1].confidence
+    for token in candidates[0].tokens:
+        assert token.start_time == pytest.approx(token.timestep * 0.02, abs=1e-6)
+
+
+def test_abandoned_stream_is_freed(model: OfficialModel) -> None:
+    stream = model.stream()
+    stream.feed(np.zeros(1000, dtype=np.int16))
+    stream.free()
+    stream.free()  # idempotent
+
+
+def test_pcm_must_be_int16(model: OfficialModel) -> None:
+    with pytest.raises(ValueError, match="int16"):
+        model.stt(np.zeros(100, dtype=np.float32))
+
+
+def test_unreadable_model_raises(deepspeech_lib: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pb"
+    junk.write_bytes(b"\xff\xff\xff\xff")
+    with pytest.raises(ClientError, match=r"proto buffer.*0x3005") as info:
+        OfficialModel(junk, deepspeech_lib)
+    assert info.value.code == 0x3005
+    bad_pbmm = tmp_path / "junk.pbmm"
+    bad_pbmm.write_bytes(b"\xff" * 100)
+    with pytest.raises(ClientError, match=r"memory mapped.*0x3000"):
+        OfficialModel(bad_pbmm, deepspeech_lib)
+
+
+def test_missing_metadata_is_incompatible(deepspeech_lib, tmp_path, exported) -> None:
+    nodes = decode_graph(exported["pb"].read_bytes())
+    stripped = tmp_path / "stripped.pb"
+    stripped.write_bytes(encode_graph([n for n in nodes if n.name != "metadata_alphabet"]))
+    with pytest.raises(ClientError, match=r"Incompatible model.*0x2003"):
+        OfficialModel(stripped, deepspeech_lib)
+
+
+def test_scorer_errors(model: OfficialModel, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.scorer"
+    junk.write_bytes(b"not a scorer" * 100)
+    with pytest.raises(ClientError, match="0x2002"):
+        model.enable_scorer(junk)
+    with pytest.raises(ClientError, match=r"not enabled.*0x2004"):
+        model.add_hot_word("hello", 5.0)
+    with pytest.raises(ClientError, match="0x2004"):
+        model.set_scorer_alpha_beta(0.9, 1.2)
+
+
+def test_closed_model_raises(deepspeech_lib: Path, exported) -> None:
+    client = OfficialModel(exported["pb"], deepspeech_lib)
+    client.close()
+    client.close()
+    with pytest.raises(ClientError, match="closed"):
+        client.stt(np.zeros(10, dtype=np.int16))
