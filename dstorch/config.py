@@ -142,6 +142,7 @@ class PipelineConfig:
     max_duration: float = 20.0
     split_seed: int = 4568
     new_data: bool = False
+    holdout_speakers: str = ""
     runner: str = "auto"
     max_epoch: int = 40
     current_epoch: int = 0

@@ -1,0 +1,95 @@
+"""data/registry.csv: one row per recording ever seen, so splits survive re-runs.
+
+A file keeps the split it was first given for as long as its path stays in the registry,
+even when it is re-recorded or temporarily skipped: moving a take between train and test
+later would leak test data into training.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from dstorch.data import atomic_write_text
+from dstorch.pipeline.report import PrepareError
+
+
+@dataclass
+class Entry:
+    source: str  # path relative to the project root, with forward slashes
+    sha256: str = ""
+    bytes: int = 0  # size and mtime let unchanged files skip re-hashing
+    mtime_ns: int = 0
+    id: str = ""
+    speaker: str = ""
+    split: str = ""  # the split once assigned (kept while the file is skipped)
+    wav: str = ""  # output path relative to the data folder
+    duration: float = 0.0
+    status: str = ""  # "ok", "removed" or a problem code
+    note: str = ""
+
+
+FIELDS = [f.name for f in fields(Entry)]
+
+
+def load_registry(path: Path) -> dict[str, Entry]:
+    """Read data/registry.csv into {source: Entry}; no file gives an empty registry."""
+    if not path.exists():
+        return {}
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        entries = [_entry(row) for row in rows]
+    except (UnicodeDecodeError, KeyError, ValueError, TypeError) as e:
+        raise PrepareError(
+            f"{path}: unreadable registry ({type(e).__name__}: {e}); restore it, or delete "
+            "it to rebuild (every file then gets a new split)"
+        ) from None
+    return {e.source: e for e in entries}
+
+
+def _entry(row: dict) -> Entry:
+    if None in row or set(row) != set(FIELDS):
+        raise ValueError(f"columns must be {','.join(FIELDS)}")
+    values = dict(row)
+    for name in ("bytes", "mtime_ns"):
+        values[name] = int(values[name] or 0)
+    values["duration"] = float(values["duration"] or 0)
+    return Entry(**values)
+
+
+def save_registry(path: Path, entries: dict[str, Entry]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for source in sorted(entries):
+        row = asdict(entries[source])
+        row["duration"] = f"{row['duration']:.3f}"
+        writer.writerow(row)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def atomic_target(path: Path):
+    """Yield a temp path next to `path`; it replaces `path` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # keeps the type for tools
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
