@@ -144,8 +144,11 @@ class Sample:
     labels: list[int]
 
 
-def read_csv(path: str | Path, alphabet: Alphabet) -> list[Sample]:
-    """Read a DeepSpeech CSV; relative wav paths are relative to the CSV's folder."""
+def read_csv(path: str | Path, alphabet: Alphabet, allow_empty: bool = False) -> list[Sample]:
+    """Read a DeepSpeech CSV; relative wav paths are relative to the CSV's folder.
+
+    `allow_empty` accepts a header-only CSV (a dev or test split with no clips).
+    """
     path = Path(path)
     try:
         with open(path, encoding="utf-8", newline="") as f:
@@ -154,6 +157,8 @@ def read_csv(path: str | Path, alphabet: Alphabet) -> list[Sample]:
         raise DataError(f"{path}: CSV not found; run the data preparation first") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8; save the CSV as UTF-8") from None
+    if not rows and allow_empty:
+        return []
     if not rows:
         raise DataError(f"{path}: CSV has no samples; add rows {','.join(CSV_HEADER)}")
     if not {"wav_filename", "transcript"} <= set(rows[0]):
@@ -171,9 +176,10 @@ def read_csv(path: str | Path, alphabet: Alphabet) -> list[Sample]:
     return samples
 
 
-def read_csvs(paths: str, alphabet: Alphabet) -> list[Sample]:
+def read_csvs(paths: str, alphabet: Alphabet, allow_empty: bool = False) -> list[Sample]:
     """Comma-separated CSV list, as DeepSpeech's --train_files accepts."""
-    return [s for p in paths.split(",") if p.strip() for s in read_csv(p.strip(), alphabet)]
+    files = [p.strip() for p in paths.split(",") if p.strip()]
+    return [s for p in files for s in read_csv(p, alphabet, allow_empty)]
 
 
 class FeatureCache:

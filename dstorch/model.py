@@ -31,6 +31,11 @@ class DeepSpeech(nn.Module):
         self.layer_5 = nn.Linear(n_hidden, n_hidden)
         self.layer_6 = nn.Linear(n_hidden, n_classes)
         self.dropout = nn.Dropout(dropout_rate)
+        # Per-coefficient feature normalisation. DeepSpeech feeds raw MFCCs (values down to
+        # about -60), which saturates the clipped ReLUs of small models; the statistics are
+        # folded into layer_1 at export, so the graph contract does not change.
+        self.register_buffer("input_mean", torch.zeros(F.N_MFCC))
+        self.register_buffer("input_std", torch.ones(F.N_MFCC))
         self._init_like_tf()
 
     def _init_like_tf(self) -> None:
@@ -53,21 +58,39 @@ class DeepSpeech(nn.Module):
         Padded steps at the end of a sequence do not affect earlier outputs (the LSTM is
         causal), so batches are simply zero-padded.
         """
-        x = inputs.reshape(inputs.shape[0], inputs.shape[1], F.N_INPUT)
+        x = (inputs - self.input_mean) / self.input_std
+        x = x.reshape(inputs.shape[0], inputs.shape[1], F.N_INPUT)
         x = self.dense(self.layer_3, self.dense(self.layer_2, self.dense(self.layer_1, x)))
         x, state = self.lstm(x, state)
         x = self.dense(self.layer_5, x)
         return self.layer_6(x), state
 
+    def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """mean, std: [N_MFCC] statistics of the training features."""
+        self.input_mean.copy_(mean)
+        self.input_std.copy_(torch.clamp(std, min=1e-3))
+
+    def folded_layer_1(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """layer_1 with the input normalisation folded in: [N_INPUT, n_hidden], [n_hidden].
+
+        W((x - m) / s) + b = (W / s) x + (b - (W / s) m), tiled over the context positions.
+        """
+        scale = (1.0 / self.input_std).repeat(F.CONTEXT_FRAMES)
+        weights = self.layer_1.weight.detach().T * scale[:, None]
+        bias = self.layer_1.bias.detach() - self.input_mean.repeat(F.CONTEXT_FRAMES) @ weights
+        return weights, bias
+
     def tf_weights(self) -> dict[str, np.ndarray]:
         """Weights in the exported graph's layout (float32, row-major).
 
-        layer_k/weights [in, out], layer_k/bias [out]; lstm/kernel [n_input + n_hidden,
+        layer_k/weights [in, out], layer_k/bias [out] (layer_1 with the input normalisation
+        folded in); lstm/kernel [n_input + n_hidden,
         4 * n_hidden] with x rows first, then h rows, gate blocks ordered i, c, f, o
         (torch orders them i, f, c, o); lstm/bias [4 * n_hidden] = b_ih + b_hh.
         """
         out = {}
-        for name in ("layer_1", "layer_2", "layer_3", "layer_5", "layer_6"):
+        out["layer_1/weights"], out["layer_1/bias"] = self.folded_layer_1()
+        for name in ("layer_2", "layer_3", "layer_5", "layer_6"):
             layer = getattr(self, name)
             out[f"{name}/weights"] = layer.weight.detach().T.contiguous()
             out[f"{name}/bias"] = layer.bias.detach()

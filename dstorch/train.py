@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from dstorch import checkpoint as ckpt
+from dstorch import features as F
 from dstorch.checkpoint import TrainState
 from dstorch.config import TrainConfig
 from dstorch.data import Alphabet, FeatureCache, bucketed_batches, collate, read_csvs
@@ -100,10 +101,19 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def restore(config: TrainConfig, alphabet: Alphabet, model, optimizer) -> TrainState:
+def feature_statistics(samples, cache: FeatureCache) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-coefficient mean and std over every frame of `samples`: two [N_MFCC] tensors."""
+    frames = np.concatenate([cache(s.wav)[:, F.N_CONTEXT] for s in samples])
+    return torch.from_numpy(frames.mean(0)), torch.from_numpy(frames.std(0))
+
+
+def restore(
+    config: TrainConfig, alphabet: Alphabet, model, optimizer, samples, cache
+) -> TrainState:
     """Resume from the newest checkpoint when allowed, else a fresh state."""
     payload = ckpt.load_latest(config.load_dir) if config.load_checkpoint else None
     if payload is None:
+        model.set_normalization(*feature_statistics(samples, cache))
         return TrainState(learning_rate=config.learning_rate)
     ckpt.check_compatible(payload, config, alphabet)
     model.load_state_dict(payload["model"])
@@ -119,15 +129,15 @@ def train(config: TrainConfig, on_epoch=None) -> TrainResult:
     called after every finished epoch (the job uses it to publish progress)."""
     alphabet = Alphabet.from_file(config.alphabet_config_path)
     train_set = read_csvs(config.train_files, alphabet)
-    dev_set = read_csvs(config.dev_files, alphabet) if config.dev_files else []
+    dev_set = read_csvs(config.dev_files, alphabet, allow_empty=True)
     device = pick_device(config.device)
     amp = config.automatic_mixed_precision and device.type == "cuda"
     seed_everything(config.random_seed)
     model = ckpt.build_model(config, alphabet).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    state = restore(config, alphabet, model, optimizer)
-    set_lr(optimizer, state.learning_rate)
     cache = FeatureCache()
+    state = restore(config, alphabet, model, optimizer, train_set, cache)
+    set_lr(optimizer, state.learning_rate)
     writer = summary_writer(config)
     print(f"Training on {device} ({len(train_set)} train / {len(dev_set)} dev samples)")
 
@@ -144,12 +154,13 @@ def train(config: TrainConfig, on_epoch=None) -> TrainResult:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                value = loss.item()
                 state.step += 1
                 state.batch_in_epoch += 1
-                state.train_loss_sum += loss.item()
+                state.train_loss_sum += value
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                writer.add_scalar("loss/train", loss.item(), state.step)
+                bar.set_postfix(loss=f"{value:.3f}")
+                writer.add_scalar("loss/train", value, state.step)
                 if stop.requested:
                     break
                 if time.monotonic() - last_save > config.checkpoint_secs:

@@ -60,3 +60,16 @@ def test_default_geometry_matches_deepspeech_parameter_count():
     count = sum(p.numel() for p in model.parameters())
     # torch keeps two LSTM bias vectors where TF keeps one.
     assert abs(count - 4 * 2048 - 47.2e6) < 0.1e6
+
+
+def test_normalization_is_folded_into_exported_layer_1():
+    torch.manual_seed(2)
+    model = DeepSpeech(n_classes=5, n_hidden=8).eval()
+    model.set_normalization(torch.randn(F.N_MFCC) * 10, torch.rand(F.N_MFCC) * 5 + 0.5)
+    x = torch.randn(2, 3, F.CONTEXT_FRAMES, F.N_MFCC) * 20
+    normalized = ((x - model.input_mean) / model.input_std).reshape(2, 3, F.N_INPUT)
+    expected = model.layer_1(normalized).detach()
+    w = model.tf_weights()
+    flat = x.reshape(2, 3, F.N_INPUT).numpy()
+    got = flat @ w["layer_1/weights"] + w["layer_1/bias"]
+    np.testing.assert_allclose(got, expected.reshape(2, 3, 8).numpy(), rtol=1e-4, atol=1e-3)
