@@ -107,6 +107,8 @@ class TrainConfig:
     n_steps: int = 16
     random_seed: int = 4568
     automatic_mixed_precision: bool = False
+    augment: list[str] = dataclasses.field(default_factory=list)
+    augmentations_per_epoch: int = 1
     summary_dir: str = ""
     test_output_file: str = ""
     device: str = "auto"
@@ -165,6 +167,10 @@ class PipelineConfig:
     random_seed: int = 4568
     automatic_mixed_precision: bool = False
     export_beam_width: int = 500
+    lm_text: str = ""
+    lm_tune_trials: int = 30
+    augment: str = ""
+    augmentations_per_epoch: int = 1
     base_image: str = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
     image_name: str = "dstorch-trainer"
     volume_prefix: str = "dstorch"
@@ -182,8 +188,10 @@ class PipelineConfig:
 
     def train_config(self, data_dir: str, checkpoint_dir: str, export_dir: str) -> TrainConfig:
         """The trainer flags for a pipeline run over `data_dir` (train/dev/test CSVs)."""
+        from dstorch.augment import split_specs
+
         shared = {f.name for f in fields(TrainConfig)} & {f.name for f in fields(self)}
-        values = {name: getattr(self, name) for name in shared}
+        values = {name: getattr(self, name) for name in shared - {"augment"}}
         data = Path(data_dir)
         return TrainConfig(
             **values,
@@ -191,6 +199,7 @@ class PipelineConfig:
             dev_files=str(data / "dev.csv"),
             test_files=str(data / "test.csv"),
             epochs=self.max_epoch,
+            augment=split_specs(self.augment),
             checkpoint_dir=checkpoint_dir,
             load_checkpoint=self.load_from_checkpoint,
             alphabet_config_path=str(data / "alphabet.txt"),
@@ -205,7 +214,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig) -> N
     """Add one `--flag` per dataclass field, typed and defaulted from the dataclass."""
     for field in fields(cls):
         kind = _field_type(cls, field)
-        if kind is bool:
+        if typing.get_origin(kind) is list:  # repeatable, like DeepSpeech's --augment
+            parser.add_argument(f"--{field.name}", action="append", default=[])
+        elif kind is bool:
             parser.add_argument(
                 f"--{field.name}",
                 type=lambda v, k=field.name: parse_bool(k, v),

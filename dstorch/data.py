@@ -7,7 +7,8 @@ import os
 import random
 import struct
 import wave
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -137,11 +138,13 @@ def read_wav(path: str | Path) -> np.ndarray:
     return np.frombuffer(check_wav(path, header_only=False), dtype="<i2").astype(np.int16)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Sample:
     wav: Path
     transcript: str
     labels: list[int]
+    index: int = 0  # position in its CSV list: seeds this sample's augmentation
+    pass_index: int = 0  # which of --augmentations_per_epoch copies this is
 
 
 def read_csv(path: str | Path, alphabet: Alphabet, allow_empty: bool = False) -> list[Sample]:
@@ -172,14 +175,15 @@ def read_csv(path: str | Path, alphabet: Alphabet, allow_empty: bool = False) ->
         check_wav(wav)  # fail before training starts, not hours into it
         if not labels:
             raise DataError(f"{path}:{line}: empty transcript; give every clip its text")
-        samples.append(Sample(wav, text, labels))
+        samples.append(Sample(wav, text, labels, index=len(samples)))
     return samples
 
 
 def read_csvs(paths: str, alphabet: Alphabet, allow_empty: bool = False) -> list[Sample]:
     """Comma-separated CSV list, as DeepSpeech's --train_files accepts."""
     files = [p.strip() for p in paths.split(",") if p.strip()]
-    return [s for p in files for s in read_csv(p, alphabet, allow_empty)]
+    samples = [s for p in files for s in read_csv(p, alphabet, allow_empty)]
+    return [replace(s, index=i) for i, s in enumerate(samples)]
 
 
 class FeatureCache:
@@ -188,8 +192,9 @@ class FeatureCache:
     def __init__(self):
         self._cache: dict[Path, np.ndarray] = {}
 
-    def __call__(self, wav: Path) -> np.ndarray:
-        """-> [T, CONTEXT_FRAMES, N_MFCC] float32"""
+    def __call__(self, item: Sample | Path) -> np.ndarray:
+        """A sample's (or a wav's) features -> [T, CONTEXT_FRAMES, N_MFCC] float32"""
+        wav = item.wav if isinstance(item, Sample) else item
         if wav not in self._cache:
             self._cache[wav] = F.context_windows(F.audio_features(read_wav(wav)))
         return self._cache[wav]
@@ -206,8 +211,9 @@ class Batch:
     samples: list[Sample]
 
 
-def collate(samples: list[Sample], cache: FeatureCache) -> Batch:
-    feats = [cache(s.wav) for s in samples]
+def collate(samples: list[Sample], features: Callable[[Sample], np.ndarray]) -> Batch:
+    """Pad `features(sample)` ([T, 19, 26] each) of every sample into one batch."""
+    feats = [features(s) for s in samples]
     lengths = [len(f) for f in feats]
     inputs = np.zeros((len(feats), max(lengths), F.CONTEXT_FRAMES, F.N_MFCC), np.float32)
     for i, f in enumerate(feats):
@@ -225,7 +231,7 @@ def bucketed_batches(
     samples: list[Sample], batch_size: int, rng: random.Random | None = None
 ) -> list[list[Sample]]:
     """Group samples of similar length (little padding); shuffle batch order when rng given."""
-    ordered = sorted(samples, key=lambda s: (s.wav.stat().st_size, str(s.wav)))
+    ordered = sorted(samples, key=lambda s: (s.wav.stat().st_size, str(s.wav), s.pass_index))
     batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
     if rng is not None:
         rng.shuffle(batches)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from dstorch import checkpoint as ckpt
 from dstorch import features as F
+from dstorch.augment import AugmentedFeatures, Augmenter, clock_for, parse_augmentations
 from dstorch.checkpoint import TrainState
 from dstorch.config import TrainConfig
 from dstorch.data import Alphabet, FeatureCache, bucketed_batches, collate, read_csvs
@@ -65,9 +66,28 @@ def seed_everything(seed: int) -> None:
 
 
 def epoch_batches(samples, config: TrainConfig, epoch: int) -> list:
-    """The batch order of an epoch depends only on (seed, epoch), so resume can skip ahead."""
+    """The batch order of an epoch depends only on (seed, epoch), so resume can skip ahead.
+
+    With --augmentations_per_epoch N every sample appears N times, each copy augmented
+    independently.
+    """
     rng = random.Random(config.random_seed * 1000 + epoch)
-    return bucketed_batches(samples, config.train_batch_size, rng)
+    passes = range(max(config.augmentations_per_epoch, 1))
+    copies = [replace(s, pass_index=p) for p in passes for s in samples]
+    return bucketed_batches(copies, config.train_batch_size, rng)
+
+
+def train_features(config: TrainConfig, cache: FeatureCache, augmenter: Augmenter):
+    """`features_at(epoch, position, n_batches)` -> the feature function for one batch."""
+    if not augmenter:
+        return lambda epoch, position, n_batches: cache
+    augmented = AugmentedFeatures(augmenter)
+
+    def features_at(epoch: int, position: int, n_batches: int):
+        clock = clock_for(epoch, config.epochs, position, n_batches)
+        return lambda s: augmented(s.wav, epoch, s.index, s.pass_index, clock)
+
+    return features_at
 
 
 def dev_loss(model, samples, cache, config: TrainConfig, device) -> float:
@@ -124,66 +144,123 @@ def restore(
     return state
 
 
-def train(config: TrainConfig, on_epoch=None) -> TrainResult:
-    """Train until `config.epochs`, early stop, or a stop signal. `on_epoch(state)` is
-    called after every finished epoch (the job uses it to publish progress)."""
+@dataclass
+class Session:
+    """Everything one training run works with."""
+
+    config: TrainConfig
+    alphabet: Alphabet
+    train_set: list
+    dev_set: list
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    state: TrainState
+    device: torch.device
+    amp: bool
+    cache: FeatureCache
+    features_at: object
+    writer: object
+    last_save: float = 0.0
+
+    def save(self, best: bool = False) -> None:
+        ckpt.save(
+            self.config.save_dir,
+            self.config,
+            self.alphabet,
+            self.model,
+            self.optimizer,
+            self.state,
+            best=best,
+        )
+        self.last_save = time.monotonic()
+
+
+def setup(config: TrainConfig) -> Session:
+    """Read data, build (or restore) model, optimizer and state."""
     alphabet = Alphabet.from_file(config.alphabet_config_path)
     train_set = read_csvs(config.train_files, alphabet)
     dev_set = read_csvs(config.dev_files, alphabet, allow_empty=True)
+    augmenter = Augmenter(parse_augmentations(config.augment), config.random_seed)
     device = pick_device(config.device)
-    amp = config.automatic_mixed_precision and device.type == "cuda"
     seed_everything(config.random_seed)
     model = ckpt.build_model(config, alphabet).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     cache = FeatureCache()
     state = restore(config, alphabet, model, optimizer, train_set, cache)
     set_lr(optimizer, state.learning_rate)
-    writer = summary_writer(config)
     print(f"Training on {device} ({len(train_set)} train / {len(dev_set)} dev samples)")
+    return Session(
+        config,
+        alphabet,
+        train_set,
+        dev_set,
+        model,
+        optimizer,
+        state,
+        device,
+        amp=config.automatic_mixed_precision and device.type == "cuda",
+        cache=cache,
+        features_at=train_features(config, cache, augmenter),
+        writer=summary_writer(config),
+        last_save=time.monotonic(),
+    )
 
-    last_save = time.monotonic()
+
+def train_step(s: Session, batch_samples: list, features) -> float:
+    losses, _ = forward_losses(s.model, collate(batch_samples, features), s.device, s.amp)
+    loss = losses.mean()
+    s.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    s.optimizer.step()
+    value = loss.item()
+    s.state.step += 1
+    s.state.batch_in_epoch += 1
+    s.state.train_loss_sum += value
+    s.writer.add_scalar("loss/train", value, s.state.step)
+    return value
+
+
+def run_epoch(s: Session, stop: GracefulStop) -> bool:
+    """Train the rest of the current epoch; False when a stop signal cut it short."""
+    state, config = s.state, s.config
+    batches = epoch_batches(s.train_set, config, state.epoch)
+    bar = tqdm(batches, desc=f"Epoch {state.epoch + 1}/{config.epochs}", unit="batch")
+    bar.update(state.batch_in_epoch)
+    for batch_samples in batches[state.batch_in_epoch :]:
+        features = s.features_at(state.epoch, state.batch_in_epoch, len(batches))
+        value = train_step(s, batch_samples, features)
+        bar.update(1)
+        bar.set_postfix(loss=f"{value:.3f}")
+        if stop.requested:
+            break
+        if time.monotonic() - s.last_save > config.checkpoint_secs:
+            s.save()
+    bar.close()
+    return not stop.requested
+
+
+def train(config: TrainConfig, on_epoch=None) -> TrainResult:
+    """Train until `config.epochs`, early stop, or a stop signal. `on_epoch(state)` is
+    called after every finished epoch (the job uses it to publish progress)."""
+    s = setup(config)
+    state = s.state
     with GracefulStop() as stop:
-        model.train()
-        while state.epoch < config.epochs and not stop.requested:
-            batches = epoch_batches(train_set, config, state.epoch)
-            bar = tqdm(batches, desc=f"Epoch {state.epoch + 1}/{config.epochs}", unit="batch")
-            bar.update(state.batch_in_epoch)
-            for batch_samples in batches[state.batch_in_epoch :]:
-                losses, _ = forward_losses(model, collate(batch_samples, cache), device, amp)
-                loss = losses.mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                value = loss.item()
-                state.step += 1
-                state.batch_in_epoch += 1
-                state.train_loss_sum += value
-                bar.update(1)
-                bar.set_postfix(loss=f"{value:.3f}")
-                writer.add_scalar("loss/train", value, state.step)
-                if stop.requested:
-                    break
-                if time.monotonic() - last_save > config.checkpoint_secs:
-                    ckpt.save(config.save_dir, config, alphabet, model, optimizer, state)
-                    last_save = time.monotonic()
-            bar.close()
-            if stop.requested:
-                break
-            finish_epoch(config, state, model, dev_set, cache, device, writer)
+        s.model.train()
+        while state.epoch < config.epochs and run_epoch(s, stop):
+            finish_epoch(config, state, s.model, s.dev_set, s.cache, s.device, s.writer)
             is_best, early = update_after_epoch(state, state.history[-1]["dev_loss"], config)
-            set_lr(optimizer, state.learning_rate)
-            ckpt.save(config.save_dir, config, alphabet, model, optimizer, state, best=is_best)
-            last_save = time.monotonic()
+            set_lr(s.optimizer, state.learning_rate)
+            s.save(best=is_best)
             if on_epoch:
                 on_epoch(state)
             if early:
                 print(f"Early stop: no dev improvement for {config.es_epochs} epochs")
                 break
         if stop.requested:
-            ckpt.save(config.save_dir, config, alphabet, model, optimizer, state)
+            s.save()
             print(f"Stopped at epoch {state.epoch}, step {state.step}; checkpoint saved.")
-    writer.close()
-    return TrainResult(state=state, stopped=stop.requested, model=model, alphabet=alphabet)
+    s.writer.close()
+    return TrainResult(state=state, stopped=stop.requested, model=s.model, alphabet=s.alphabet)
 
 
 def finish_epoch(config, state: TrainState, model, dev_set, cache, device, writer) -> None:

@@ -67,9 +67,11 @@ def test_training_reduces_loss(tmp_path):
 
 
 def test_sigterm_mid_epoch_then_resume_is_exact(tmp_path):
-    straight = make_config(tmp_path / "a", epochs=3)
+    # Three copies of the clips per epoch leave time to signal before training ends.
+    csv = str(FIXTURES / "clips.csv")
+    straight = make_config(tmp_path / "a", epochs=3, train_files=",".join([csv] * 3))
     train(straight)
-    resumed = make_config(tmp_path / "b", epochs=3)
+    resumed = make_config(tmp_path / "b", epochs=3, train_files=",".join([csv] * 3))
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dstorch", "train", *flags(resumed)],
@@ -90,7 +92,7 @@ def test_sigterm_mid_epoch_then_resume_is_exact(tmp_path):
     assert "Stopped at epoch" in out
     train(resumed)
     a, b = ckpt.load_latest(Path(straight.checkpoint_dir)), ckpt.load_latest(ck)
-    assert a["state"]["step"] == b["state"]["step"] == 24
+    assert a["state"]["step"] == b["state"]["step"] == 72
     assert a["state"]["history"] == b["state"]["history"]
     for key, tensor in a["model"].items():
         torch.testing.assert_close(tensor, b["model"][key], rtol=0, atol=1e-6)
