@@ -11,7 +11,7 @@ CONFIG ?= configuration.env
 
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
-	export transcribe test test-fast lint format bench example-data clean distclean
+	export transcribe preview test test-fast lint format bench example-data clean distclean
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -71,6 +71,10 @@ export: ## Copy the exported model (.pb, .pbmm, .scorer, alphabet, report) into 
 transcribe: ## Transcribe AUDIO=file.wav (or a folder) with the exported model
 	@test -n "$(AUDIO)" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
 	@$(DSTORCH) transcribe --config $(CONFIG) --audio "$(AUDIO)"
+
+preview: ## Write augmented copies of AUDIO=file.wav (uses AUGMENT) to augment-preview/
+	@test -n "$(AUDIO)" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
+	@$(DSTORCH) preview --config $(CONFIG) "$(AUDIO)"
 
 test: ## Run every test, the slow end-to-end ones included (what CI runs)
 	$(PYTHON) -m pytest -q -rs

@@ -49,6 +49,12 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0 if job.run(config) in ("finished", "stopped") else 1
 
 
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from dstorch.transcribe_cli import run
+
+    return run(args)
+
+
 def _pipeline(args: argparse.Namespace) -> PipelineConfig:
     return PipelineConfig.load(args.config)
 
@@ -104,6 +110,19 @@ RUNNER_VERBS = {
 }
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    from dstorch.augment import inaudible, preview, split_specs
+
+    specs = args.augment or split_specs(_pipeline(args).augment)
+    if not specs:
+        raise ValueError("no augmentation given; pass --augment SPEC or set AUGMENT")
+    for spec in inaudible(specs):
+        print(f"note: {spec} works on features; it cannot be heard in a preview")
+    for path in preview(specs, args.wav, args.out_dir, args.n, args.clock, args.seed):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dstorch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint_dir", required=True)
     p.add_argument("--export_dir", required=True)
     p.set_defaults(func=cmd_job)
+
+    p = sub.add_parser("transcribe", help="speech to text with an exported model or checkpoint")
+    from dstorch.transcribe_cli import add_arguments as add_transcribe_arguments
+
+    add_transcribe_arguments(p)
+    p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("preview", help="write augmented copies of a WAV to listen to")
+    p.add_argument("wav")
+    p.add_argument("--augment", action="append", default=[], help="SPEC (repeatable)")
+    p.add_argument("--n", type=int, default=5, help="augmented copies to write")
+    p.add_argument("--clock", type=float, default=0.0, help="training progress 0..1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out_dir", default="augment-preview")
+    p.add_argument("--config", default="configuration.env")
+    p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser("prepare", help="original/ + commands.csv -> data/ (CSVs, alphabet)")
     p.add_argument("--config", default="configuration.env")
