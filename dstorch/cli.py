@@ -43,10 +43,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_job(args: argparse.Namespace) -> int:
     from dstorch import job
+    from dstorch.tune import ScorerSettings
 
     pipeline = PipelineConfig.load(args.config)
     config = pipeline.train_config(args.data_dir, args.checkpoint_dir, args.export_dir)
-    return 0 if job.run(config) in ("finished", "stopped") else 1
+    scorer = ScorerSettings.from_pipeline(pipeline)
+    return 0 if job.run(config, scorer=scorer) in ("finished", "stopped") else 1
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:

@@ -313,8 +313,8 @@ class BeamSearch:
         beam, width, n = self.beam, self.beam_width, len(self.beam)
         flat = ext.ravel()
         cand = np.nonzero(flat > NEG_INF)[0]
-        if len(cand) > width:  # a new prefix outside the best `width` new ones cannot win
-            cand = cand[np.argpartition(-flat[cand], width - 1)[:width]]
+        if len(cand) > width:  # below the width-th new one cannot win; ties: lexsort decides
+            cand = cand[flat[cand] >= np.partition(flat[cand], len(cand) - width)[-width]]
         rows, cols = np.divmod(cand, len(cidx))
         scores = np.concatenate([np.fromiter((nd.score for nd in beam), np.float32, n), flat[cand]])
         chars = np.concatenate([np.fromiter((nd.char for nd in beam), np.int64, n), cidx[cols]])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,42 @@ class Result:
     cer: float
 
 
+@dataclass
+class Output:
+    """One sample's acoustic model output, kept so several decoders can reuse it."""
+
+    sample: Sample
+    log_probs: np.ndarray  # [T, n_classes], natural-log softmax
+    loss: float
+
+
+def forward_all(
+    model: DeepSpeech,
+    samples: list[Sample],
+    cache: FeatureCache,
+    batch_size: int,
+    device: torch.device,
+    desc: str = "Test",
+) -> list[Output]:
+    """One acoustic forward per sample (decoding is the cheap part to repeat)."""
+    model.eval()
+    outputs = []
+    batches = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
+    with torch.no_grad():
+        for chunk in tqdm(batches, desc=desc, leave=False):
+            batch = collate(chunk, cache)
+            losses, log_probs = forward_losses(model, batch, device, amp=False)
+            for i, sample in enumerate(chunk):
+                lp = log_probs[i, : batch.input_lengths[i]].cpu().numpy()
+                outputs.append(Output(sample, lp, losses[i].item()))
+    return outputs
+
+
+def score_all(outputs: list[Output], decoder: Callable[[np.ndarray], str]) -> list[Result]:
+    """Decode every output with `decoder(log_probs [T, C]) -> str` and score it."""
+    return [score(o.sample, decoder(o.log_probs), o.loss) for o in outputs]
+
+
 def evaluate(
     model: DeepSpeech,
     samples: list[Sample],
@@ -77,17 +114,7 @@ def evaluate(
 ) -> list[Result]:
     """Per-sample loss and transcript. `decoder(log_probs [T, C]) -> str`; greedy if None."""
     decoder = decoder or (lambda lp: greedy_decode(lp, alphabet))
-    model.eval()
-    results = []
-    batches = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
-    with torch.no_grad():
-        for chunk in tqdm(batches, desc=desc, leave=False):
-            batch = collate(chunk, cache)
-            losses, log_probs = forward_losses(model, batch, device, amp=False)
-            for i, sample in enumerate(chunk):
-                lp = log_probs[i, : batch.input_lengths[i]].cpu().numpy()
-                results.append(score(sample, decoder(lp), losses[i].item()))
-    return results
+    return score_all(forward_all(model, samples, cache, batch_size, device, desc), decoder)
 
 
 def score(sample: Sample, prediction: str, loss: float) -> Result:

@@ -19,8 +19,11 @@ import torch
 from dstorch import checkpoint as ckpt
 from dstorch.config import TrainConfig
 from dstorch.data import FeatureCache, atomic_write_text, read_csvs
-from dstorch.evaluate import evaluate, summarize, write_report
-from dstorch.train import pick_device, train
+from dstorch.decode import beam_search
+from dstorch.evaluate import forward_all, greedy_decode, score_all, summarize, write_report
+from dstorch.scorer import Scorer, ScorerError
+from dstorch.train import GracefulStop, pick_device, train
+from dstorch.tune import ScorerOutcome, ScorerSettings, run_stage
 
 STATE_FILE = "state.json"
 
@@ -51,31 +54,48 @@ def forget_checkpoints(directory: str | Path) -> None:
     shutil.rmtree(directory / "summaries", ignore_errors=True)
 
 
-def test_and_report(config: TrainConfig, decoder=None) -> dict:
-    """Evaluate the best checkpoint on the test set and write the JSON report."""
+def test_and_report(config: TrainConfig, decoder=None, scorer: ScorerOutcome | None = None) -> dict:
+    """Evaluate the best checkpoint on the test set and write the JSON report.
+
+    The top-level figures are without a scorer (greedy unless `decoder` is given); with a
+    scorer outcome, "scorer" holds the figures decoding with it, as the client would.
+    """
     model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
     device = pick_device(config.device)
     samples = read_csvs(config.test_files, alphabet, allow_empty=True)
     if not samples:
         print("Test: the test set is empty; no report written (add recordings or TEST_FRACTION)")
         return {}
-    results = evaluate(
-        model.to(device),
-        samples,
-        alphabet,
-        FeatureCache(),
-        config.test_batch_size,
-        device,
-        decoder=decoder,
-    )
-    report = summarize(results)
+    outputs = forward_all(model.to(device), samples, FeatureCache(), config.test_batch_size, device)
+    report = summarize(score_all(outputs, decoder or (lambda lp: greedy_decode(lp, alphabet))))
     print(
         f"Test: WER {report['wer']:.3f}, CER {report['cer']:.3f}, "
         f"{report['accuracy']:.0%} exact over {report['samples']} samples"
     )
+    if scorer is not None:
+        report["no_scorer"] = {k: report[k] for k in ("wer", "cer", "accuracy")}
+        report["scorer"] = _scorer_report(config, scorer, outputs, alphabet.labels)
     if config.test_output_file:
         write_report(config.test_output_file, report)
     return report
+
+
+def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) -> dict:
+    """Test figures decoding with the scorer (its stored alpha/beta, export beam width)."""
+    section = scorer.report()
+    if scorer.path is None:
+        return section
+    try:
+        lm = Scorer(scorer.path)
+    except ScorerError as e:
+        return {**section, "error": str(e)}
+    width = config.export_beam_width
+    figures = summarize(score_all(outputs, lambda lp: beam_search(lp, labels, width, lm)[0].text))
+    print(
+        f"Test with the scorer: WER {figures['wer']:.3f}, CER {figures['cer']:.3f}, "
+        f"{figures['accuracy']:.0%} exact"
+    )
+    return {**section, "beam_width": width, **figures}
 
 
 def export(config: TrainConfig) -> list[Path]:
@@ -100,8 +120,12 @@ def export(config: TrainConfig) -> list[Path]:
     return paths
 
 
-def run(config: TrainConfig) -> str:
-    """Train, then test and export when training finished. Returns the final state."""
+def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> str:
+    """Train, then test and export when training finished. Returns the final state.
+
+    With `scorer` (and an export dir), a tuned <name>.scorer is built before testing,
+    so the report has figures with and without it.
+    """
     directory = config.save_dir
     Path(directory).mkdir(parents=True, exist_ok=True)
     if not config.load_checkpoint:
@@ -111,14 +135,24 @@ def run(config: TrainConfig) -> str:
     def progress(state) -> None:
         write_state(directory, "running", epoch=state.epoch, best_dev_loss=state.best_dev_loss)
 
+    # A stop request after training (during test/export) lets the export finish.
+    with GracefulStop():
+        return _train_test_export(config, progress, scorer)
+
+
+def _train_test_export(config: TrainConfig, progress, scorer: ScorerSettings | None) -> str:
+    directory = config.save_dir
     try:
         result = train(config, on_epoch=progress)
         fields = {"epoch": result.state.epoch, "best_dev_loss": result.state.best_dev_loss}
         if result.stopped:
             write_state(directory, "stopped", **fields)
             return "stopped"
+        outcome = run_stage(config, scorer) if scorer and config.export_dir else None
+        if outcome is not None:
+            fields["scorer"] = str(outcome.path) if outcome.path else f"error: {outcome.error}"
         if config.test_files:
-            test_and_report(config)
+            test_and_report(config, scorer=outcome)
         if config.export_dir:
             export(config)
         write_state(directory, "finished", **fields)

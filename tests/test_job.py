@@ -89,7 +89,9 @@ def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
         train_batch_size=4,
         device="cpu",
     )
-    assert job.run(config, scorer=ScorerSettings(trials=2)) == "finished"
+    (tmp_path / "lm.txt").write_text("go\nstop\n")
+    settings = ScorerSettings(trials=2, corpus=str(tmp_path / "lm.txt"))
+    assert job.run(config, scorer=settings) == "finished"
     lines = [line for line in capsys.readouterr().out.splitlines() if "Scorer" in line]
     assert len(lines) == 1 and "build_kenlm.sh" in lines[0]
     exported = sorted(p.name for p in Path(config.export_dir).iterdir())

@@ -23,8 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # disk full, permissions: say which file, not a traceback
-        print(f"error: {e.filename or ''}: {e.strerror or e}; fix and run again",
-              file=sys.stderr)
+        print(f"error: {e.filename or ''}: {e.strerror or e}; fix and run again", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; run again to continue (finished files are kept)", file=sys.stderr)

@@ -60,8 +60,9 @@ def convert(src: Path, dst: Path) -> Converted:
             continue
         return _result(dst, True, was)
     # libsndfile's reason is the telling one; the fallbacks mostly say they could not help
-    raise FileProblem("unreadable", f"not readable as audio ({errors[0]}); re-export it "
-                      "as WAV or remove it")
+    raise FileProblem(
+        "unreadable", f"not readable as audio ({errors[0]}); re-export it as WAV or remove it"
+    )
 
 
 def _reason(error: Exception) -> str:
@@ -78,8 +79,15 @@ def _result(dst: Path, converted: bool, was: str) -> Converted:
 
 
 def describe(info: sf._SoundFileInfo) -> str:
-    bits = {"PCM_16": "16-bit", "PCM_24": "24-bit", "PCM_32": "32-bit", "PCM_U8": "8-bit",
-            "PCM_S8": "8-bit", "FLOAT": "float", "DOUBLE": "float"}.get(info.subtype, "")
+    bits = {
+        "PCM_16": "16-bit",
+        "PCM_24": "24-bit",
+        "PCM_32": "32-bit",
+        "PCM_U8": "8-bit",
+        "PCM_S8": "8-bit",
+        "FLOAT": "float",
+        "DOUBLE": "float",
+    }.get(info.subtype, "")
     channels = {1: "mono", 2: "stereo"}.get(info.channels, f"{info.channels}-channel")
     return " ".join(x for x in (f"{info.samplerate} Hz", channels, bits, info.format) if x)
 
@@ -104,8 +112,23 @@ def _with_sox(src: Path, dst: Path) -> str:
         raise RuntimeError("sox is not installed")
     # -R: repeatable dither, so re-running gives byte-identical files
     with atomic_target(dst) as tmp:
-        command = ["sox", "-R", "-V1", str(src), "-t", "wav", "-r", str(SAMPLE_RATE), "-c", "1",
-                   "-b", "16", "-e", "signed-integer", str(tmp)]
+        command = [
+            "sox",
+            "-R",
+            "-V1",
+            str(src),
+            "-t",
+            "wav",
+            "-r",
+            str(SAMPLE_RATE),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+            str(tmp),
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             raise RuntimeError(result.stderr.strip() or f"sox exited {result.returncode}")

@@ -28,9 +28,16 @@ COMMANDS = {
 }
 # (espeak-ng voice, variant): accents x voice qualities, so speakers really differ.
 VOICES = [
-    ("en", "m1"), ("en-us", "f3"), ("en-gb-scotland", "m3"), ("en-029", "f2"),
-    ("en", "klatt"), ("en-us", "klatt2"), ("en-gb-x-rp", "f4"), ("en", "croak"),
-    ("en-us", "m7"), ("en-gb", "f1"),
+    ("en", "m1"),
+    ("en-us", "f3"),
+    ("en-gb-scotland", "m3"),
+    ("en-029", "f2"),
+    ("en", "klatt"),
+    ("en-us", "klatt2"),
+    ("en-gb-x-rp", "f4"),
+    ("en", "croak"),
+    ("en-us", "m7"),
+    ("en-gb", "f1"),
 ]
 
 
@@ -39,8 +46,12 @@ def voice_specs(count: int = len(VOICES), seed: int = 4568) -> list[dict]:
     rng = random.Random(seed)
     specs = []
     for voice, variant in VOICES[:count]:
-        spec = {"voice": f"{voice}+{variant}", "speed": rng.randint(130, 180),
-                "pitch": rng.randint(30, 70), "gain": rng.randint(-14, -2)}
+        spec = {
+            "voice": f"{voice}+{variant}",
+            "speed": rng.randint(130, 180),
+            "pitch": rng.randint(30, 70),
+            "gain": rng.randint(-14, -2),
+        }
         key = f"{spec['voice']}|s{spec['speed']}|p{spec['pitch']}|g{spec['gain']}"
         spec["speaker"] = hashlib.md5(key.encode()).hexdigest()  # name only, not security
         specs.append(spec)
@@ -49,24 +60,68 @@ def voice_specs(count: int = len(VOICES), seed: int = 4568) -> list[dict]:
 
 def _speak(spec: dict, text: str, out: Path, scratch: Path) -> None:
     raw = scratch / "espeak.wav"
-    subprocess.run(["espeak-ng", "-v", spec["voice"], "-s", str(spec["speed"]),
-                    "-p", str(spec["pitch"]), "-w", str(raw), text], check=True)
+    subprocess.run(
+        [
+            "espeak-ng",
+            "-v",
+            spec["voice"],
+            "-s",
+            str(spec["speed"]),
+            "-p",
+            str(spec["pitch"]),
+            "-w",
+            str(raw),
+            text,
+        ],
+        check=True,
+    )
     with atomic_target(out) as tmp:
         # -R: repeatable dither. Peak level varies per voice like microphone distance does;
         # espeak's trailing silence is trimmed to keep the files small.
-        subprocess.run(["sox", "-R", "-V1", str(raw), "-r", "16000", "-c", "1", "-b", "16",
-                        str(tmp), "gain", "-n", str(spec["gain"]), "reverse", "silence", "1",
-                        "0.02", "-45d", "reverse", "pad", "0", "0.15"], check=True)
+        subprocess.run(
+            [
+                "sox",
+                "-R",
+                "-V1",
+                str(raw),
+                "-r",
+                "16000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                str(tmp),
+                "gain",
+                "-n",
+                str(spec["gain"]),
+                "reverse",
+                "silence",
+                "1",
+                "0.02",
+                "-45d",
+                "reverse",
+                "pad",
+                "0",
+                "0.15",
+            ],
+            check=True,
+        )
 
 
-def make_example_data(root: Path, commands: dict[str, str] = COMMANDS,
-                      voices: int = len(VOICES), language: str = "en",
-                      seed: int = 4568) -> list[Path]:
+def make_example_data(
+    root: Path,
+    commands: dict[str, str] = COMMANDS,
+    voices: int = len(VOICES),
+    language: str = "en",
+    seed: int = 4568,
+) -> list[Path]:
     """Write <root>/commands.csv and <root>/original/<language>/*.wav; return the WAVs."""
     missing = [tool for tool in ("espeak-ng", "sox") if not shutil.which(tool)]
     if missing:
-        raise RuntimeError(f"{' and '.join(missing)} not installed; install the system "
-                           f"packages ({' '.join(missing)}) and run again")
+        raise RuntimeError(
+            f"{' and '.join(missing)} not installed; install the system "
+            f"packages ({' '.join(missing)}) and run again"
+        )
     folder = Path(root, "original", language)
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -17,6 +17,7 @@ from dstorch.data import AlphabetError
 from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.pipeline import sources
 from dstorch.pipeline.audio import convert
+from dstorch.pipeline.lm_corpus import LM_CORPUS, write_lm_corpus
 from dstorch.pipeline.registry import Entry, file_sha256, load_registry, save_registry
 from dstorch.pipeline.report import FileProblem, PrepareError, Tally, format_summary
 from dstorch.pipeline.split import assign_splits, write_csvs
@@ -31,6 +32,7 @@ class PrepareResult:
     entries: list[Entry]  # this language's registry rows
     tally: Tally
     notes: list[str] = field(default_factory=list)
+    lm_corpus: Path | None = None  # data/lm_corpus.txt, what the job builds the scorer from
 
     def summary(self) -> str:
         return format_summary(self.tally)
@@ -56,11 +58,15 @@ def _key(path: Path, root: Path) -> str:
 def check_config(config: PipelineConfig) -> None:
     fractions = (config.dev_fraction, config.test_fraction)
     if min(fractions) < 0 or sum(fractions) >= 1:
-        raise PrepareError(f"DEV_FRACTION={config.dev_fraction} and TEST_FRACTION="
-                           f"{config.test_fraction} must be >= 0 and sum to less than 1")
+        raise PrepareError(
+            f"DEV_FRACTION={config.dev_fraction} and TEST_FRACTION="
+            f"{config.test_fraction} must be >= 0 and sum to less than 1"
+        )
     if not 0 <= config.min_duration < config.max_duration:
-        raise PrepareError(f"MIN_DURATION={config.min_duration} must be >= 0 and below "
-                           f"MAX_DURATION={config.max_duration}")
+        raise PrepareError(
+            f"MIN_DURATION={config.min_duration} must be >= 0 and below "
+            f"MAX_DURATION={config.max_duration}"
+        )
 
 
 def read_transcripts(config: PipelineConfig, root: Path, target: Path) -> Transcripts:
@@ -70,9 +76,13 @@ def read_transcripts(config: PipelineConfig, root: Path, target: Path) -> Transc
     keep = set(given.labels) if given else {"'"}
     text = {key: sources.normalise_text(raw, keep) for key, raw in commands.items()}
     problems = {
-        key: FileProblem("empty_transcript", f"id {key} has an empty `{config.language}` "
-                         f"transcript in {config.commands_csv}; fill it in")
-        for key, value in text.items() if not value
+        key: FileProblem(
+            "empty_transcript",
+            f"id {key} has an empty `{config.language}` "
+            f"transcript in {config.commands_csv}; fill it in",
+        )
+        for key, value in text.items()
+        if not value
     }
     if given is None:
         _, more = sources.build_alphabet([t for t in text.values() if t], target)
@@ -88,29 +98,38 @@ def read_transcripts(config: PipelineConfig, root: Path, target: Path) -> Transc
 
 def output_names(files: list[Path], folder: Path, language: str) -> dict[Path, str]:
     """data/-relative output per source; `a.mp3` next to `a.wav` becomes `a.mp3.wav`."""
-    plain = {f: Path(language, f.relative_to(folder)).with_suffix(".wav").as_posix()
-             for f in files}
+    plain = {f: Path(language, f.relative_to(folder)).with_suffix(".wav").as_posix() for f in files}
     taken: dict[str, int] = {}
     for name in plain.values():
         taken[name] = taken.get(name, 0) + 1
-    return {f: name if taken[name] == 1 or f.suffix.lower() == ".wav"
-            else Path(language, f.relative_to(folder)).as_posix() + ".wav"
-            for f, name in plain.items()}
+    return {
+        f: name
+        if taken[name] == 1 or f.suffix.lower() == ".wav"
+        else Path(language, f.relative_to(folder)).as_posix() + ".wav"
+        for f, name in plain.items()
+    }
 
 
 def _hash(path: Path) -> str:
     try:
         return file_sha256(path)
     except OSError as e:
-        raise FileProblem("unreadable", f"cannot be read ({e.strerror}); check its "
-                          "permissions or copy it again") from None
+        raise FileProblem(
+            "unreadable", f"cannot be read ({e.strerror}); check its permissions or copy it again"
+        ) from None
 
 
 class Processor:
     """Checks one recording and brings its WAV in data/ up to date."""
 
-    def __init__(self, config: PipelineConfig, data_dir: Path, transcripts: Transcripts,
-                 parse: sources.NameParser, say: Callable[[str], None]):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        data_dir: Path,
+        transcripts: Transcripts,
+        parse: sources.NameParser,
+        say: Callable[[str], None],
+    ):
         self.config, self.data_dir, self.say = config, data_dir, say
         self.transcripts, self.parse = transcripts, parse
         self.seen: dict[str, str] = {}  # content hash -> first source with it
@@ -119,8 +138,14 @@ class Processor:
     def __call__(self, path: Path, key: str, out: str, prev: Entry | None) -> Entry:
         stat = path.stat()
         quick = prev and (prev.bytes, prev.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-        entry = Entry(source=key, sha256=prev.sha256 if quick else "", bytes=stat.st_size,
-                      mtime_ns=stat.st_mtime_ns, split=prev.split if prev else "", wav=out)
+        entry = Entry(
+            source=key,
+            sha256=prev.sha256 if quick else "",
+            bytes=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            split=prev.split if prev else "",
+            wav=out,
+        )
         try:
             entry.sha256 = entry.sha256 or _hash(path)
             self._identify(entry)
@@ -148,8 +173,11 @@ class Processor:
     def _identify(self, entry: Entry) -> None:
         entry.id, entry.speaker = self.parse(Path(entry.source).stem)
         if entry.id not in self.transcripts.text:
-            raise FileProblem("unknown_id", f"id {entry.id} is not in {self.config.commands_csv}"
-                              f"; add a row `{entry.id},<transcript>` or rename the file")
+            raise FileProblem(
+                "unknown_id",
+                f"id {entry.id} is not in {self.config.commands_csv}"
+                f"; add a row `{entry.id},<transcript>` or rename the file",
+            )
         if entry.id in self.transcripts.problems:
             raise self.transcripts.problems[entry.id]
         first = self.seen.setdefault(entry.sha256, entry.source)
@@ -165,8 +193,9 @@ class Processor:
         result = convert(path, target)
         entry.duration = result.samples / SAMPLE_RATE
         if result.silent:
-            raise FileProblem("silent", "digital silence only; check the microphone and "
-                              "re-record it")
+            raise FileProblem(
+                "silent", "digital silence only; check the microphone and re-record it"
+            )
         if result.converted:
             self.tally.converted += 1
             self.say(f"{entry.source}: converted from {result.was} to 16 kHz mono 16-bit WAV")
@@ -178,23 +207,38 @@ class Processor:
         if seconds == 0:
             raise FileProblem("empty", "no audio samples; re-record or remove it")
         if seconds < config.min_duration:
-            raise FileProblem("too_short", f"{seconds:.2f} s is shorter than MIN_DURATION="
-                              f"{config.min_duration}; re-record it or lower MIN_DURATION")
+            raise FileProblem(
+                "too_short",
+                f"{seconds:.2f} s is shorter than MIN_DURATION="
+                f"{config.min_duration}; re-record it or lower MIN_DURATION",
+            )
         if seconds > config.max_duration:
-            raise FileProblem("too_long", f"{seconds:.2f} s is longer than MAX_DURATION="
-                              f"{config.max_duration}; trim it or raise MAX_DURATION")
+            raise FileProblem(
+                "too_long",
+                f"{seconds:.2f} s is longer than MAX_DURATION="
+                f"{config.max_duration}; trim it or raise MAX_DURATION",
+            )
         text = self.transcripts.text[entry.id]
         # CTC needs a time step per character, plus a blank between doubled letters.
         needed = len(text) + sum(a == b for a, b in zip(text, text[1:], strict=False))
         steps = max(0, 1 + (round(seconds * SAMPLE_RATE) - WINDOW) // STEP)
         if steps < needed:
-            raise FileProblem("transcript_too_long", f"{seconds:.2f} s is too short for "
-                              f"{text!r} (needs {(needed * STEP + WINDOW) / SAMPLE_RATE:.2f} s "
-                              "at least); re-record it slower or check its id")
+            raise FileProblem(
+                "transcript_too_long",
+                f"{seconds:.2f} s is too short for "
+                f"{text!r} (needs {(needed * STEP + WINDOW) / SAMPLE_RATE:.2f} s "
+                "at least); re-record it slower or check its id",
+            )
 
 
-def _process_all(files: list[Path], outputs: dict[Path, str], old: dict[str, Entry],
-                 processor: Processor, root: Path, update: bool) -> tuple[dict, int]:
+def _process_all(
+    files: list[Path],
+    outputs: dict[Path, str],
+    old: dict[str, Entry],
+    processor: Processor,
+    root: Path,
+    update: bool,
+) -> tuple[dict, int]:
     """Registry rows for `files`; without `update` new/changed files wait (counted)."""
     keyed = [(f, _key(f, root)) for f in files]
     keyed.sort(key=lambda fk: (fk[1] not in old, fk[1]))  # registered first: they win dups
@@ -205,8 +249,11 @@ def _process_all(files: list[Path], outputs: dict[Path, str], old: dict[str, Ent
             processor.say(f"{key!r}: file name is not valid UTF-8; rename it (skipped)")
             continue
         prev = old.get(key)
-        if not update and (prev is None or prev.bytes != path.stat().st_size
-                           or prev.mtime_ns != path.stat().st_mtime_ns):
+        if not update and (
+            prev is None
+            or prev.bytes != path.stat().st_size
+            or prev.mtime_ns != path.stat().st_mtime_ns
+        ):
             pending += 1
             if prev is not None:  # changed: keeps its old audio until NEW_DATA=yes
                 entries[key] = processor.recheck(prev)
@@ -223,8 +270,13 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def _remove_gone(old: dict[str, Entry], entries: dict[str, Entry], prefix: str,
-                 data_dir: Path, say: Callable[[str], None]) -> None:
+def _remove_gone(
+    old: dict[str, Entry],
+    entries: dict[str, Entry],
+    prefix: str,
+    data_dir: Path,
+    say: Callable[[str], None],
+) -> None:
     in_use = {e.wav for e in entries.values()}  # a.flac may now write what a.wav did
     for key, prev in old.items():
         if key.startswith(prefix) and key not in entries and prev.status != "removed":
@@ -238,53 +290,75 @@ def _remove_gone(old: dict[str, Entry], entries: dict[str, Entry], prefix: str,
 
 def _notes(entries: list[Entry], transcripts: Transcripts, config: PipelineConfig) -> list:
     used = {e.id for e in entries if e.status == "ok"}
-    notes = [f"{config.commands_csv}: id {key} ({text!r}) has no usable recordings"
-             for key, text in transcripts.text.items() if key not in used and text]
+    notes = [
+        f"{config.commands_csv}: id {key} ({text!r}) has no usable recordings"
+        for key, text in transcripts.text.items()
+        if key not in used and text
+    ]
     for split, fraction in (("dev", config.dev_fraction), ("test", config.test_fraction)):
         if fraction > 0 and not any(e.split == split and e.status == "ok" for e in entries):
-            notes.append(f"{split}.csv is empty ({split.upper()}_FRACTION={fraction}): "
-                         "record more takes per command to evaluate the model")
+            notes.append(
+                f"{split}.csv is empty ({split.upper()}_FRACTION={fraction}): "
+                "record more takes per command to evaluate the model"
+            )
     return notes
 
 
-def prepare(config: PipelineConfig, root: Path = Path("."),
-            echo: Callable[[str], None] | None = None) -> PrepareResult:
+def prepare(
+    config: PipelineConfig, root: Path = Path("."), echo: Callable[[str], None] | None = None
+) -> PrepareResult:
     """Convert, check and split the recordings; write data/ and print a summary."""
     say = echo or tqdm.write
     root = Path(root)
     check_config(config)
     folder = Path(config.original_dir) / config.language
     folder = folder if folder.is_absolute() else root / folder
-    data_dir = Path(config.data_dir) if Path(config.data_dir).is_absolute() \
-        else root / config.data_dir
+    data_dir = (
+        Path(config.data_dir) if Path(config.data_dir).is_absolute() else root / config.data_dir
+    )
     files = sources.list_recordings(folder)
     data_dir.mkdir(parents=True, exist_ok=True)
     alphabet_path, registry_path = data_dir / "alphabet.txt", data_dir / "registry.csv"
     transcripts = read_transcripts(config, root, alphabet_path)
-    processor = Processor(config, data_dir, transcripts, sources.NameParser(
-        config.filename_pattern), say)
+    lm_notes = write_lm_corpus(data_dir, transcripts, config.lm_text, root)
+    processor = Processor(
+        config, data_dir, transcripts, sources.NameParser(config.filename_pattern), say
+    )
     old = load_registry(registry_path)
     update = config.new_data or not old
-    entries, pending = _process_all(files, output_names(files, folder, config.language), old,
-                                    processor, root, update)
+    entries, pending = _process_all(
+        files, output_names(files, folder, config.language), old, processor, root, update
+    )
     prefix = _key(folder, root) + "/"
     _remove_gone(old, entries, prefix, data_dir, say)
     current = [e for k, e in sorted(entries.items()) if k.startswith(prefix)]
     holdout = {s.strip() for s in config.holdout_speakers.split(",") if s.strip()}
     notes = transcripts.alphabet_notes + assign_splits(
-        current, config.dev_fraction, config.test_fraction, config.split_seed, holdout)
+        current, config.dev_fraction, config.test_fraction, config.split_seed, holdout
+    )
     if pending:
-        notes.append(f"{pending} new or changed recordings in {prefix} not used yet; "
-                     "add them with NEW_DATA=yes")
+        notes.append(
+            f"{pending} new or changed recordings in {prefix} not used yet; "
+            "add them with NEW_DATA=yes"
+        )
     save_registry(registry_path, entries)
     csvs = write_csvs(data_dir, current, transcripts.text)
-    result = PrepareResult(data_dir, registry_path, alphabet_path, csvs, current,
-                           processor.tally, notes + _notes(current, transcripts, config))
+    result = PrepareResult(
+        data_dir,
+        registry_path,
+        alphabet_path,
+        csvs,
+        current,
+        processor.tally,
+        notes + lm_notes + _notes(current, transcripts, config),
+        data_dir / LM_CORPUS,
+    )
     return _finish(result, config, say)
 
 
-def _finish(result: PrepareResult, config: PipelineConfig,
-            say: Callable[[str], None]) -> PrepareResult:
+def _finish(
+    result: PrepareResult, config: PipelineConfig, say: Callable[[str], None]
+) -> PrepareResult:
     """Count, print the notes and the summary table; fail if nothing is left to train on."""
     for entry in result.entries:
         if entry.status == "ok":
@@ -295,6 +369,8 @@ def _finish(result: PrepareResult, config: PipelineConfig,
         say(note)
     say(result.summary())
     if result.tally.splits["train"] == 0:
-        raise PrepareError(f"no usable recordings for training in {config.original_dir}/"
-                           f"{config.language}; fix the problems listed above")
+        raise PrepareError(
+            f"no usable recordings for training in {config.original_dir}/"
+            f"{config.language}; fix the problems listed above"
+        )
     return result

@@ -102,14 +102,19 @@ class NameParser:
         if self.pattern is not None:
             match = self.pattern.search(stem)
             if not match or not match.group("id"):
-                raise FileProblem("no_id", "file name does not match FILENAME_PATTERN; "
-                                  "rename the file or fix the pattern")
+                raise FileProblem(
+                    "no_id",
+                    "file name does not match FILENAME_PATTERN; rename the file or fix the pattern",
+                )
             speaker = match.groupdict().get("speaker") or ""
             return normalise_id(match.group("id")), speaker
         parts = stem.split("_")
         if len(parts) < 2 or not parts[-2].strip():
-            raise FileProblem("no_id", "no id in the file name (expected ..._<id>_<take>); "
-                              "rename it or set FILENAME_PATTERN")
+            raise FileProblem(
+                "no_id",
+                "no id in the file name (expected ..._<id>_<take>); "
+                "rename it or set FILENAME_PATTERN",
+            )
         # shapes_<speaker hash>_2_3_000000_<id>_<take>: the recipe's names have >= 5 fields;
         # shorter ones like alice_<id>_<take> start with the speaker.
         speaker = parts[1] if len(parts) >= 5 else parts[0] if len(parts) >= 3 else ""
@@ -133,11 +138,14 @@ def normalise_text(text: str, keep: set[str]) -> str:
 def list_recordings(folder: Path) -> list[Path]:
     """Audio candidates under `folder` (recursively), sorted; hidden and text files skipped."""
     if not folder.is_dir():
-        raise PrepareError(f"{folder}: no such folder; put the recordings there "
-                           "(or set ORIGINAL_DIR / LANGUAGE)")
+        raise PrepareError(
+            f"{folder}: no such folder; put the recordings there (or set ORIGINAL_DIR / LANGUAGE)"
+        )
     files = [
-        p for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         and p.suffix.lower() not in IGNORED_SUFFIXES
     ]
     if not files:

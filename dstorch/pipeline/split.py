@@ -55,7 +55,10 @@ def _fill(fresh: list[Entry], have: dict[str, int], dev: int, test: int) -> None
 
 
 def assign_splits(
-    entries: list[Entry], dev_fraction: float, test_fraction: float, seed: int,
+    entries: list[Entry],
+    dev_fraction: float,
+    test_fraction: float,
+    seed: int,
     holdout: set[str] = frozenset(),
 ) -> list[str]:
     """Set `split` on usable entries that have none; return notes for the user."""
@@ -71,8 +74,9 @@ def assign_splits(
     test = allocate(sizes, test_fraction, {c: n - 1 - dev[c] for c, n in sizes.items()}, seed)
     for command, group in by_command.items():
         have = {s: sum(e.split == s for e in group) for s in SPLITS}
-        fresh = sorted((e for e in group if not e.split),
-                       key=lambda e: _draw(seed, e.sha256, e.source))
+        fresh = sorted(
+            (e for e in group if not e.split), key=lambda e: _draw(seed, e.sha256, e.source)
+        )
         _fill(fresh, have, dev[command], test[command])
     return _split_notes(usable, holdout, dev_fraction + test_fraction > 0)
 
@@ -86,14 +90,18 @@ def _split_notes(usable: list[Entry], holdout: set[str], holding_out: bool) -> l
         counts = per_command[command]
         takes = sum(counts.values())
         if counts["train"] == 0:
-            notes.append(f"command {command}: no take in train (all {takes} are held out); "
-                         "record more takes, or remove its speakers from HOLDOUT_SPEAKERS")
+            notes.append(
+                f"command {command}: no take in train (all {takes} are held out); "
+                "record more takes, or remove its speakers from HOLDOUT_SPEAKERS"
+            )
         elif holding_out and counts["train"] == takes:
             notes.append(f"command {command} has {takes} take{'s' * (takes > 1)}: train only")
     stuck = sorted({e.speaker for e in usable if e.speaker in holdout and e.split != "test"})
     if stuck:
-        notes.append(f"held-out speakers {', '.join(stuck)} already have takes in train/dev "
-                     "(splits are stable; delete data/registry.csv to re-split everything)")
+        notes.append(
+            f"held-out speakers {', '.join(stuck)} already have takes in train/dev "
+            "(splits are stable; delete data/registry.csv to re-split everything)"
+        )
     return notes
 
 

@@ -1,0 +1,244 @@
+"""dstorch.transcribe: model import, streaming, the fast decoder, commands, CLI, parity."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import ENGLISH, load_clip, random_model
+
+from dstorch import features as F
+from dstorch import prefix_pool
+from dstorch.cli import main
+from dstorch.command_grammar import CommandGrammar, best_alignment, ctc_log_likelihoods
+from dstorch.decode import BeamSearch
+from dstorch.decode_fast import FastBeamSearch
+from dstorch.graph_import import GraphImportError, load_graph_model
+from dstorch.transcribe import TranscribeError, Transcriber, parse_hot_words
+
+SCORER = Path(__file__).parent / "fixtures" / "scorer" / "commands.scorer"
+CLIPS = Path(__file__).parent / "fixtures" / "clips"
+C = len(ENGLISH) + 1
+
+
+@pytest.fixture(scope="module")
+def sharp_pbmm(tmp_path_factory) -> Path:
+    """A random model with a sharpened output layer (like a trained one), as .pbmm."""
+    from dstorch.data import Alphabet
+    from dstorch.export import export_model
+
+    model = random_model(C, seed=7, n_hidden=64)
+    with torch.no_grad():
+        model.layer_6.weight.mul_(8.0)
+        model.layer_6.bias.mul_(8.0)
+    return export_model(model, Alphabet(ENGLISH), tmp_path_factory.mktemp("m"), "sharp")[1]
+
+
+def write_wav(path: Path, pcm: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return path
+
+
+@pytest.mark.parametrize("kind", ["pb", "pbmm"])
+def test_exported_graph_loads_back_to_identical_logits(exported, peaked_model, kind) -> None:
+    graph = load_graph_model(exported[kind])
+    assert graph.labels == ENGLISH and graph.beam_width == 500 and graph.n_steps == 16
+    x = torch.from_numpy(F.context_windows(F.audio_features(load_clip("speech"))))[None]
+    with torch.no_grad():
+        assert torch.equal(graph.model(x)[0], peaked_model(x)[0])
+
+
+CASES = [(0, 8, False), (1, 64, False), (2, 300, False), (3, 16, True), (4, 200, True)]
+
+
+@pytest.mark.parametrize(("seed", "beam", "with_scorer"), [*CASES, (5, 500, True)])
+def test_fast_decoder_is_bit_identical_to_reference(seed, beam, with_scorer) -> None:
+    from dstorch.scorer import Scorer
+
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(120, C)) * 3
+    logits[:, -1] += rng.uniform(0, 4, size=120)  # blank-heavy, like a trained model
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    probs = probs.astype(np.float32)  # what the acoustic model hands the decoder
+    scorer = Scorer(SCORER) if with_scorer else None
+    hot = {"music": 2.0, "off": -1.5} if with_scorer and seed % 2 else None
+    ref, fast = BeamSearch(ENGLISH, beam, scorer, hot), FastBeamSearch(ENGLISH, beam, scorer, hot)
+    ref.next(probs)
+    for chunk in np.array_split(probs, [16, 17, 64]):  # streaming chunks change nothing
+        fast.next(chunk)
+    assert fast.decode(5) == ref.decode(5)
+
+
+def test_pools_are_collected_without_changing_results(monkeypatch) -> None:
+    probs = np.random.default_rng(9).dirichlet(np.full(C, 0.2), size=400).astype(np.float32)
+    whole = FastBeamSearch(ENGLISH, 32)
+    whole.next(probs)
+    monkeypatch.setattr(prefix_pool, "_MIN_COLLECT", 200)
+    small = FastBeamSearch(ENGLISH, 32)
+    small.next(probs)
+    assert small.decode(3) == whole.decode(3)
+    for pool in ("tokens", "steps"):  # memory bounded by what live prefixes point to
+        assert getattr(small, pool).size < getattr(whole, pool).size / 5
+
+
+def test_stream_in_uneven_chunks_equals_whole_buffer(sharp_pbmm: Path) -> None:
+    ours = Transcriber(sharp_pbmm, SCORER, beam_width=64)
+    pcm = load_clip("speech")
+    whole = ours.transcribe(pcm, 3)
+    stream = ours.stream()
+    cuts = [0, 1, 333, 512, 5000, 5001, 20000, len(pcm)]
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        stream.feed(pcm[start:end])
+        assert isinstance(stream.intermediate(), str)
+    assert stream.finish(3) == whole
+    with pytest.raises(TranscribeError, match="finished"):
+        stream.feed(pcm)
+
+
+def test_parity_with_official_client(sharp_pbmm: Path, deepspeech_lib, parity_clips) -> None:
+    """Same transcripts, token timesteps and confidences as libdeepspeech.so, without and
+    with the scorer, on speech, noise, silence and framing edge cases."""
+    from dstorch.client import OfficialModel
+
+    clips = dict(parity_clips)
+    clips.update({p.name: _read(p) for p in CLIPS.glob("*.wav")})
+    with OfficialModel(sharp_pbmm, deepspeech_lib) as client:
+        client.set_beam_width(100)
+        for scorer in (None, SCORER):
+            if scorer:
+                client.enable_scorer(scorer)
+            ours = Transcriber(sharp_pbmm, scorer, beam_width=100)
+            for name, pcm in clips.items():
+                ref, got = client.stt_with_metadata(pcm, 3), ours.transcribe(pcm, 3)
+                assert [c.text for c in got] == [r.text for r in ref], name
+                assert [c.timesteps for c in got] == [[t.timestep for t in r.tokens] for r in ref]
+                for c, r in zip(got, ref, strict=True):
+                    assert c.confidence == pytest.approx(r.confidence, abs=1e-3)
+
+
+def _read(path: Path) -> np.ndarray:
+    from dstorch.transcribe import read_audio
+
+    return read_audio(path)
+
+
+def test_commands_pick_the_likeliest_sentence() -> None:
+    grammar = CommandGrammar(["stop the music", "turn on the light", "stop"], ENGLISH)
+    rows = []
+    for ch in "stop the musik":  # a near miss of one command
+        for cls in (ENGLISH.index(ch), C - 1):
+            row = np.full(C, 0.3 / (C - 1))
+            row[cls] = 0.7
+            rows.append(row)
+    best, second = grammar.rank(np.log(rows), num_results=2)
+    assert (best.text, second.text) == ("stop the music", "stop")
+    assert best.timesteps == list(range(0, 28, 2))  # each label on its own step
+    # Exact CTC likelihood: one label "a" over two steps = P(aa) + P(a_) + P(_a).
+    lp = np.log([[0.4, 0.6], [0.3, 0.7]])
+    got = ctc_log_likelihoods(lp, [[0]])[0]
+    assert got == pytest.approx(np.log(0.4 * 0.3 + 0.4 * 0.7 + 0.6 * 0.3))
+    assert best_alignment(lp, [0]) == [0]
+
+
+def test_commands_with_scorer_from_csv(sharp_pbmm: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "commands.csv"
+    csv.write_text("id,en\n1,Turn on the light!\n2,stop\n3,play music\n", encoding="utf-8")
+    ours = Transcriber(sharp_pbmm, SCORER, commands=csv)
+    assert ours.grammar.sentences == ["turn on the light", "stop", "play music"]
+    cands = ours.transcribe(load_clip("speech"), 3)
+    assert sorted(c.text for c in cands) == sorted(ours.grammar.sentences)
+    assert cands[0].confidence >= cands[1].confidence >= cands[2].confidence
+    (tmp_path / "bad.txt").write_text("café\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not in the model's alphabet"):
+        Transcriber(sharp_pbmm, commands=tmp_path / "bad.txt")
+
+
+def run_cli(args: list[str], capsys, stdin: bytes | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    code = main(["transcribe", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_file_folder_stdin_json(sharp_pbmm, tmp_path, capsys, monkeypatch) -> None:
+    pcm = load_clip("speech")
+    expected = Transcriber(sharp_pbmm, SCORER).text(pcm)
+    wav = write_wav(tmp_path / "a.wav", pcm)
+    base = ["--model", str(sharp_pbmm), "--scorer", str(SCORER)]
+    assert run_cli([*base, "--audio", str(wav)], capsys) == (0, expected + "\n", "")
+    code, out, _ = run_cli([*base, "--audio", "-"], capsys, pcm.tobytes(), monkeypatch)
+    assert (code, out) == (0, expected + "\n")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_wav(folder / "a.wav", pcm)
+    (folder / "junk.wav").write_bytes(b"RIFF....WAVEjunk")
+    code, out, err = run_cli([*base, "--audio", str(folder)], capsys)
+    assert code == 1 and out == f"a.wav\t{expected}\n"
+    assert err.count("\n") == 1 and err.startswith("error: ") and "junk.wav" in err
+    args = [*base, "--audio", str(wav), "--json", "--candidate_transcripts", "2"]
+    code, out, _ = run_cli(args, capsys)
+    record = json.loads(out)
+    assert record["file"] == str(wav) and len(record["transcripts"]) == 2
+    best = record["transcripts"][0]
+    assert best["text"] == expected and isinstance(best["confidence"], float)
+    assert [w["word"] for w in best["words"]] == expected.split()
+    assert all(set(w) == {"word", "start_time", "duration"} for w in best["words"])
+
+
+def test_cli_defaults_to_configured_model(sharp_pbmm, tmp_path, capsys, monkeypatch) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "cmds.pbmm").write_bytes(sharp_pbmm.read_bytes())
+    (models / "cmds.scorer").write_bytes(SCORER.read_bytes())
+    config = tmp_path / "configuration.env"
+    config.write_text(f"MODELS_DIR={models}\nMODEL_NAME=cmds\n")
+    monkeypatch.delenv("MODELS_DIR", raising=False)
+    monkeypatch.delenv("MODEL_NAME", raising=False)
+    wav = write_wav(tmp_path / "a.wav", load_clip("speech"))
+    code, out, _ = run_cli(["--config", str(config), "--audio", str(wav)], capsys)
+    assert code == 0 and out == Transcriber(sharp_pbmm, SCORER).text(load_clip("speech")) + "\n"
+
+
+def test_cli_official_client_matches(sharp_pbmm, tmp_path, capsys, deepspeech_lib) -> None:
+    wav = write_wav(tmp_path / "a.wav", load_clip("speech"))
+    base = ["--model", str(sharp_pbmm), "--scorer", str(SCORER), "--audio", str(wav), "--json"]
+    ours = json.loads(run_cli(base, capsys)[1])
+    theirs = json.loads(run_cli([*base, "--client", "official"], capsys)[1])
+    assert theirs["transcripts"][0]["text"] == ours["transcripts"][0]["text"]
+    assert theirs["transcripts"][0]["words"] == ours["transcripts"][0]["words"]
+
+
+def test_bad_inputs_give_one_line_errors(sharp_pbmm, tmp_path, capsys) -> None:
+    junk = tmp_path / "junk.pb"
+    junk.write_bytes(b"\xff\xff\xff\xff")
+    with pytest.raises(GraphImportError, match="not a readable GraphDef"):
+        load_graph_model(junk)
+    (tmp_path / "junk.pbmm").write_bytes(b"\x00" * 64)
+    with pytest.raises(GraphImportError, match="memory-mapped"):
+        load_graph_model(tmp_path / "junk.pbmm")
+    with pytest.raises(TranscribeError, match="hot word"):
+        parse_hot_words("lights=4")
+    assert parse_hot_words("lights:4.5, off:-2") == {"lights": 4.5, "off": -2.0}
+    with pytest.raises(TranscribeError, match="need a scorer"):
+        Transcriber(sharp_pbmm, hot_words={"stop": 1.0})
+    with pytest.raises(TranscribeError, match="int16"):
+        Transcriber(sharp_pbmm).transcribe(np.zeros(10, np.float32))
+    cases = [
+        ["--model", str(junk), "--audio", str(tmp_path)],
+        ["--model", str(tmp_path / "none.pbmm"), "--audio", str(tmp_path)],
+        ["--model", str(sharp_pbmm), "--audio", str(tmp_path / "none.wav")],
+        ["--model", str(sharp_pbmm), "--audio", str(junk)],
+        ["--model", str(sharp_pbmm), "--scorer", str(junk), "--audio", str(junk)],
+    ]
+    for args in cases:
+        code, out, err = run_cli(args, capsys)
+        assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
