@@ -11,7 +11,7 @@ CONFIG ?= configuration.env
 
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
-	export transcribe preview test test-fast lint format bench example-data clean distclean
+	export transcribe preview test test-fast lint format bench bench-generalisation example-data clean distclean
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -91,6 +91,9 @@ format: ## ruff format the code
 
 bench: ## Training throughput and MFU benchmark (prints ratios measured in the same run)
 	$(PYTHON) scripts/bench.py
+
+bench-generalisation: ## Accuracy on unseen voices with vs without augmentation (one run)
+	$(PYTHON) scripts/bench_generalisation.py
 
 example-data: ## Regenerate the example recordings in original/ and commands.csv
 	$(PYTHON) scripts/make_example_data.py
