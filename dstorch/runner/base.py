@@ -1,0 +1,199 @@
+"""What both runners share: the job's state file, the configuration handed to the job,
+the CURRENT_EPOCH bookkeeping in configuration.env and the one-line status.
+
+A runner starts `python -m dstorch job` somewhere (a local process, a container) and
+only ever *reads* the job's `state.json`; the job alone writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+
+from dstorch.config import PipelineConfig
+
+STATE_FILE = "state.json"
+ENV_FILE = "configuration.env"
+# Exit statuses of follow_log(): the run ended well, badly, or is not known to have run.
+OK, FAILED = 0, 1
+GOOD_ENDS = ("finished", "stopped")
+
+
+class RunnerError(ValueError):
+    """A problem the user can fix; the message is one line that names the fix.
+
+    A ValueError, as the project's other user errors, so the CLI prints it as one line.
+    """
+
+
+def job_environment(config: PipelineConfig) -> dict[str, str]:
+    """Every PipelineConfig key, UPPER_CASE, as the text the job parses back."""
+    env = {}
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        env[field.name.upper()] = str(value)
+    # Logs must stream as they are written (a pipe or container log is not a terminal).
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def set_env_value(path: Path, key: str, value: str) -> None:
+    """Set KEY=value in a dotenv file, keeping every other line (comments too).
+
+    Written to a temporary file and renamed, so an interrupted write never leaves a
+    half-written configuration.env behind.
+    """
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(key)}\s*=")
+    replaced = False
+    for i, line in enumerate(lines):
+        if pattern.match(line):
+            lines[i] = f"{key}={value}\n"
+            replaced = True
+    if not replaced:
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        lines.append(f"{key}={value}\n")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        if path.exists():
+            shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def parse_state(text: str | bytes | None) -> dict | None:
+    """state.json's content, or None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def effective_state(state: dict | None, alive: bool) -> str:
+    """What the user should be told: the job's word, corrected by whether it still runs."""
+    if alive:
+        return "running"
+    if state is None:
+        return "not started"
+    recorded = state.get("state", "unknown")
+    # "running" in the file with no process behind it: killed hard or the machine went away.
+    return "interrupted" if recorded == "running" else recorded
+
+
+def format_status(state: dict | None, alive: bool, runner: str) -> str:
+    """One line: state, runner, epoch/max epoch, best dev loss."""
+    words = [f"{effective_state(state, alive)} ({runner})"]
+    if state:
+        words.append(f"epoch {state.get('epoch', 0)}/{state.get('max_epoch', '?')}")
+        loss = state.get("best_dev_loss")
+        good = isinstance(loss, (int, float)) and math.isfinite(loss)
+        words.append(f"best dev loss {loss:.4f}" if good else "best dev loss n/a")
+        if effective_state(state, alive) == "failed" and state.get("error"):
+            words.append(f"error: {state['error']}")
+    return ", ".join(words)
+
+
+def exit_status(state: dict | None) -> int:
+    """follow_log()'s return value once the job is gone."""
+    return OK if state and state.get("state") in GOOD_ENDS else FAILED
+
+
+class Runner:
+    """The interface shared by LocalRunner and DockerRunner (see their modules)."""
+
+    name = "runner"
+
+    def __init__(self, config: PipelineConfig, root: Path):
+        self.config = config
+        self.root = Path(root).resolve()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / self.config.models_dir
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / self.config.data_dir
+
+    def check_data(self) -> None:
+        missing = [
+            n
+            for n in ("train.csv", "dev.csv", "test.csv", "alphabet.txt")
+            if not (self.data_dir / n).exists()
+        ]
+        if missing:
+            raise RunnerError(
+                f"{self.config.data_dir}/ lacks {', '.join(missing)}; prepare the data first"
+            )
+
+    def record_epoch(self, state: dict | None) -> None:
+        """Copy the last finished epoch into configuration.env (what `make stop` promises)."""
+        if state is None or "epoch" not in state:
+            return
+        set_env_value(self.root / ENV_FILE, "CURRENT_EPOCH", str(int(state["epoch"])))
+        self.config.current_epoch = int(state["epoch"])
+        print(f"CURRENT_EPOCH={state['epoch']} recorded in {ENV_FILE}")
+
+    def forget_epoch(self) -> None:
+        if (self.root / ENV_FILE).exists():
+            set_env_value(self.root / ENV_FILE, "CURRENT_EPOCH", "0")
+        self.config.current_epoch = 0
+
+    # The interface; each runner implements all of these.
+    def create_volumes(self) -> None:
+        """Create where data, checkpoints and the model live (`make volumes`)."""
+        raise NotImplementedError
+
+    def build(self) -> None:
+        """Make the job runnable (the trainer image; nothing locally)."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start the job detached and return; resumes from the checkpoints."""
+        raise NotImplementedError
+
+    def stop(self, grace: float = 60) -> None:
+        """SIGTERM, wait up to `grace` seconds, then record CURRENT_EPOCH."""
+        raise NotImplementedError
+
+    def follow_log(self) -> int:
+        """Stream the output until the job ends; 0 when it finished or was stopped."""
+        raise NotImplementedError
+
+    def read_state(self) -> dict | None:
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def fetch_outputs(self) -> list[Path]:
+        """Copy the exported model files into MODELS_DIR; returns the copies."""
+        raise NotImplementedError
+
+    def clean(self) -> None:
+        """Remove everything the runner made (processes/containers, checkpoints, images)."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget checkpoints and state so the next start trains from scratch."""
+        raise NotImplementedError
+
+    def status_line(self) -> str:
+        return format_status(self.read_state(), self.alive(), self.name)

@@ -1,0 +1,389 @@
+"""The Docker runner: the job in a detached container of the trainer image.
+
+Three named volumes hold everything that outlives a container: `<VOLUME_PREFIX>_data`
+(a copy of data/), `_checkpoints` (checkpoints and the job's state.json) and `_model`
+(the export). So `make stop` + `make run`, or a container that was removed, resume from
+the volume. Files move in and out through a tiny helper container that is created but
+never started (the archive API works on it); it uses a one-layer image with the three
+mount points owned by the host user, so fresh volumes get that owner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import docker.errors
+from docker.models.containers import Container
+from docker.types import DeviceRequest
+
+from dstorch.config import PipelineConfig
+from dstorch.runner.base import (
+    FAILED,
+    STATE_FILE,
+    Runner,
+    RunnerError,
+    exit_status,
+    job_environment,
+    parse_state,
+)
+from dstorch.runner.docker_image import DOCKERFILE, build_image
+
+MOUNTS = {"data": "/data", "checkpoints": "/checkpoints", "model": "/model"}
+MANIFEST = ".dstorch-manifest.json"  # in the data volume: file -> sha256 of what it holds
+HELPER_IMAGE = "dstorch-volume-helper"
+LABEL = {"dstorch": "runner"}
+
+
+def connect(timeout: int = 30) -> docker.DockerClient:
+    """A client for the engine that answers, or RunnerError saying why none does."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except Exception as e:  # the SDK raises its own, requests' and OSError variants
+        raise RunnerError(
+            f"no Docker engine answers ({engine_problem(e)}); start one "
+            "(sudo scripts/start_dockerd.sh) or set RUNNER=local"
+        ) from None
+
+
+def engine_problem(error: Exception) -> str:
+    text = str(error)
+    if "Permission denied" in text or "PermissionError" in text:
+        return "permission denied on the Docker socket; add your user to the docker group"
+    if "FileNotFoundError" in text or "No such file" in text or "Connection refused" in text:
+        return f"nothing listens at {os.environ.get('DOCKER_HOST', '/var/run/docker.sock')}"
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def host_has_nvidia_gpu() -> bool:
+    """Ask for GPUs only where there are some: the request fails on machines without."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    if gpus.is_dir() and any(gpus.iterdir()):
+        return True
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+def _tar_bytes(entries: dict[str, bytes | None], uid: int = 0, gid: int = 0) -> bytes:
+    """A tar of files (bytes) and directories (None)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.uid, info.gid = uid, gid
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class DockerRunner(Runner):
+    """Builds IMAGE_NAME, runs it as `<VOLUME_PREFIX>_trainer` over the named volumes."""
+
+    name = "docker"
+
+    def __init__(
+        self, config: PipelineConfig, root: Path, client: docker.DockerClient | None = None
+    ):
+        super().__init__(config, root)
+        self.client = client or connect()
+        self.uid, self.gid = os.getuid(), os.getgid()
+        prefix = config.volume_prefix
+        self.volume_names = {key: f"{prefix}_{key}" for key in MOUNTS}
+        self.container_name = f"{prefix}_trainer"
+        self.helper_name = f"{prefix}_helper"
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _get(self, name: str) -> Container | None:
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+
+    def _mounts(self, data_mode: str = "rw") -> dict:
+        return {
+            self.volume_names[k]: {"bind": path, "mode": data_mode if k == "data" else "rw"}
+            for k, path in MOUNTS.items()
+        }
+
+    def _helper_image(self) -> str:
+        tag = f"{HELPER_IMAGE}:{self.uid}-{self.gid}"
+        try:
+            self.client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            dirs = _tar_bytes({p.lstrip("/"): None for p in MOUNTS.values()}, self.uid, self.gid)
+            self.client.api.import_image_from_data(
+                dirs, repository=HELPER_IMAGE, tag=f"{self.uid}-{self.gid}"
+            )
+        return tag
+
+    def helper(self) -> Container:
+        """The never-started container through which files enter and leave the volumes."""
+        image = self.client.images.get(self._helper_image())
+        container = self._get(self.helper_name)
+        if container is not None and container.attrs.get("Image") == image.id:
+            return container
+        if container is not None:
+            container.remove(force=True)
+        self.create_volumes(quiet=True)
+        return self.client.containers.create(
+            image.id,
+            command=["/none"],
+            name=self.helper_name,
+            volumes=self._mounts(),
+            network_mode="none",
+            labels=LABEL,
+        )
+
+    def _volume_exists(self, key: str) -> bool:
+        try:
+            self.client.volumes.get(self.volume_names[key])
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    def _read(self, path: str) -> bytes | None:
+        """One file out of a volume (None when it does not exist)."""
+        key = next(k for k, mount in MOUNTS.items() if path.startswith(mount + "/"))
+        if not self._volume_exists(key):
+            return None  # reading must not create volumes as a side effect
+        try:
+            stream, _ = self.helper().get_archive(path)
+        except docker.errors.NotFound:
+            return None
+        with tempfile.TemporaryFile() as buffer:
+            for chunk in stream:
+                buffer.write(chunk)
+            buffer.seek(0)
+            with tarfile.open(fileobj=buffer) as tar:
+                member = next((m for m in tar if m.isfile()), None)
+                return tar.extractfile(member).read() if member else None
+
+    # --- state ---------------------------------------------------------------------------
+    def read_state(self) -> dict | None:
+        return parse_state(self._read(f"{MOUNTS['checkpoints']}/{STATE_FILE}"))
+
+    def alive(self) -> bool:
+        container = self._get(self.container_name)
+        return container is not None and container.status == "running"
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def create_volumes(self, quiet: bool = False) -> None:
+        existing = {v.name for v in self.client.volumes.list()}
+        for name in self.volume_names.values():
+            if name not in existing:
+                self.client.volumes.create(name, labels=LABEL)
+        if not quiet:
+            print(f"docker runner: volumes {', '.join(self.volume_names.values())} ready")
+
+    def build(self) -> None:
+        build_image(self.client, self.config, self.root, self.uid, self.gid)
+        print(f"docker runner: image {self.config.image_name} built")
+
+    def sync_data(self) -> int:
+        """Copy new and changed files of data/ into the data volume; returns how many."""
+        local = {
+            p.relative_to(self.data_dir).as_posix(): p
+            for p in sorted(self.data_dir.rglob("*"))
+            if p.is_file()
+        }
+        hashes = {name: _sha256(path) for name, path in local.items()}
+        remote = parse_state(self._read(f"{MOUNTS['data']}/{MANIFEST}")) or {}
+        changed = [name for name, digest in hashes.items() if remote.get(name) != digest]
+        if not changed:
+            print(f"docker runner: volume {self.volume_names['data']} already holds data/")
+            return 0
+        with tempfile.TemporaryFile() as buffer:
+            with tarfile.open(fileobj=buffer, mode="w") as tar:
+                for name in changed:
+                    tar.add(local[name], arcname=name, recursive=False)
+                manifest = json.dumps(hashes, indent=1).encode()
+                info = tarfile.TarInfo(MANIFEST)
+                info.size, info.mode = len(manifest), 0o644
+                tar.addfile(info, io.BytesIO(manifest))
+            buffer.seek(0)
+            self.helper().put_archive(MOUNTS["data"], buffer)
+        print(
+            f"docker runner: {len(changed)} new or changed files copied into "
+            f"{self.volume_names['data']}"
+        )
+        return len(changed)
+
+    def _run_kwargs(self, gpu: bool) -> dict:
+        kwargs = dict(
+            image=self.config.image_name,
+            name=self.container_name,
+            detach=True,
+            environment=job_environment(self.config),
+            volumes=self._mounts(data_mode="ro"),
+            user=f"{self.uid}:{self.gid}",
+            network_mode="none",
+            labels=LABEL,
+            shm_size="1g",  # PyTorch shares tensors between processes through /dev/shm
+        )
+        if gpu:
+            kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        return kwargs
+
+    def start(self) -> None:
+        container = self._get(self.container_name)
+        if container is not None and container.status == "running":
+            print(f"docker runner: {self.container_name} already running; make log follows it")
+            return
+        self.check_data()
+        try:
+            self.client.images.get(self.config.image_name)
+        except docker.errors.ImageNotFound:
+            raise RunnerError(
+                f"image {self.config.image_name} is not built; run make build"
+            ) from None
+        self.sync_data()
+        if container is not None:
+            container.remove(force=True)  # its settings may be stale (MAX_EPOCH, ...)
+        gpu = host_has_nvidia_gpu()
+        try:
+            self.client.containers.run(**self._run_kwargs(gpu))
+        except docker.errors.APIError as e:
+            if gpu and "device driver" in str(e):
+                raise RunnerError(
+                    "this host has NVIDIA GPUs but Docker cannot use them; "
+                    "install the NVIDIA Container Toolkit and restart dockerd, "
+                    "or set RUNNER=local"
+                ) from None
+            raise RunnerError(f"cannot start {self.container_name}: {e.explanation or e}") from None
+        print(
+            f"docker runner: started {self.container_name} "
+            f"({'with GPUs' if gpu else 'CPU only'}); make log follows it"
+        )
+
+    def stop(self, grace: float = 60) -> None:
+        container = self._get(self.container_name)
+        if container is None or container.status != "running":
+            print("docker runner: not running")
+        else:
+            print(f"docker runner: stopping {self.container_name} (finishing the current step)")
+            container.stop(timeout=int(grace))  # SIGTERM, then SIGKILL after `grace`
+            container.reload()
+            if container.attrs["State"].get("ExitCode") == 137:
+                print(
+                    f"docker runner: killed after {grace:g}s; the next start resumes "
+                    "from the last checkpoint"
+                )
+        self.record_epoch(self.read_state())
+
+    def follow_log(self) -> int:
+        container = self._get(self.container_name)
+        if container is None:
+            state = self.read_state()
+            if state is None:
+                raise RunnerError("no training container; start a run first (make run)")
+            print(self.status_line())
+            return exit_status(state)
+        out = sys.stdout.buffer
+        try:
+            for chunk in container.logs(stream=True, follow=True):
+                out.write(chunk)
+                out.flush()
+            code = container.wait().get("StatusCode", 1)
+        except KeyboardInterrupt:
+            print("\n(stopped following the log; the job keeps running)")
+            return 130
+        return exit_status(self.read_state()) if code == 0 else FAILED
+
+    def fetch_outputs(self) -> list[Path]:
+        try:
+            stream, _ = self.helper().get_archive(MOUNTS["model"])
+        except docker.errors.NotFound:
+            stream = []
+        copies = []
+        with tempfile.TemporaryFile() as buffer:
+            for chunk in stream:
+                buffer.write(chunk)
+            buffer.seek(0)
+            with tarfile.open(fileobj=buffer) as tar:
+                for member in tar:
+                    parts = Path(member.name).parts
+                    # Only files directly in the export folder ("model/<file>"): no paths
+                    # from the archive are trusted beyond a plain file name.
+                    if member.isfile() and len(parts) == 2:
+                        target = self.models_dir / parts[1]
+                        _write_atomically(tar.extractfile(member), target)
+                        copies.append(target)
+        if not copies:
+            raise RunnerError(
+                f"no exported model in volume {self.volume_names['model']} "
+                "yet; the run has not finished (see make log)"
+            )
+        print(f"docker runner: {len(copies)} files copied into {self.config.models_dir}/")
+        return copies
+
+    def _remove_containers(self) -> None:
+        for name in (self.container_name, self.helper_name):
+            container = self._get(name)
+            if container is not None:
+                container.remove(force=True)
+
+    def _remove_volumes(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            try:
+                self.client.volumes.get(self.volume_names[key]).remove()
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:
+                raise RunnerError(
+                    f"volume {self.volume_names[key]} is used by another container; "
+                    f"remove it (docker ps -a --filter volume={self.volume_names[key]})"
+                ) from None
+
+    def reset(self) -> None:
+        if self.alive():
+            self.stop()
+        self._remove_containers()
+        self._remove_volumes(("checkpoints", "model"))
+        self.create_volumes(quiet=True)
+        self.forget_epoch()
+        print("docker runner: checkpoints and state removed; the next run starts from scratch")
+
+    def clean(self) -> None:
+        if self.alive():
+            self.stop()
+        self._remove_containers()
+        self._remove_volumes(tuple(MOUNTS))
+        try:
+            self.client.images.remove(self.config.image_name)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as e:
+            print(f"docker runner: image {self.config.image_name} kept ({e.explanation})")
+        (self.root / DOCKERFILE).unlink(missing_ok=True)
+        print("docker runner: containers, volumes and image removed")
+
+
+def _write_atomically(source, target: Path) -> None:
+    """Readers (a client loading the model) never see a half-copied file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        dir=target.parent, prefix=f".{target.name}.", delete=False
+    ) as tmp:
+        while block := source.read(1 << 20):
+            tmp.write(block)
+    os.chmod(tmp.name, 0o644)
+    Path(tmp.name).replace(target)

@@ -1,0 +1,269 @@
+"""Building the trainer image: render Dockerfile.template, pack a minimal build context,
+and lend the host's pip configuration to `pip install` inside the build.
+
+The context is assembled here rather than sent as the whole checkout: data/, runs/ and
+.venv/ can be gigabytes, and a fixed file list keeps the layer cache stable.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import http.server
+import io
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, unquote, urlparse
+
+from dstorch.config import PipelineConfig
+from dstorch.runner.base import RunnerError
+
+TEMPLATE = "Dockerfile.template"
+DOCKERFILE = "Dockerfile"
+REQUIREMENTS = "requirements-docker.txt"
+# pip options worth lending to the build, and which of them name places to fetch from.
+PIP_OPTIONS = (
+    "index-url",
+    "extra-index-url",
+    "find-links",
+    "cert",
+    "trusted-host",
+    "timeout",
+    "default-timeout",
+    "retries",
+)
+LOCATION_OPTIONS = ("index-url", "extra-index-url", "find-links")
+# Later sections win: pip's own precedence (environment over files, install over global).
+PIP_SECTIONS = ("global", "download", "install", ":env:")
+
+
+def render_dockerfile(config: PipelineConfig, root: Path, uid: int, gid: int) -> str:
+    """Dockerfile.template with its {{NAME}} placeholders filled in."""
+    template = Path(root) / TEMPLATE
+    if not template.exists():
+        raise RunnerError(f"{TEMPLATE} is missing from {root}; restore it from git")
+    values = {"BASE_IMAGE": config.base_image, "UID": str(uid), "GID": str(gid)}
+    text = re.sub(
+        r"\{\{(\w+)\}\}", lambda m: values.get(m.group(1), m.group(0)), template.read_text()
+    )
+    unknown = sorted(set(re.findall(r"\{\{(\w+)\}\}", text)))
+    if unknown:
+        raise RunnerError(
+            f"{TEMPLATE} uses unknown placeholders {unknown}; known: {sorted(values)}"
+        )
+    return "# Generated from Dockerfile.template by dstorch; edit the template.\n" + text
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    # Fixed owner and time: only content and mode decide whether a layer is rebuilt.
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), mode, 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def context_files(root: Path) -> dict[str, Path]:
+    """Archive name -> file for everything the image needs, and nothing else."""
+    root = Path(root)
+    files = {
+        f"deps/{REQUIREMENTS}": root / REQUIREMENTS,
+        "deps/pip_install.sh": root / "docker" / "pip_install.sh",
+        "app/docker/entrypoint.sh": root / "docker" / "entrypoint.sh",
+    }
+    for path in sorted((root / "dstorch").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            files[f"app/{path.relative_to(root).as_posix()}"] = path
+    missing = [str(p.relative_to(root)) for p in files.values() if not p.exists()]
+    if missing:
+        raise RunnerError(f"missing from the checkout: {', '.join(missing)}; restore them from git")
+    return files
+
+
+def build_context(root: Path, dockerfile: str) -> tempfile.SpooledTemporaryFile:
+    """The build context as an uncompressed tar, rewound and ready to send."""
+    buffer = tempfile.SpooledTemporaryFile(max_size=32 << 20)
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        _add(tar, DOCKERFILE, dockerfile.encode())
+        for name, path in context_files(root).items():
+            _add(tar, name, path.read_bytes(), 0o755 if name.endswith(".sh") else 0o644)
+    buffer.seek(0)
+    return buffer
+
+
+# --- the host's pip configuration, lent to the build ------------------------------------
+
+
+def host_pip_options(python: str = sys.executable) -> dict[str, str]:
+    """pip's effective settings on this machine (`pip config list`: files + environment)."""
+    try:
+        out = subprocess.run(
+            [python, "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for line in out.splitlines():
+        name, sep, value = line.partition("=")
+        section, _, option = name.strip().rpartition(".")
+        if sep and option in PIP_OPTIONS and section in PIP_SECTIONS:
+            found.setdefault(section, {})[option] = _unrepr(value.strip())
+    options: dict[str, str] = {}
+    for section in PIP_SECTIONS:
+        options.update(found.get(section, {}))
+    return options
+
+
+def _unrepr(text: str) -> str:
+    """`pip config list` prints values as Python reprs ('a\\nb' for two lines)."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text.strip("'\"")
+    return value if isinstance(value, str) else text
+
+
+def _local_path(location: str) -> Path | None:
+    """The directory or file a pip location names on this machine; None for remote URLs."""
+    parsed = urlparse(location)
+    if parsed.scheme in ("http", "https"):
+        return None
+    path = Path(unquote(parsed.path) if parsed.scheme == "file" else location)
+    return path if path.is_absolute() else None
+
+
+class PipLender:
+    """Serves a rewritten pip.conf, the CA file and the host's local package folders on
+    127.0.0.1 while a build runs: the build's RUN steps use the host network, but cannot
+    see host paths such as file:// indexes or find-links folders."""
+
+    def __init__(self, options: dict[str, str], port: int):
+        self.options = options
+        self.allowed: list[Path] = []
+        self.files: dict[str, bytes] = {}
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.files["/pip.conf"] = self._pip_conf().encode()
+
+    def _serve_path(self, location: str, option: str) -> str | None:
+        path = _local_path(location)
+        if path is None:
+            return location
+        if not path.exists():
+            return None  # pip on the host ignores it too
+        # Simple indexes link to files beside them (../../files/x.whl): lend the parent.
+        root = path.parent if option != "find-links" or path.is_file() else path
+        self.allowed.append(root.resolve())
+        slash = "/" if path.is_dir() else ""
+        return f"{self.url}/f{quote(str(path.resolve()))}{slash}"
+
+    def _pip_conf(self) -> str:
+        lines = ["[global]"]
+        for option, value in self.options.items():
+            if option in LOCATION_OPTIONS:
+                urls = [self._serve_path(v, option) for v in value.split()]
+                value = " ".join(u for u in urls if u)
+            elif option == "cert":
+                cert = Path(value)
+                if not cert.is_file():
+                    continue
+                self.files["/ca.pem"] = cert.read_bytes()
+                value = "/tmp/dstorch-pip/ca.pem"
+            if value:
+                lines.append(f"{option} = {value}")
+        return "\n".join(lines) + "\n"
+
+    def _handler(self) -> type:
+        lender = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def translate_path(self, path: str) -> str:
+                path = unquote(path.split("?", 1)[0].split("#", 1)[0])
+                if not path.startswith("/f/"):
+                    return "/nonexistent"  # send_head() answers 404
+                target = Path(path[2:]).resolve()
+                ok = any(target == r or r in target.parents for r in lender.allowed)
+                return str(target) if ok else "/nonexistent"
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                data = lender.files.get(self.path)
+                if data is None:
+                    return super().do_GET()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass  # the build output is what the user reads
+
+        return Handler
+
+    def __enter__(self) -> PipLender:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def stable_port() -> int:
+    """The same port for every build by this user: the PIP_HELPER build argument is part
+    of the layer cache key, so a new port would redo the pip layer."""
+    return 30000 + os.getuid() % 20000
+
+
+@contextlib.contextmanager
+def lend_pip_config() -> Iterator[str]:
+    """Yield the helper URL (the build argument PIP_HELPER) while serving it."""
+    options = host_pip_options()
+    try:
+        lender = PipLender(options, stable_port())
+    except OSError:  # the usual port is taken: any free one (only costs the pip cache)
+        lender = PipLender(options, 0)
+    with lender:
+        yield lender.url
+
+
+def build_image(client, config: PipelineConfig, root: Path, uid: int, gid: int) -> str:
+    """Render the Dockerfile, build IMAGE_NAME from it and return the image id."""
+    import docker.errors  # the local runner never needs the Docker SDK
+
+    dockerfile = render_dockerfile(config, root, uid, gid)
+    (Path(root) / DOCKERFILE).write_text(dockerfile)
+    print(f"docker runner: building {config.image_name} from {config.base_image}")
+    image_id = None
+    with lend_pip_config() as helper, build_context(root, dockerfile) as context:
+        try:
+            for chunk in client.api.build(
+                fileobj=context,
+                custom_context=True,
+                tag=config.image_name,
+                rm=True,
+                forcerm=True,
+                network_mode="host",
+                buildargs={"PIP_HELPER": helper},
+                decode=True,
+            ):
+                if "stream" in chunk:
+                    sys.stdout.write(chunk["stream"])
+                    sys.stdout.flush()
+                if "error" in chunk:
+                    first = chunk["error"].strip().splitlines()[0]
+                    raise RunnerError(f"docker build of {config.image_name} failed: {first}")
+                image_id = chunk.get("aux", {}).get("ID", image_id)
+        except docker.errors.APIError as e:
+            raise RunnerError(
+                f"docker build of {config.image_name} failed: {e.explanation or e}"
+            ) from None
+    return image_id or client.images.get(config.image_name).id

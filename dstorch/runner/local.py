@@ -1,0 +1,230 @@
+"""The local runner: the job as a detached process in this Python environment.
+
+Everything lives in `runs/<MODEL_NAME>/`: job.pid, job.log (appended across restarts),
+checkpoints/ (with the job's state.json) and model/ (the export). The process gets its
+own session so that `make` returning, or a terminal closing, does not take it down.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from dstorch.config import PipelineConfig
+from dstorch.runner.base import (
+    STATE_FILE,
+    Runner,
+    RunnerError,
+    exit_status,
+    job_environment,
+    parse_state,
+)
+
+POLL_S = 0.2
+
+
+HAVE_PROC = Path("/proc/self/stat").exists()
+
+
+def _proc_alive(pid: int) -> bool:
+    """True when `pid` runs and is not a zombie (a dead child nobody has reaped yet)."""
+    if not HAVE_PROC:  # not Linux: ask the kernel directly
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def _is_job(pid: int) -> bool:
+    """Guards against a stale pid file whose pid now belongs to an unrelated process."""
+    if not HAVE_PROC:
+        return True  # cannot tell; trust the pid file
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"dstorch" in cmdline and b"job" in cmdline
+
+
+class LocalRunner(Runner):
+    """Runs `sys.executable -m dstorch job` in the background on this machine."""
+
+    name = "local"
+
+    def __init__(self, config: PipelineConfig, root: Path):
+        super().__init__(config, root)
+        self.run_dir = self.root / "runs" / config.model_name
+        self.checkpoint_dir = self.run_dir / "checkpoints"
+        self.export_dir = self.run_dir / "model"
+        self.pid_file = self.run_dir / "job.pid"
+        self.log_file = self.run_dir / "job.log"
+        self._process: subprocess.Popen | None = None
+
+    # --- process bookkeeping -------------------------------------------------------------
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def alive(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        if self._process is not None and self._process.pid == pid:
+            self._process.poll()  # reap our own child so it does not linger as a zombie
+        return _proc_alive(pid) and _is_job(pid)
+
+    def read_state(self) -> dict | None:
+        try:
+            return parse_state((self.checkpoint_dir / STATE_FILE).read_text())
+        except OSError:
+            return None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def create_volumes(self) -> None:
+        for path in (self.checkpoint_dir, self.export_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        print(f"local runner: runs in {self.run_dir.relative_to(self.root)}/")
+
+    def build(self) -> None:
+        print(f"local runner: nothing to build; the job runs with {sys.executable}")
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "dstorch",
+            "job",
+            "--data_dir",
+            str(self.data_dir),
+            "--checkpoint_dir",
+            str(self.checkpoint_dir),
+            "--export_dir",
+            str(self.export_dir),
+        ]
+
+    def start(self) -> None:
+        if self.alive():
+            print(f"local runner: already running (pid {self.pid()}); `make log` follows it")
+            return
+        self.check_data()
+        self.create_volumes()
+        env = {**os.environ, **job_environment(self.config)}
+        # The package is importable from the checkout even when it is not pip-installed.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
+        with open(self.log_file, "ab") as log:
+            log.write(f"=== {datetime.now().isoformat(timespec='seconds')} start ===\n".encode())
+            log.flush()
+            self._process = subprocess.Popen(
+                self.command(),
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(f"{self._process.pid}\n")
+        os.replace(tmp, self.pid_file)
+        print(
+            f"local runner: started (pid {self._process.pid}); "
+            f"log: {self.log_file.relative_to(self.root)}"
+        )
+
+    def _signal(self, pid: int, sig: int) -> None:
+        try:
+            os.killpg(pid, sig)  # the job leads its own session: reach its children too
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _wait_gone(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_S)
+        return True
+
+    def stop(self, grace: float = 60) -> None:
+        pid = self.pid()
+        if pid is None or not self.alive():
+            print("local runner: not running")
+        else:
+            print(f"local runner: stopping pid {pid} (finishing the current step)")
+            self._signal(pid, signal.SIGTERM)
+            if not self._wait_gone(grace):
+                print(
+                    f"local runner: still running after {grace:g}s; killing it "
+                    "(the next start resumes from the last checkpoint)"
+                )
+                self._signal(pid, signal.SIGKILL)
+                self._wait_gone(10)
+        self.pid_file.unlink(missing_ok=True)
+        self.record_epoch(self.read_state())
+
+    def follow_log(self) -> int:
+        if not self.log_file.exists():
+            raise RunnerError("no training log yet; start a run first (make run)")
+        out = sys.stdout.buffer
+        try:
+            with open(self.log_file, "rb") as log:
+                while True:
+                    chunk = log.read(65536)
+                    if chunk:
+                        out.write(chunk)
+                        out.flush()
+                        continue
+                    if not self.alive():
+                        out.write(log.read())  # whatever arrived between read and check
+                        out.flush()
+                        break
+                    time.sleep(POLL_S)
+        except KeyboardInterrupt:
+            print("\n(stopped following the log; the job keeps running)")
+            return 130
+        return exit_status(self.read_state())
+
+    def fetch_outputs(self) -> list[Path]:
+        files = sorted(p for p in self.export_dir.glob("*") if p.is_file())
+        if not files:
+            raise RunnerError(
+                f"no exported model in {self.export_dir.relative_to(self.root)}/ "
+                "yet; the run has not finished (see make log)"
+            )
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        copies = [Path(shutil.copy2(p, self.models_dir / p.name)) for p in files]
+        print(f"local runner: {len(copies)} files copied into {self.config.models_dir}/")
+        return copies
+
+    def reset(self) -> None:
+        if self.alive():
+            self.stop()
+        for path in (self.checkpoint_dir, self.export_dir):
+            shutil.rmtree(path, ignore_errors=True)
+        self.forget_epoch()
+        print("local runner: checkpoints and state removed; the next run starts from scratch")
+
+    def clean(self) -> None:
+        if self.alive():
+            self.stop()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        print(f"local runner: removed {self.run_dir.relative_to(self.root)}/")
