@@ -11,7 +11,7 @@ CONFIG ?= configuration.env
 
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
-	export transcribe preview test test-fast lint format bench bench-generalisation example-data clean distclean
+	export report transcribe preview test test-fast lint format bench bench-generalisation example-data clean distclean
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -67,6 +67,9 @@ rebuild: ## Re-process data and restart (NEW_DATA=yes LOAD_FROM_CHECKPOINT=no st
 
 export: ## Copy the exported model (.pb, .pbmm, .scorer, alphabet, report) into models/
 	@$(DSTORCH) fetch --config $(CONFIG)
+
+report: ## Show where the evaluation report (models/report.html) is, with a summary
+	@$(DSTORCH) report --config $(CONFIG)
 
 transcribe: ## Transcribe AUDIO=file.wav (or a folder) with the exported model
 	@test -n "$(AUDIO)" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }

@@ -85,7 +85,10 @@ def cmd_runner(args: argparse.Namespace) -> int:
     elif verb == "stop":
         runner.stop()
     elif verb == "log":
-        return runner.follow_log()
+        code = runner.follow_log()
+        if code == 0 and (runner.read_state() or {}).get("state") == "finished":
+            runner.fetch_outputs()  # the export lands in models/ without another command
+        return code
     elif verb == "status":
         print(runner.status_line())
     elif verb == "fetch":
@@ -125,6 +128,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from dstorch.report import print_report_location
+
+    pipeline = _pipeline(args)
+    registry = Path(pipeline.data_dir) / "registry.csv"
+    return print_report_location(
+        pipeline.models_dir, pipeline.model_name, registry if registry.is_file() else None
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dstorch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out_dir", default="augment-preview")
     p.add_argument("--config", default="configuration.env")
     p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("report", help="where the evaluation report is, with a summary")
+    p.add_argument("--config", default="configuration.env")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("prepare", help="original/ + commands.csv -> data/ (CSVs, alphabet)")
     p.add_argument("--config", default="configuration.env")

@@ -120,6 +120,21 @@ def export(config: TrainConfig) -> list[Path]:
     return paths
 
 
+def write_report_page(config: TrainConfig, report: dict, history: list[dict]) -> None:
+    """report.html, plots and the enriched report.json next to the model. A failure only
+    warns: the exported model matters more than its page."""
+    from dstorch.report import build_report
+
+    data_dir = Path(config.test_files.split(",")[0]).parent if config.test_files else None
+    registry = data_dir / "registry.csv" if data_dir else None
+    try:
+        registry = registry if registry and registry.is_file() else None
+        path = build_report(report, history, Path(config.export_dir), registry)
+        print(f"Report: {path}")
+    except Exception as e:  # noqa: BLE001 - any plotting failure must not lose the run
+        print(f"warning: no report page ({type(e).__name__}: {e})")
+
+
 def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> str:
     """Train, then test and export when training finished. Returns the final state.
 
@@ -151,10 +166,10 @@ def _train_test_export(config: TrainConfig, progress, scorer: ScorerSettings | N
         outcome = run_stage(config, scorer) if scorer and config.export_dir else None
         if outcome is not None:
             fields["scorer"] = str(outcome.path) if outcome.path else f"error: {outcome.error}"
-        if config.test_files:
-            test_and_report(config, scorer=outcome)
+        report = test_and_report(config, scorer=outcome) if config.test_files else {}
         if config.export_dir:
             export(config)
+            write_report_page(config, report, result.state.history)
         write_state(directory, "finished", **fields)
         return "finished"
     except BaseException as e:

@@ -62,7 +62,17 @@ def test_report_and_export_files(trained):
     assert report["samples"] == 8 and report["wer"] == 0.0
     assert {"best", "median", "worst"} <= set(report)
     exported = sorted(p.name for p in Path(trained.export_dir).iterdir())
-    assert exported == ["alphabet.txt", "fit.pb", "fit.pbmm", "report.json"]
+    assert exported == [
+        "alphabet.txt",
+        "fit.pb",
+        "fit.pbmm",
+        "report-accuracy.png",
+        "report-confusion.png",
+        "report-loss.png",
+        "report.html",
+        "report.json",
+    ]
+    assert "<h2>Per command</h2>" in (Path(trained.export_dir) / "report.html").read_text()
 
 
 def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
@@ -95,7 +105,8 @@ def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if "Scorer" in line]
     assert len(lines) == 1 and "build_kenlm.sh" in lines[0]
     exported = sorted(p.name for p in Path(config.export_dir).iterdir())
-    assert exported == ["alphabet.txt", "m.pb", "m.pbmm", "report.json"]
+    assert {"alphabet.txt", "m.pb", "m.pbmm", "report.html", "report.json"} <= set(exported)
+    assert not any(name.endswith(".scorer") for name in exported)
     report = json.loads(Path(config.test_output_file).read_text())
     assert "build_kenlm.sh" in report["scorer"]["error"] and "no_scorer" in report
     assert job.read_state(config.save_dir)["scorer"].startswith("error: ")

@@ -1,0 +1,149 @@
+"""The evaluation report people look at: report.json (enriched), PNG plots, report.html.
+
+`build_report` runs after the job's test (and in `dstorch report` on fetched models); it
+keeps every key of the test report and adds an "analysis" section, so earlier readers of
+report.json keep working. The history is stored there too, so the page and plots can be
+rebuilt from report.json alone (e.g. where the trainer image lacks matplotlib).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+from dstorch.report import analysis as A
+from dstorch.report.page import LABELS, pct, render
+from dstorch.report.speakers import load_speakers
+
+JSON_NAME = "report.json"
+HTML_NAME = "report.html"
+SCORER_KEYS = ("file", "alpha", "beta", "beam_width")  # what the page says about the scorer
+
+
+def analyze(report: dict, history: list[dict], registry: Path | None = None) -> dict:
+    """Every figure of the page, JSON-ready (no plots yet)."""
+    decoded = A.per_sample(report)
+    commands = A.commands_of(decoded)
+    speakers, seen, notes = load_speakers(registry, list(decoded["no_scorer"]))
+    speaker_rows = A.per_speaker(decoded, speakers, seen) if speakers else []
+    scorer = report.get("scorer") or {}
+    if scorer.get("error"):
+        notes.insert(0, f"scorer: {scorer['error']}")
+    elif "scorer" not in decoded:
+        notes.insert(0, "no scorer: the figures are without a language model")
+    samples = len(decoded["no_scorer"])
+    if not samples:
+        notes.insert(0, "the test set is empty: no test figures")
+    return {
+        "generated": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "samples": samples,
+        "decoders": list(decoded),
+        "headline": A.headline(report, decoded),
+        "commands": A.per_command(decoded, commands),
+        "confusion": A.confusion(decoded, commands),
+        "speakers": speaker_rows,
+        "speaker_groups": A.speaker_groups(decoded, speaker_rows, speakers),
+        "worst": A.worst_samples(decoded, speakers),
+        "scorer": {k: scorer[k] for k in SCORER_KEYS if k in scorer} if "file" in scorer else None,
+        "training": A.training(history),
+        "history": A.clean_history(history),
+        "notes": notes,
+    }
+
+
+def build_report(
+    report: dict, history: list[dict], out_dir: Path, registry: Path | None = None
+) -> Path:
+    """Write report.json (enriched), the plots and report.html into out_dir; -> the HTML."""
+    from dstorch.data import atomic_write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    analysis = analyze(report, history, registry)
+    analysis["plots"] = _plots(analysis, out_dir)
+    enriched = {**report, "analysis": analysis}
+    text = json.dumps(enriched, indent=2, ensure_ascii=False, allow_nan=False)
+    atomic_write_text(out_dir / JSON_NAME, text + "\n")
+    html_path = out_dir / HTML_NAME
+    atomic_write_text(html_path, render(analysis, out_dir, "Evaluation report"))
+    return html_path
+
+
+def _plots(analysis: dict, out_dir: Path) -> dict[str, str]:
+    """The plots, or none with a note: a missing matplotlib must not fail a finished run."""
+    from dstorch.report.plots import write_plots  # imports matplotlib only when drawing
+
+    try:
+        return write_plots(analysis, analysis["history"], out_dir)
+    except ImportError as e:
+        analysis["notes"].append(f"plots skipped ({e}); `dstorch report` can add them later")
+        analysis["plots_skipped"] = True
+        return {}
+
+
+def summary_lines(analysis: dict, model_name: str) -> list[str]:
+    """Five lines for the terminal: test size, both decoders, weakest spots, training."""
+    n_commands = len(analysis["commands"])
+    lines = [f"{model_name}: {analysis['samples']} test samples, {n_commands} commands"]
+    for decoder in ("no_scorer", "scorer"):
+        lines.append(f"  {LABELS[decoder]}: {_figures(analysis['headline'].get(decoder))}")
+    lines.append("  " + _weakest(analysis))
+    train = analysis["training"]
+    best = train["best_dev_loss"]
+    where = "n/a" if best is None else f"{best:.4f} at epoch {train['best_epoch']}"
+    lines.append(f"  training: {train['epochs']} epochs, best dev loss {where}")
+    return lines
+
+
+def _figures(figures: dict | None) -> str:
+    if not figures or figures["wer"] is None:
+        return "n/a"
+    return (
+        f"accuracy {pct(figures['accuracy'])}, WER {figures['wer']:.3f}, CER {figures['cer']:.3f}"
+    )
+
+
+def _weakest(analysis: dict) -> str:
+    """The least accurate command and, when known, how unseen voices fare."""
+    decoder = analysis["decoders"][-1]  # the scorer's figures when there are some
+    rows = [r for r in analysis["commands"] if r["accuracy"][decoder] is not None]
+    if not rows:
+        return "weakest command: n/a (empty test set)"
+    weak = min(rows, key=lambda r: r["accuracy"][decoder])
+    text = f"weakest command: “{weak['command']}” {pct(weak['accuracy'][decoder])}"
+    unseen = analysis["speaker_groups"]["unseen"]
+    if unseen["samples"]:
+        text += f"; unseen speakers {pct(unseen['accuracy'][decoder])}"
+    return text
+
+
+def print_report_location(
+    models_dir: Path | str, model_name: str, registry: Path | None = None
+) -> int:
+    """`dstorch report`: where report.html/json are, and a 5-line summary. -> exit status.
+
+    Rebuilds the page first when report.json has no analysis yet or its plots were skipped
+    (a trainer without matplotlib), using the history stored in report.json.
+    """
+    models_dir = Path(models_dir)
+    json_path, html_path = models_dir / JSON_NAME, models_dir / HTML_NAME
+    try:
+        report = json.loads(json_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        print(f"no report in {models_dir}/ yet: train (make run), then fetch it (make export)")
+        return 1
+    except json.JSONDecodeError as e:
+        print(f"{json_path}: unreadable report ({e}); fetch it again (make export)")
+        return 1
+    analysis = report.get("analysis")
+    if analysis is None or analysis.get("plots_skipped") or not html_path.exists():
+        history = (analysis or {}).get("history", [])
+        base = {k: v for k, v in report.items() if k != "analysis"}
+        build_report(base, history, models_dir, registry)
+        analysis = json.loads(json_path.read_text(encoding="utf-8"))["analysis"]
+    for line in summary_lines(analysis, model_name):
+        print(line)
+    print(f"Report: {html_path.resolve()}")
+    print(f"JSON:   {json_path.resolve()}")
+    return 0
