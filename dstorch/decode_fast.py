@@ -338,7 +338,12 @@ def make_search(
     scorer: Scorer | None = None,
     hot_words: dict[str, float] | None = None,
 ) -> FastBeamSearch | BeamSearch:
-    """The fast decoder, or decode.BeamSearch for UTF-8 ("bytes output") scorers."""
+    """The fastest exact decoder: the C kernel (decode_kernel.BACKEND == "c"), else
+    FastBeamSearch; decode.BeamSearch for UTF-8 ("bytes output") scorers."""
     if scorer is not None and scorer.utf8:
         return BeamSearch(labels, beam_width, scorer, hot_words)
+    from dstorch import decode_kernel  # imports this module: not at the top
+
+    if decode_kernel.BACKEND == "c":
+        return decode_kernel.KernelBeamSearch(labels, beam_width, scorer, hot_words)
     return FastBeamSearch(labels, beam_width, scorer, hot_words)

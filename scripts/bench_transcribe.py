@@ -117,7 +117,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dstorch-bench-") as tmp:
         model = args.model or synthetic_model(Path(tmp), args.n_hidden)
         timing, parity = clips(args.audio, args.seconds)
-        print(f"model {model.name}, beam {args.beam_width}, {args.seconds:g} s clip, 1 CPU")
+        from dstorch.decode_kernel import BACKEND
+
+        print(
+            f"model {model.name}, beam {args.beam_width}, {args.seconds:g} s clip, 1 CPU, "
+            f"decoder backend {BACKEND}"
+        )
         lib = fetch_library(ROOT / "build" / "deepspeech-0.9.3")
         with OfficialModel(model, lib) as client:
             client.set_beam_width(args.beam_width)

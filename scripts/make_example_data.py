@@ -25,8 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {len(files)} recordings to {Path(args.root, 'original', 'en')} "
-          f"and {Path(args.root, 'commands.csv')}")
+    print(
+        f"wrote {len(files)} recordings to {Path(args.root, 'original', 'en')} "
+        f"and {Path(args.root, 'commands.csv')}"
+    )
     return 0
 
 

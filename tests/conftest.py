@@ -112,7 +112,6 @@ def greedy_decode(log_probs: np.ndarray, alphabet: Alphabet) -> tuple[str, list[
     return "".join(text), steps
 
 
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """With DSTORCH_STRICT=1 (CI), a test skipped for a missing tool fails instead.

@@ -1,0 +1,223 @@
+"""The fast beam search's time steps in C (dstorch/_ctc_kernel.c), loaded with ctypes.
+
+decode_fast.FastBeamSearch spends ~150 numpy calls per time step; the kernel runs whole
+chunks of steps in one call with the same float32 arithmetic and tie-breaking, so
+`KernelBeamSearch` gives bit-identical candidates (tests/test_decode_kernel.py).
+
+The kernel is compiled on first use with the system C compiler (``$CC``, else ``cc``)
+into build/ctc_kernel/ next to the package (or ~/.cache/dstorch when that is not
+writable), named by a hash of the source so edits rebuild it. Without a compiler, or with
+DSTORCH_DECODER=python, ``BACKEND`` is "python" and make_search uses FastBeamSearch.
+KenLM stays in Python: the kernel calls back for n-grams it has not scored yet.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from dstorch.beam_state import ArcLists
+from dstorch.decode import START_BLANK_PROB, Candidate, DecodeError, pruned_log_probs
+from dstorch.decode_fast import FastBeamSearch
+
+SOURCE = Path(__file__).with_name("_ctc_kernel.c")
+# No -march=native / -ffast-math: results must not depend on the machine; no FMA either.
+CFLAGS = ["-O2", "-ffp-contract=off", "-fPIC", "-shared"]
+MIN_COLLECT = 1 << 16  # pool entries before the first garbage collection
+_FLT_MIN = float(np.finfo(np.float32).tiny)
+_ERRORS = {-1: "out of memory", -2: "LM callback failed"}
+
+_LM_FN = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_int32), ctypes.c_int32, ctypes.POINTER(ctypes.c_float)
+)
+_P = ctypes.c_void_p
+
+
+def _cache_dirs() -> list[Path]:
+    """Where the compiled kernel may live, first choice first."""
+    dirs = [Path(os.environ["DSTORCH_KERNEL_DIR"])] if os.environ.get("DSTORCH_KERNEL_DIR") else []
+    dirs.append(Path(__file__).resolve().parent.parent / "build" / "ctc_kernel")
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return dirs + [Path(xdg) / "dstorch", Path(tempfile.gettempdir()) / "dstorch-kernel"]
+
+
+def _compile(target: Path) -> None:
+    """cc the source into target, atomically (parallel test workers may race here)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        cmd = [os.environ.get("CC", "cc"), *CFLAGS, "-o", tmp, str(SOURCE), "-lm"]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    """(the kernel library, "") or (None, why not)."""
+    if os.environ.get("DSTORCH_DECODER", "").lower() == "python":
+        return None, "DSTORCH_DECODER=python"
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    name = f"ctc_kernel-{platform.machine()}-{digest}.so"
+    errors = []
+    for folder in _cache_dirs():
+        path = folder / name
+        try:
+            if not path.is_file():
+                _compile(path)
+            return _declare(ctypes.CDLL(str(path))), ""
+        except (OSError, subprocess.SubprocessError) as exc:
+            errors.append(f"{folder}: {getattr(exc, 'stderr', None) or exc}")
+    return None, "; ".join(errors)
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    i32, i64 = ctypes.c_int32, ctypes.c_int64
+    lib.dk_new.restype = _P
+    lib.dk_new.argtypes = [i32, i32, i32, i32, i32, ctypes.c_double, _P, _P, _P, _P, i32,
+                           _LM_FN, i64]  # fmt: skip
+    lib.dk_run.argtypes = [_P, i32, i32, i32, _P, _P, _P, _P]
+    lib.dk_final.argtypes = [_P, _P, _P]
+    lib.dk_chain.argtypes = [_P, i32, i32, _P, i32]
+    lib.dk_chain.restype = i32
+    lib.dk_pool_size.argtypes = [_P, i32]
+    lib.dk_pool_size.restype = i64
+    lib.dk_free.argtypes = [_P]
+    lib.dk_free.restype = None
+    return lib
+
+
+LIB, BUILD_ERROR = _load()
+BACKEND = "c" if LIB is not None else "python"  # which implementation make_search uses
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+class KernelBeamSearch(FastBeamSearch):
+    """FastBeamSearch with the time steps in C (needs ``BACKEND == "c"``): ``next`` per
+    chunk of probabilities [T, C], ``decode`` for the best candidates."""
+
+    def __init__(self, *args, min_collect: int = MIN_COLLECT, **kwargs):
+        if LIB is None:
+            raise DecodeError(f"the C decoder kernel is unavailable: {BUILD_ERROR}")
+        super().__init__(*args, **kwargs)
+        self._callback = _LM_FN(self._lm_callback)  # referenced here: C keeps the pointer
+        self._error: BaseException | None = None
+        has_lm = self.scorer is not None
+        ptrs, order, beta = [None] * 4, 1, 0.0
+        if has_lm:  # kept as attributes: the kernel reads them without a copy
+            arcs = ArcLists(self.table, self.blank)
+            self._fst = (
+                np.ascontiguousarray(self.table, np.int32),
+                arcs.start.astype(np.int64),
+                arcs.label.astype(np.int32),
+                self.finals.astype(np.uint8),
+            )
+            ptrs, order, beta = [_ptr(a) for a in self._fst], self.scorer.order, self.beta
+        self._d = LIB.dk_new(self.beam_width, self.blank, self.space, has_lm, order, beta,
+                             *ptrs, self.root_state, self._callback, min_collect)  # fmt: skip
+        if not self._d:
+            raise MemoryError("decoder kernel: out of memory")
+
+    def __del__(self) -> None:
+        if getattr(self, "_d", None):
+            LIB.dk_free(self._d)
+            self._d = None
+
+    def next(self, probs: np.ndarray) -> None:
+        """Advance over probabilities [T, C] (softmax output, C = len(labels) + 1)."""
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[1] != self.blank + 1:
+            shape = f"[T, {self.blank + 1}] (alphabet size + blank), got {list(probs.shape)}"
+            raise DecodeError(f"probabilities must be {shape}; check the alphabet")
+        first = 0
+        if not self.expanding:  # the client waits for the first step with P(blank) < 0.999
+            hits = np.flatnonzero(probs[:, self.blank] < START_BLANK_PROB)
+            first = int(hits[0]) if len(hits) else len(probs)
+            self.expanding = bool(len(hits))
+        rows = probs[first:]
+        if len(rows):
+            cidx, lp, nk = self._pruned(rows)
+            p_blank = np.ascontiguousarray(rows[:, self.blank])
+            err = LIB.dk_run(self._d, self.time + first, len(rows), cidx.shape[1], _ptr(cidx),
+                             _ptr(lp), _ptr(nk), _ptr(p_blank))  # fmt: skip
+            self._check(err)
+        self.time += len(probs)
+
+    def _pruned(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """pruned_log_probs of every row: classes [T, K] int32, float32 logs [T, K], and
+        how many of the K are valid in each row [T] int32."""
+        t, c = rows.shape
+        if self.cutoff_prob >= 1.0 and self.cutoff_top_n >= c:  # nothing pruned: one call
+            cidx = np.ascontiguousarray(np.broadcast_to(np.arange(c, dtype=np.int32), (t, c)))
+            lp = np.log(rows + _FLT_MIN).astype(np.float32)
+            return cidx, lp, np.full(t, c, np.int32)
+        cidx, lp = np.zeros((t, c), np.int32), np.zeros((t, c), np.float32)
+        nk = np.zeros(t, np.int32)
+        for i, row in enumerate(rows):
+            idx, logs = pruned_log_probs(row, self.cutoff_prob, self.cutoff_top_n)
+            nk[i] = len(idx)
+            cidx[i, : len(idx)], lp[i, : len(idx)] = idx, logs
+        return cidx, lp, nk
+
+    def _lm_callback(self, labels, n: int, out) -> int:
+        """Kernel -> KenLM: the n-gram spelt by labels [n] (words split at spaces)."""
+        try:
+            words, word = [], []
+            for i in range(n):
+                if labels[i] == self.space:
+                    words.append("".join(word))
+                    word = []
+                else:
+                    word.append(self.labels[labels[i]])
+            words.append("".join(word))
+            out[0], out[1] = (float(x) for x in self._terms_of(tuple(words)))
+            return 0
+        except BaseException as exc:  # an exception cannot cross the C frames: hand it over
+            self._error = exc
+            return 1
+
+    def _check(self, err: int) -> None:
+        if err >= 0:
+            return
+        exc, self._error = self._error, None
+        if exc is not None:
+            raise exc
+        raise MemoryError(f"decoder kernel: {_ERRORS.get(err, err)}")
+
+    def decode(self, num_results: int = 1) -> list[Candidate]:
+        """Best candidates, with the unfinished last word scored (DecoderState::decode)."""
+        scores = np.empty(self.beam_width, np.float32)
+        chars = np.empty(self.beam_width, np.int32)
+        n = LIB.dk_final(self._d, _ptr(scores), _ptr(chars))
+        self._check(n)
+        scores, chars = scores[:n], chars[:n]
+        ranked = np.lexsort((chars, -scores))[:num_results]
+        return [self._candidate(int(r), scores[r]) for r in ranked]
+
+    def _candidate(self, row: int, score: np.float32) -> Candidate:
+        tokens, steps = self._chain(0, row), self._chain(1, row)
+        return Candidate("".join(self.labels[t] for t in tokens), float(score), tokens, steps)
+
+    def _chain(self, pool: int, row: int) -> list[int]:
+        out = np.empty(256, np.int32)
+        n = LIB.dk_chain(self._d, pool, row, _ptr(out), len(out))
+        if n > len(out):
+            out = np.empty(n, np.int32)
+            LIB.dk_chain(self._d, pool, row, _ptr(out), n)
+        return out[:n].tolist()
+
+    def pool_sizes(self) -> tuple[int, int]:
+        """Entries in the label and the timestep pool (memory stays bounded on streams)."""
+        return LIB.dk_pool_size(self._d, 0), LIB.dk_pool_size(self._d, 1)
