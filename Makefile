@@ -92,8 +92,9 @@ lint: ## ruff lint and format check
 format: ## ruff format the code
 	$(VENV)/bin/ruff format dstorch tests scripts
 
-bench: ## Training throughput and MFU benchmark (prints ratios measured in the same run)
+bench: ## Training throughput/MFU, and our transcription vs the official client (same run)
 	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_transcribe.py
 
 bench-generalisation: ## Accuracy on unseen voices with vs without augmentation (one run)
 	$(PYTHON) scripts/bench_generalisation.py
