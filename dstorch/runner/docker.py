@@ -10,7 +10,6 @@ mount points owned by the host user, so fresh volumes get that owner.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -24,6 +23,7 @@ from docker.models.containers import Container
 from docker.types import DeviceRequest
 
 from dstorch.config import PipelineConfig
+from dstorch.pipeline.registry import file_sha256
 from dstorch.runner.base import (
     FAILED,
     STATE_FILE,
@@ -85,14 +85,6 @@ def _tar_bytes(entries: dict[str, bytes | None], uid: int = 0, gid: int = 0) -> 
                 info.size, info.mode = len(data), 0o644
                 tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class DockerRunner(Runner):
@@ -205,7 +197,7 @@ class DockerRunner(Runner):
             for p in sorted(self.data_dir.rglob("*"))
             if p.is_file()
         }
-        hashes = {name: _sha256(path) for name, path in local.items()}
+        hashes = {name: file_sha256(path) for name, path in local.items()}
         remote = parse_state(self._read(f"{MOUNTS['data']}/{MANIFEST}")) or {}
         changed = [name for name, digest in hashes.items() if remote.get(name) != digest]
         if not changed:
