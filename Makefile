@@ -15,7 +15,7 @@ CONFIG ?= configuration.env
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' \
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-22s %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
 all: volumes build run ## Prepare data, build and start training detached (default goal)
