@@ -5,7 +5,8 @@
  * `width` of (prefixes, new extensions) by (score desc, label asc, position asc), the
  * position of extension (r, k) being n + r * K + k. Prefixes are found by a 64-bit hash
  * of their label string; labels and timesteps live in two parent-pointer pools that are
- * garbage-collected. LM scores come from a Python callback, cached here by n-gram.
+ * garbage-collected. LM scores come from a Python callback, cached by n-gram in a cache
+ * the caller owns and may share between searches (dk_cache_new).
  * Build with -ffp-contract=off: a fused multiply-add would change float results.
  */
 #include <math.h>
@@ -16,6 +17,7 @@
 #define NEG_INF (-INFINITY)
 #define ERR_MEMORY (-1)
 #define ERR_CALLBACK (-2)
+#define CACHE_MAX (1 << 20)  /* n-grams a cache holds before it starts over (16 MiB) */
 
 /* labels [n] of the n-gram, words split by the space label -> out: alpha * (LM + hot
  * boost) for a closing space, alpha * LM for the unfinished last word. 0: ok. */
@@ -29,7 +31,10 @@ typedef struct {  /* the beam, structure of arrays [width] */
   uint64_t *key, *pkey;               /* hash of the labels, hash without the last one */
 } Rows;
 
-typedef struct { float s; int32_t c; int32_t nx; int64_t pos; } Cand;
+typedef struct { float s; int32_t nx; } Cand;  /* a candidate's score and FST state */
+/* Candidates order by key (hi, lo) ascending: hi is the score's bits, descending; lo =
+ * (label + 1) << pos_bits | position. i: where the Cand is. */
+typedef struct { uint64_t lo; uint32_t hi, i; } Key;
 
 typedef struct { uint64_t key; float val[2]; } Slot;  /* key 0: empty */
 typedef struct { Slot *s; int64_t cap, used; } Cache;
@@ -45,12 +50,14 @@ typedef struct {
   int32_t n;  /* prefixes in cur */
   Rows cur, nxt;
   Pool tokens, steps;
-  Cache cache;
+  Cache *cache;  /* the caller's, set by dk_run / dk_final */
   int32_t *pi, *kc, *new_ts, *class_pos, *slots, *labels;  /* scratch */
   float *bcur, *new_nb, *new_score;
   uint8_t *consumed;
-  Cand *heap;
+  Cand *cand;
+  Key *heap, *keys;  /* the worst candidate on top; scratch for the sort */
   int64_t n_slots, labels_cap;
+  int32_t pos_bits, lo_bytes;
   const float *lp;  /* this step: log probs [k] of classes cidx [k], the blank's column */
   const int32_t *cidx;
   int32_t k, kb, has_cutoff, err;
@@ -100,8 +107,7 @@ static int pool_collect(Pool *p, int32_t *roots, int32_t n) {
   for (int32_t j = 0; j < n; j++) roots[j] = roots[j] >= 0 ? id[roots[j]] : -1;
   p->size = m;
   p->limit = 2 * m > p->min_collect ? 2 * m : p->min_collect;
-  free(live);
-  free(id);
+  free(live), free(id);
   return 0;
 }
 
@@ -114,12 +120,12 @@ static float *cache_find(Cache *c, uint64_t key, int insert) {
 }
 
 static int cache_grow(Cache *c) {
-  Cache big = {calloc(2 * c->cap, sizeof(Slot)), 2 * c->cap, 0};
+  int64_t cap = c->cap ? 2 * c->cap : 1024;
+  Cache big = {calloc(cap, sizeof(Slot)), cap, 0};
   if (!big.s) return ERR_MEMORY;
   for (int64_t i = 0; i < c->cap; i++)
     if (c->s[i].key) memcpy(cache_find(&big, c->s[i].key, 1), c->s[i].val, sizeof c->s[i].val);
-  free(c->s);
-  *c = big;
+  free(c->s), *c = big;
   return 0;
 }
 
@@ -145,12 +151,14 @@ static int lm_terms(Decoder *d, int32_t r) {
   uint64_t h = 0x51ED270B27ULL;
   for (int32_t i = 0; i < n; i++) h = mix(h, d->labels[i]);
   h = mix(h, n) | 1;  /* 0 marks an empty cache slot */
-  float *v = cache_find(&d->cache, h, 0);
+  Cache *c = d->cache;
+  float *v = c->cap ? cache_find(c, h, 0) : NULL;
   if (!v) {
     float out[2];
     if (d->lm(d->labels, n, out)) return ERR_CALLBACK;
-    if (2 * (d->cache.used + 1) > d->cache.cap && cache_grow(&d->cache)) return ERR_MEMORY;
-    v = cache_find(&d->cache, h, 1);
+    if (c->used >= CACHE_MAX) memset(c->s, 0, c->cap * sizeof *c->s), c->used = 0;
+    if (2 * (c->used + 1) > c->cap && cache_grow(c)) return ERR_MEMORY;
+    v = cache_find(c, h, 1);
     v[0] = out[0], v[1] = out[1];
   }
   d->cur.lms[r] = v[0], d->cur.lme[r] = v[1];
@@ -224,45 +232,59 @@ static int merge(Decoder *d, int32_t t) {
   return d->err;
 }
 
-static inline int worse(const Cand *a, const Cand *b) {
-  if (a->s != b->s) return a->s < b->s;
-  return a->c != b->c ? a->c > b->c : a->pos > b->pos;
+static Key make_key(const Decoder *d, float s, int32_t c, int64_t pos) {
+  uint32_t u;
+  s = s == 0.0f ? 0.0f : s;  /* -0 ties with +0 */
+  memcpy(&u, &s, sizeof u);
+  u = u & 0x80000000u ? u : ~(u | 0x80000000u);  /* descending with the float */
+  return (Key){(uint64_t)(c + 1) << d->pos_bits | (uint64_t)pos, u, 0};
 }
 
-static void sift_down(Cand *h, int32_t n, int32_t i) {  /* heap: the worst on top */
+static inline int worse(const Key *a, const Key *b) {  /* a sorts after b */
+  return a->hi != b->hi ? a->hi > b->hi : a->lo > b->lo;
+}
+
+static void sift_down(Key *h, int32_t n, int32_t i) {  /* heap: the worst on top */
   for (;;) {
     int32_t w = i, l = 2 * i + 1;
     if (l < n && worse(&h[l], &h[w])) w = l;
     if (l + 1 < n && worse(&h[l + 1], &h[w])) w = l + 1;
     if (w == i) return;
-    Cand tmp = h[i];
+    Key tmp = h[i];
     h[i] = h[w], h[w] = tmp;
     i = w;
   }
 }
 
-static void offer(Decoder *d, int32_t *m, Cand c) {  /* keep the best `width` */
+/* Keep the best `width` candidates; one pushed out leaves its Cand slot to the new one. */
+static void offer(Decoder *d, int32_t *m, float s, int32_t c, int32_t nx, int64_t pos) {
+  Key key = make_key(d, s, c, pos);
   if (*m < d->width) {
     int32_t i = (*m)++;
-    for (; i > 0 && worse(&c, &d->heap[(i - 1) / 2]); i = (i - 1) / 2)
+    for (key.i = (uint32_t)i; i > 0 && worse(&key, &d->heap[(i - 1) / 2]); i = (i - 1) / 2)
       d->heap[i] = d->heap[(i - 1) / 2];
-    d->heap[i] = c;
-  } else if (worse(&d->heap[0], &c)) {
-    d->heap[0] = c;
+    d->heap[i] = key;
+  } else if (worse(&d->heap[0], &key)) {
+    key.i = d->heap[0].i, d->heap[0] = key;
     sift_down(d->heap, *m, 0);
+  } else {
+    return;
   }
+  d->cand[key.i] = (Cand){s, nx};
 }
+
+static inline float worst_kept(const Decoder *d) { return d->cand[d->heap[0].i].s; }
 
 /* New extension (r, k) as a candidate, unless it cannot make the beam. */
 static void offer_extension(Decoder *d, int32_t *m, int32_t r, int32_t k) {
   int32_t nx = 0, c = d->cidx[k];
   /* An extension scores at most lp + score (no LM term): below the worst kept, skip. */
   if (*m == d->width && (!d->has_lm || c != d->space) &&
-      d->lp[k] + d->cur.score[r] < d->heap[0].s)
+      d->lp[k] + d->cur.score[r] < worst_kept(d))
     return;
   if (d->consumed[(int64_t)r * d->k + k]) return;  /* merged into a prefix in the beam */
   float v = extend(d, r, k, &nx);
-  if (v > NEG_INF) offer(d, m, (Cand){v, c, nx, (int64_t)d->n + (int64_t)r * d->k + k});
+  if (v > NEG_INF) offer(d, m, v, c, nx, (int64_t)d->n + (int64_t)r * d->k + k);
 }
 
 /* Without a vocabulary every (prefix, class): the likeliest classes first, the beam in
@@ -278,16 +300,40 @@ static void offer_all(Decoder *d, int32_t *m) {
   for (int32_t i = 0; i < d->k; i++) {
     int32_t k = by_lp[i];
     for (int32_t r = 0; r < d->n && d->cur.score[r] > NEG_INF; r++) {
-      if (*m == d->width && d->lp[k] + d->cur.score[r] < d->heap[0].s) break;
+      if (*m == d->width && d->lp[k] + d->cur.score[r] < worst_kept(d)) break;
       offer_extension(d, m, r, k);
     }
   }
 }
 
-/* The candidates that make the beam, best first, in heap[0, m). */
+/* Byte dg of a key, least significant first: lo's bytes, then hi's. */
+static inline uint32_t digit(const Key *k, int dg) {
+  return (uint32_t)((dg < 8 ? k->lo >> (8 * dg) : (uint64_t)k->hi >> (8 * (dg - 8))) & 255);
+}
+
+/* heap[0, m) best first, by a stable least-significant-digit radix sort over the bytes
+ * of the keys that vary; returns where the sorted keys are (heap or keys). */
+static Key *sort_best_first(Decoder *d, int32_t m) {
+  Key *a = d->heap, *b = d->keys, *t;
+  for (int dg = 0; dg < 12 && m > 0; dg++) {
+    if (dg >= d->lo_bytes && dg < 8) continue;  /* bytes of lo that are always 0 */
+    int32_t count[257] = {0};
+    for (int32_t j = 0; j < m; j++) count[digit(&a[j], dg) + 1]++;
+    if (count[digit(&a[0], dg) + 1] == m) continue;  /* all alike: order kept */
+    for (int i = 1; i < 257; i++) count[i] += count[i - 1];
+    for (int32_t j = 0; j < m; j++) b[count[digit(&a[j], dg)]++] = a[j];
+    t = a, a = b, b = t;
+  }
+  return a;
+}
+
+/* The candidates that make the beam: heap[0, m), their Cands in cand. */
 static int32_t gather(Decoder *d) {
   int32_t m = d->n;  /* the prefixes, heapified at once (n <= width) */
-  for (int32_t r = 0; r < m; r++) d->heap[r] = (Cand){d->new_score[r], d->cur.chr[r], 0, r};
+  for (int32_t r = 0; r < m; r++) {
+    d->cand[r] = (Cand){d->new_score[r], 0};
+    d->heap[r] = make_key(d, d->new_score[r], d->cur.chr[r], r), d->heap[r].i = (uint32_t)r;
+  }
   for (int32_t i = m / 2 - 1; i >= 0; i--) sift_down(d->heap, m, i);
   if (d->has_lm) {
     for (int32_t r = 0; r < d->n && !d->err; r++) {  /* the labels the vocabulary allows */
@@ -300,31 +346,29 @@ static int32_t gather(Decoder *d) {
   } else {
     offer_all(d, &m);
   }
-  for (int32_t end = m - 1; end > 0; end--) {  /* heapsort: worst to the back */
-    Cand tmp = d->heap[0];
-    d->heap[0] = d->heap[end], d->heap[end] = tmp;
-    sift_down(d->heap, end, 0);
-  }
   return m;
 }
 
-/* nxt row j := prefix r after the merge, or the new prefix r + cidx[k]. */
-static int build_row(Decoder *d, int32_t j, const Cand *c, int32_t t) {
+/* nxt row j := prefix r after the merge, or the new prefix r + cidx[k] (key's position). */
+static int build_row(Decoder *d, int32_t j, const Key *key, int32_t t) {
   Rows *o = &d->nxt, *s = &d->cur;
-  if (c->pos < d->n) {
-    int32_t r = (int32_t)c->pos;
+  int64_t pos = (int64_t)(key->lo & ((1ULL << d->pos_bits) - 1));
+  int32_t label = (int32_t)(key->lo >> d->pos_bits) - 1;
+  const Cand *c = &d->cand[key->i];
+  if (pos < d->n) {
+    int32_t r = (int32_t)pos;
     o->score[j] = d->new_score[r], o->b[j] = d->bcur[r], o->nb[j] = d->new_nb[r];
     o->lms[j] = s->lms[r], o->lme[j] = s->lme[r], o->chr[j] = s->chr[r];
     o->tok[j] = s->tok[r], o->ts[j] = d->new_ts[r], o->state[j] = s->state[r];
     o->key[j] = s->key[r], o->pkey[j] = s->pkey[r];
     return 0;
   }
-  int32_t r = (int32_t)((c->pos - d->n) / d->k);
+  int32_t r = (int32_t)((pos - d->n) / d->k);
   o->score[j] = o->nb[j] = c->s, o->b[j] = NEG_INF, o->lms[j] = o->lme[j] = NAN;
-  o->chr[j] = c->c, o->key[j] = mix(s->key[r], c->c), o->pkey[j] = s->key[r];
+  o->chr[j] = label, o->key[j] = mix(s->key[r], label), o->pkey[j] = s->key[r];
   /* A finished word restarts the trie walk. */
   o->state[j] = d->has_lm ? (d->finals[c->nx] ? d->root_state : c->nx) : 0;
-  o->tok[j] = pool_add(&d->tokens, c->c, s->tok[r]);
+  o->tok[j] = pool_add(&d->tokens, label, s->tok[r]);
   o->ts[j] = pool_add(&d->steps, t, s->ts[r]);
   return o->tok[j] < 0 || o->ts[j] < 0 ? ERR_MEMORY : 0;
 }
@@ -349,8 +393,9 @@ static int step(Decoder *d, int32_t t, const int32_t *cidx, const float *lp, int
   int err = merge(d, t);
   int32_t m = err ? 0 : gather(d);
   if (err || d->err) return err ? err : d->err;
+  Key *best = sort_best_first(d, m);
   for (int32_t j = 0; j < m; j++)
-    if ((err = build_row(d, j, &d->heap[j], t))) return err;
+    if ((err = build_row(d, j, &best[j], t))) return err;
   Rows tmp = d->cur;
   d->cur = d->nxt, d->nxt = tmp, d->n = m;
   if (d->tokens.size > d->tokens.limit && pool_collect(&d->tokens, d->cur.tok, m))
@@ -362,10 +407,18 @@ static int step(Decoder *d, int32_t t, const int32_t *cidx, const float *lp, int
 
 /* ---- API (dstorch/decode_kernel.py) ---- */
 
-/* Steps t0 .. t0 + T - 1: classes cidx [T, kmax] (the first nk[t] valid), their float32
- * log probs lp [T, kmax], P(blank) [T]. 0, or an error (the beam is then undefined). */
-int dk_run(Decoder *d, int32_t t0, int32_t T, int32_t kmax, const int32_t *cidx,
-           const float *lp, const int32_t *nk, const double *p_blank) {
+/* LM terms by n-gram for searches with the same labels, scorer, alpha and hot words, one
+ * search at a time; slots are allocated on first use. NULL: out of memory. */
+Cache *dk_cache_new(void) { return calloc(1, sizeof(Cache)); }
+void dk_cache_free(Cache *c) { free(c ? c->s : NULL), free(c); }
+int64_t dk_cache_size(const Cache *c) { return c->used; }
+
+/* Steps t0 .. t0 + T - 1 with LM terms from cache (NULL without an LM): classes cidx
+ * [T, kmax] (the first nk[t] valid), their float32 log probs lp [T, kmax], P(blank) [T].
+ * 0, or an error (the beam is then undefined). */
+int dk_run(Decoder *d, Cache *cache, int32_t t0, int32_t T, int32_t kmax,
+           const int32_t *cidx, const float *lp, const int32_t *nk, const double *p_blank) {
+  d->cache = cache;
   for (int32_t t = 0; t < T; t++) {
     int64_t o = (int64_t)t * kmax;
     int err = step(d, t0 + t, cidx + o, lp + o, nk[t], p_blank[t]);
@@ -375,7 +428,8 @@ int dk_run(Decoder *d, int32_t t0, int32_t T, int32_t kmax, const int32_t *cidx,
 }
 
 /* Final scores [n] (unfinished last word scored, DecoderState::decode) and labels [n]. */
-int dk_final(Decoder *d, float *score, int32_t *chr) {
+int dk_final(Decoder *d, Cache *cache, float *score, int32_t *chr) {
+  d->cache = cache;
   for (int32_t r = 0; r < d->n; r++) {
     score[r] = d->cur.score[r], chr[r] = d->cur.chr[r];
     if (!d->has_lm || chr[r] == -1 || chr[r] == d->space) continue;
@@ -401,8 +455,8 @@ int64_t dk_pool_size(Decoder *d, int32_t pool) { return pool ? d->steps.size : d
 
 void dk_free(Decoder *d) {
   if (!d) return;
-  void *all[] = {d->cur.key, d->nxt.key, d->tokens.e, d->steps.e, d->cache.s, d->pi,
-                 d->labels, d->heap};
+  void *all[] = {d->cur.key, d->nxt.key, d->tokens.e, d->steps.e, d->pi, d->labels,
+                 d->cand, d->heap};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
   free(d);
 }
@@ -423,10 +477,9 @@ static int alloc_scratch(Decoder *d) {  /* one block for the [width] arrays: d->
   for (d->n_slots = 4; d->n_slots < 2 * w; d->n_slots *= 2) {}
   d->pi = malloc((4 * w + 2 * c + d->n_slots) * sizeof(int32_t) + 3 * w * sizeof(float) +
                  w * c);
-  d->heap = malloc(w * sizeof(Cand)), d->labels = malloc(64 * sizeof(int32_t));
-  d->labels_cap = 64;
-  d->cache = (Cache){calloc(1024, sizeof(Slot)), 1024, 0};
-  if (!d->pi || !d->heap || !d->labels || !d->cache.s) return 0;
+  d->cand = malloc(w * sizeof(Cand)), d->labels = malloc(64 * sizeof(int32_t));
+  d->heap = malloc(2 * w * sizeof(Key)), d->keys = d->heap + w, d->labels_cap = 64;
+  if (!d->pi || !d->cand || !d->labels || !d->heap) return 0;
   d->kc = d->pi + w, d->new_ts = d->kc + w + c;  /* kc: + columns sorted by lp */
   d->class_pos = d->new_ts + w, d->slots = d->class_pos + c;
   d->bcur = (float *)(d->slots + d->n_slots), d->new_nb = d->bcur + w;
@@ -446,6 +499,11 @@ Decoder *dk_new(int32_t width, int32_t blank, int32_t space, int32_t has_lm, int
                  .order = order, .root_state = root_state, .has_lm = has_lm, .beta = beta,
                  .table = table, .arc_start = arc_start, .arc_class = arc_class,
                  .finals = finals, .lm = lm, .n = 1};
+  int32_t label_bits = 0;  /* positions < width * (classes + 1), labels + 1 <= classes */
+  while (((int64_t)width * (blank + 2)) >> d->pos_bits) d->pos_bits++;
+  while ((int64_t)(blank + 1) >> label_bits) label_bits++;
+  d->lo_bytes = (d->pos_bits + label_bits + 7) / 8;
+  if (d->pos_bits + label_bits > 64) return free(d), NULL;  /* no such beam fits in memory */
   d->tokens.min_collect = d->tokens.limit = min_collect;
   d->steps.min_collect = d->steps.limit = min_collect;
   if (!alloc_rows(&d->cur, width) || !alloc_rows(&d->nxt, width) || !alloc_scratch(d)) {

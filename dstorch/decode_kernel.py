@@ -8,7 +8,9 @@ The kernel is compiled on first use with the system C compiler (``$CC``, else ``
 into build/ctc_kernel/ next to the package (or ~/.cache/dstorch when that is not
 writable), named by a hash of the source so edits rebuild it. Without a compiler, or with
 DSTORCH_DECODER=python, ``BACKEND`` is "python" and make_search uses FastBeamSearch.
-KenLM stays in Python: the kernel calls back for n-grams it has not scored yet.
+KenLM stays in Python: the kernel calls back for n-grams it has not scored yet, and keeps
+their scores in a cache that lives on the Scorer (one per labels / alpha / hot words), so
+later searches with the same settings do not ask KenLM again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import os
 import platform
 import subprocess
 import tempfile
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +90,14 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.dk_new.restype = _P
     lib.dk_new.argtypes = [i32, i32, i32, i32, i32, ctypes.c_double, _P, _P, _P, _P, i32,
                            _LM_FN, i64]  # fmt: skip
-    lib.dk_run.argtypes = [_P, i32, i32, i32, _P, _P, _P, _P]
-    lib.dk_final.argtypes = [_P, _P, _P]
+    lib.dk_run.argtypes = [_P, _P, i32, i32, i32, _P, _P, _P, _P]
+    lib.dk_final.argtypes = [_P, _P, _P, _P]
+    lib.dk_cache_new.restype = _P
+    lib.dk_cache_new.argtypes = []
+    lib.dk_cache_free.argtypes = [_P]
+    lib.dk_cache_free.restype = None
+    lib.dk_cache_size.argtypes = [_P]
+    lib.dk_cache_size.restype = i64
     lib.dk_chain.argtypes = [_P, i32, i32, _P, i32]
     lib.dk_chain.restype = i32
     lib.dk_pool_size.argtypes = [_P, i32]
@@ -104,6 +115,35 @@ def _ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
 
+class TermCache:
+    """The kernel's LM term cache (n-gram -> alpha * LM terms); one search at a time."""
+
+    def __init__(self):
+        self.ptr = LIB.dk_cache_new()
+        if not self.ptr:
+            raise MemoryError("decoder kernel: out of memory")
+
+    def __del__(self) -> None:
+        if getattr(self, "ptr", None):
+            LIB.dk_cache_free(self.ptr)
+            self.ptr = None
+
+    def __len__(self) -> int:
+        return LIB.dk_cache_size(self.ptr)
+
+
+def _callback(search: KernelBeamSearch):
+    """The C callback for search, holding it weakly: no reference cycle, so the kernel's
+    memory is freed as soon as the search is dropped."""
+    ref = weakref.ref(search)
+
+    def call(labels, n, out) -> int:
+        me = ref()
+        return 1 if me is None else me._lm_callback(labels, n, out)
+
+    return _LM_FN(call)
+
+
 class KernelBeamSearch(FastBeamSearch):
     """FastBeamSearch with the time steps in C (needs ``BACKEND == "c"``): ``next`` per
     chunk of probabilities [T, C], ``decode`` for the best candidates."""
@@ -112,8 +152,9 @@ class KernelBeamSearch(FastBeamSearch):
         if LIB is None:
             raise DecodeError(f"the C decoder kernel is unavailable: {BUILD_ERROR}")
         super().__init__(*args, **kwargs)
-        self._callback = _LM_FN(self._lm_callback)  # referenced here: C keeps the pointer
+        self._callback = _callback(self)  # referenced here: C keeps the pointer
         self._error: BaseException | None = None
+        self._caches: list[TermCache] = []
         has_lm = self.scorer is not None
         ptrs, order, beta = [None] * 4, 1, 0.0
         if has_lm:  # kept as attributes: the kernel reads them without a copy
@@ -125,6 +166,9 @@ class KernelBeamSearch(FastBeamSearch):
                 self.finals.astype(np.uint8),
             )
             ptrs, order, beta = [_ptr(a) for a in self._fst], self.scorer.order, self.beta
+            hot = tuple(sorted((w, float(b)) for w, b in self.hot_words.items()))
+            key = ("ctc_kernel", tuple(self.labels), self.alpha, hot)
+            self._caches = self.scorer.decoder_caches.setdefault(key, [])
         self._d = LIB.dk_new(self.beam_width, self.blank, self.space, has_lm, order, beta,
                              *ptrs, self.root_state, self._callback, min_collect)  # fmt: skip
         if not self._d:
@@ -150,10 +194,25 @@ class KernelBeamSearch(FastBeamSearch):
         if len(rows):
             cidx, lp, nk = self._pruned(rows)
             p_blank = np.ascontiguousarray(rows[:, self.blank])
-            err = LIB.dk_run(self._d, self.time + first, len(rows), cidx.shape[1], _ptr(cidx),
-                             _ptr(lp), _ptr(nk), _ptr(p_blank))  # fmt: skip
+            with self._cache() as cache:
+                err = LIB.dk_run(self._d, cache, self.time + first, len(rows), cidx.shape[1],
+                                 _ptr(cidx), _ptr(lp), _ptr(nk), _ptr(p_blank))  # fmt: skip
             self._check(err)
         self.time += len(probs)
+
+    @contextmanager
+    def _cache(self) -> Iterator[int | None]:
+        """A term cache of the scorer's for this search's settings (None without one),
+        taken from its list while the kernel runs: a search in another thread, which
+        would find the list empty, makes a cache of its own and adds it."""
+        if self.scorer is None:
+            yield None
+            return
+        cache = self._caches.pop() if self._caches else TermCache()
+        try:
+            yield cache.ptr
+        finally:
+            self._caches.append(cache)
 
     def _pruned(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """pruned_log_probs of every row: classes [T, K] int32, float32 logs [T, K], and
@@ -174,15 +233,13 @@ class KernelBeamSearch(FastBeamSearch):
     def _lm_callback(self, labels, n: int, out) -> int:
         """Kernel -> KenLM: the n-gram spelt by labels [n] (words split at spaces)."""
         try:
-            words, word = [], []
-            for i in range(n):
-                if labels[i] == self.space:
-                    words.append("".join(word))
-                    word = []
+            words = [[]]
+            for label in labels[:n]:
+                if label == self.space:
+                    words.append([])
                 else:
-                    word.append(self.labels[labels[i]])
-            words.append("".join(word))
-            out[0], out[1] = (float(x) for x in self._terms_of(tuple(words)))
+                    words[-1].append(self.labels[label])
+            out[0], out[1] = self._terms_of(tuple("".join(w) for w in words))
             return 0
         except BaseException as exc:  # an exception cannot cross the C frames: hand it over
             self._error = exc
@@ -200,7 +257,8 @@ class KernelBeamSearch(FastBeamSearch):
         """Best candidates, with the unfinished last word scored (DecoderState::decode)."""
         scores = np.empty(self.beam_width, np.float32)
         chars = np.empty(self.beam_width, np.int32)
-        n = LIB.dk_final(self._d, _ptr(scores), _ptr(chars))
+        with self._cache() as cache:
+            n = LIB.dk_final(self._d, cache, _ptr(scores), _ptr(chars))
         self._check(n)
         scores, chars = scores[:n], chars[:n]
         ranked = np.lexsort((chars, -scores))[:num_results]

@@ -310,6 +310,9 @@ class Scorer:
         self.alpha = self.file.alpha if alpha is None else float(alpha)
         self.beta = self.file.beta if beta is None else float(beta)
         self._cache: dict[tuple[tuple[str, ...], bool], float] = {}
+        # Decoders' LM term caches by their settings (labels, alpha, hot words), kept here
+        # so that later searches with this scorer do not query KenLM again.
+        self.decoder_caches: dict[tuple, list] = {}
 
     def log_cond_prob(self, words: tuple[str, ...], bos: bool) -> float:
         """Natural-log P(last word | preceding words), as Scorer::get_log_cond_prob.

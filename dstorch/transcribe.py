@@ -7,6 +7,11 @@ model in batches of 16 steps carrying the LSTM state, a zero-padded tail window 
 zero frames of right context at the end, then CTC beam search (dstorch.decode_fast,
 the client's decoder bit for bit) with the optional scorer and hot words. Optionally the
 output is constrained to a list of command sentences (dstorch.command_grammar).
+
+Whole buffers (`Transcriber.transcribe`) go through the same pipeline in model calls of
+WHOLE_BATCH_STEPS steps instead of 16: the LSTM is causal, so only per-call overhead
+changes (logits agree to float rounding; transcripts, timesteps and confidences are the
+client's). `Stream` (stdin, live audio) keeps the client's 16.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dstorch.graph_import import load_graph_model
 from dstorch.scorer import Scorer
 
 _FLT_MIN = float(np.finfo(np.float32).tiny)
+WHOLE_BATCH_STEPS = 1024  # time steps per model call for whole buffers (~20 s, 2 MiB)
 
 
 class TranscribeError(ValueError):
@@ -133,8 +139,10 @@ class Transcriber:
         pcm = np.asarray(pcm)
         if pcm.ndim != 1 or pcm.dtype != np.int16:
             raise TranscribeError(f"need mono int16 PCM [N], got {pcm.dtype} {list(pcm.shape)}")
-        stream = self.stream()
-        stream.feed(pcm)
+        stream = Stream(self, WHOLE_BATCH_STEPS)
+        block = WHOLE_BATCH_STEPS * F.STEP  # audio of one batch: bounded memory per feed
+        for start in range(0, len(pcm), block):
+            stream.feed(pcm[start : start + block])
         return stream.finish(num_results)
 
     def text(self, pcm: np.ndarray) -> str:
@@ -152,10 +160,12 @@ class Transcriber:
 
 class Stream:
     """The client's streaming state: audio not yet windowed, frames not yet stepped,
-    time steps not yet run, the LSTM state and the decoder. Memory stays bounded."""
+    time steps not yet run, the LSTM state and the decoder. Memory stays bounded.
+    batch_steps: time steps per model call (None: the model's, 16, as the client)."""
 
-    def __init__(self, owner: Transcriber):
+    def __init__(self, owner: Transcriber, batch_steps: int | None = None):
         self.owner = owner
+        self.batch_steps = batch_steps or owner.n_steps
         self.samples = np.zeros(0, np.int16)  # < one window + one feed
         self.frames = np.zeros((F.N_CONTEXT, F.N_MFCC), np.float32)  # 9 zeros of left context
         self.steps = np.zeros((0, F.CONTEXT_FRAMES, F.N_MFCC), np.float32)  # < n_steps
@@ -185,7 +195,7 @@ class Stream:
             index = np.arange(ready)[:, None] + np.arange(F.CONTEXT_FRAMES)
             self.steps = np.concatenate([self.steps, self.frames[index]])
             self.frames = self.frames[ready:]
-        n = self.owner.n_steps
+        n = self.batch_steps
         full = len(self.steps) // n * n
         if full:
             for start in range(0, full, n):

@@ -106,8 +106,10 @@ def spelled(text: str) -> np.ndarray:
 
 
 @needs_kernel
-def test_lm_errors_surface_from_next(scorer, monkeypatch) -> None:
-    search = decode_kernel.KernelBeamSearch(ENGLISH, 16, scorer)
+def test_lm_errors_surface_from_next(monkeypatch) -> None:
+    from dstorch.scorer import Scorer
+
+    search = decode_kernel.KernelBeamSearch(ENGLISH, 16, Scorer(SCORER))  # a cold cache
 
     def broken(ngram):
         raise RuntimeError("kenlm exploded")
@@ -115,6 +117,32 @@ def test_lm_errors_surface_from_next(scorer, monkeypatch) -> None:
     monkeypatch.setattr(search, "_terms_of", broken)
     with pytest.raises(RuntimeError, match="kenlm exploded"):
         search.next(spelled("stop the music"))
+
+
+@needs_kernel
+def test_lm_cache_is_shared_by_later_searches(monkeypatch) -> None:
+    """A second search with the same settings asks KenLM nothing and finds the same
+    candidates; other alpha or hot words get a cache of their own."""
+    from dstorch.scorer import Scorer
+
+    sc, probs, calls = Scorer(SCORER), random_probs(3, steps=200), []
+    first = run(decode_kernel.KernelBeamSearch(ENGLISH, 64, sc), probs)
+    (cache,) = sc.decoder_caches.values()
+    assert len(cache) == 1 and len(cache[0]) > 0
+    original = decode_kernel.KernelBeamSearch._terms_of
+
+    def counted(self, ngram):
+        calls.append(ngram)
+        return original(self, ngram)
+
+    monkeypatch.setattr(decode_kernel.KernelBeamSearch, "_terms_of", counted)
+    assert run(decode_kernel.KernelBeamSearch(ENGLISH, 64, sc), probs) == first
+    assert calls == []
+    for alpha, hot in [(sc.alpha, HOT), (0.5, None)]:
+        sc.alpha = alpha
+        ref = run(decode_kernel.KernelBeamSearch(ENGLISH, 64, Scorer(SCORER, alpha), hot), probs)
+        assert run(decode_kernel.KernelBeamSearch(ENGLISH, 64, sc, hot), probs) == ref
+    assert len(sc.decoder_caches) == 3 and calls
 
 
 def test_backend_choice_and_fallback(tmp_path: Path, monkeypatch, scorer) -> None:

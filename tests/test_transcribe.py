@@ -103,6 +103,34 @@ def test_stream_in_uneven_chunks_equals_whole_buffer(sharp_pbmm: Path) -> None:
         stream.feed(pcm)
 
 
+def _stream_probs(ours: Transcriber, pcm: np.ndarray, batch_steps: int | None):
+    """(the probabilities each model call handed the decoder, the candidates)."""
+    import dstorch.transcribe as T
+
+    stream, calls = T.Stream(ours, batch_steps), []
+    search_next = stream.search.next
+    stream.search.next = lambda probs: (calls.append(probs), search_next(probs))[1]
+    stream.feed(pcm)
+    return calls, stream.finish(3)
+
+
+def test_whole_buffers_run_in_big_batches(sharp_pbmm: Path, monkeypatch) -> None:
+    """transcribe runs the model over many steps per call (the LSTM is causal): the
+    probabilities agree with the client's 16-step calls to float rounding, the candidates
+    are the same, and long audio goes in blocks of WHOLE_BATCH_STEPS."""
+    import dstorch.transcribe as T
+
+    ours = Transcriber(sharp_pbmm, SCORER, beam_width=64)
+    pcm = np.resize(load_clip("speech"), 3 * 16000 + 123)
+    small, expected = _stream_probs(ours, pcm, None)
+    big, got = _stream_probs(ours, pcm, T.WHOLE_BATCH_STEPS)
+    assert len(small) == 10 and len(big) == 1  # 150 steps: 16 at a time, or all at once
+    np.testing.assert_allclose(np.concatenate(small), big[0], rtol=0, atol=1e-6)
+    assert got == expected and ours.transcribe(pcm, 3) == expected
+    monkeypatch.setattr(T, "WHOLE_BATCH_STEPS", 40)
+    assert ours.transcribe(pcm, 3) == expected  # 3 blocks of 40 steps, then the rest
+
+
 def test_parity_with_official_client(sharp_pbmm: Path, deepspeech_lib, parity_clips) -> None:
     """Same transcripts, token timesteps and confidences as libdeepspeech.so, without and
     with the scorer, on speech, noise, silence and framing edge cases."""
