@@ -3,6 +3,10 @@
 # and install them into <prefix_dir>/bin (default: build/kenlm in the repo root).
 #
 # Usage: scripts/build_kenlm.sh [prefix_dir]
+# Env:   KENLM_CMAKE_ARGS  extra cmake options, e.g. -DBoost_USE_STATIC_LIBS=ON (the
+#                          Docker image links Boost statically so the runtime needs no
+#                          Boost libraries)
+#        KENLM_JOBS        parallel compile jobs (default 2)
 #
 # Needs (Debian): cmake build-essential libboost-program-options-dev
 #   libboost-system-dev libboost-thread-dev libboost-test-dev zlib1g-dev
@@ -58,9 +62,9 @@ mkdir -p "$build_dir"
 # Only the two programs we need: the full tree (tests, Python module,
 # filter, interpolate) takes several times longer.
 cmake -S "$src_dir" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
-    -DCOMPILE_TESTS=OFF -DENABLE_PYTHON=OFF >"$build_dir/cmake.log" 2>&1 \
+    -DCOMPILE_TESTS=OFF -DENABLE_PYTHON=OFF ${KENLM_CMAKE_ARGS:-} >"$build_dir/cmake.log" 2>&1 \
     || { echo "error: cmake configure failed, see $build_dir/cmake.log" >&2; exit 1; }
-cmake --build "$build_dir" --target lmplz build_binary -- -j2
+cmake --build "$build_dir" --target lmplz build_binary -- -j"${KENLM_JOBS:-2}"
 
 mkdir -p "$bin_dir"
 for exe in lmplz build_binary; do

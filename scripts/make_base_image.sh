@@ -68,6 +68,14 @@ echo "make_base_image: debootstrap $suite from $mirror"
 debootstrap --variant=minbase --include=python3,python3-venv "$suite" "$rootfs" "$mirror" \
     >"$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 echo "make_base_image: rootfs ready ($((SECONDS - t0))s)"
+# apt inside `docker build` (the trainer image's KenLM stage) uses these sources: the same
+# mirror, plus the host's date checks, which a snapshot mirror with an expired Release
+# file needs turned off. Read from the host now, never written down here.
+echo "deb $mirror $suite main" >"$rootfs/etc/apt/sources.list"
+conf="$rootfs/etc/apt/apt.conf.d/90dstorch-host"
+if command -v apt-config >/dev/null; then
+    apt-config dump | grep -E '^Acquire::Check-(Valid-Until|Date) ' >"$conf" || rm -f "$conf"
+fi
 
 # torch and its dependencies come from the host's pip configuration (find-links, indexes,
 # certificates); the chroot then installs them with no network at all.

@@ -36,7 +36,8 @@ FAST = {
     "MAX_EPOCH": "2",
 }
 # What every export holds; commands.scorer joins them where KenLM is available.
-EXPORTS = {"commands.pb", "commands.pbmm", "alphabet.txt", "report.json"}
+EXPORTS = {"commands.pb", "commands.pbmm", "alphabet.txt", "report.json", "report.html"}
+REPORT_PLOTS = {"report-loss.png", "report-accuracy.png", "report-confusion.png"}
 
 
 @pytest.fixture(autouse=True)
@@ -124,14 +125,22 @@ def test_dockerfile_renders_deps_before_code_and_no_hosts():
     config = PipelineConfig(base_image="example/base:1")
     text = render_dockerfile(config, ROOT, 1234, 5678)
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert lines[0] == "FROM example/base:1"
-    deps = next(i for i, line in enumerate(lines) if line.startswith("COPY deps/"))
+    # The KenLM builder stage, then the trainer: both on the base image, for the wheel's ABI.
+    assert [line for line in lines if line.startswith("FROM")] == [
+        "FROM example/base:1 AS kenlm",
+        "FROM example/base:1",
+    ]
+    trainer = lines.index("FROM example/base:1")
+    assert not any("app/" in line for line in lines[:trainer])  # code never rebuilds KenLM
+    deps = next(i for i, line in enumerate(lines) if i > trainer and line.startswith("COPY deps/"))
     code = next(i for i, line in enumerate(lines) if line.startswith("COPY app/"))
     assert deps < code
+    assert "DSTORCH_KENLM_BIN=/opt/kenlm/bin" in text and "COPY --from=kenlm" in text
     assert "USER 1234:5678" in lines and "{{" not in text and "://" not in text
     assert "torch" not in (ROOT / "requirements-docker.txt").read_text().split("#")[0]
     names = context_files(ROOT)
     assert "app/dstorch/job.py" in names and "deps/requirements-docker.txt" in names
+    assert names["deps/build_kenlm.sh"] == ROOT / "scripts" / "build_kenlm.sh"
     assert not any("__pycache__" in n or n.startswith(("data/", "runs/")) for n in names)
 
 
@@ -198,14 +207,6 @@ def _closure(names: set[str]) -> set[str]:
     return {n.replace("_", "-") for n in seen}
 
 
-# Imported by the job but deliberately absent from the image, with the reason.
-NOT_IN_IMAGE = {
-    # sdist only (needs a C++ toolchain the runtime base image lacks); without it the job
-    # exports the model without a scorer and says so (dstorch.tune.run_stage).
-    "kenlm": "scorer decoding",
-}
-
-
 def test_requirements_docker_cover_what_the_job_imports():
     """A module the job imports but the image lacks would only show inside a container."""
     import importlib.metadata as metadata
@@ -216,7 +217,7 @@ def test_requirements_docker_cover_what_the_job_imports():
     needed = {d.lower().replace("_", "-") for m in modules for d in providers.get(m, [m])}
     lines = (ROOT / "requirements-docker.txt").read_text().splitlines()
     wanted = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-    missing = needed - _closure(wanted | {"torch"}) - set(NOT_IN_IMAGE)
+    missing = needed - _closure(wanted | {"torch"})
     assert not missing, f"add {sorted(missing)} to requirements-docker.txt"
 
 
@@ -286,7 +287,7 @@ def test_local_run_finishes_exports_and_continues_when_max_epoch_is_raised(tmp_p
     assert runner.follow_log() == 0
     assert runner.status_line().startswith("finished (local), epoch 2/2, best dev loss ")
     copied = {p.name for p in runner.fetch_outputs()}
-    assert EXPORTS <= copied <= EXPORTS | {"commands.scorer"}
+    assert EXPORTS <= copied <= EXPORTS | REPORT_PLOTS | {"commands.scorer"}
     assert {p.name for p in (root / "models").iterdir()} == copied
     assert "Epoch 2: dev loss" in capfd.readouterr().out
 
@@ -372,8 +373,12 @@ def docker_project(root: Path, base_image: str, prefix: str) -> Path:
         IMAGE_NAME="dstorch-test-trainer",
         VOLUME_PREFIX=prefix,
         MAX_EPOCH="3000",
+        LM_TUNE_TRIALS="3",
     )
-    for name in ("Dockerfile.template", "requirements-docker.txt"):
+    # What `make prepare` writes for the scorer: every command.
+    (root / "data" / "lm_corpus.txt").write_text("go\nno\nyes\nstop\n")
+    for name in ("Dockerfile.template", "requirements-docker.txt", "scripts/build_kenlm.sh"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "docker", root / "docker")
     shutil.copytree(
@@ -432,8 +437,10 @@ def test_docker_build_run_stop_resume_fetch(tmp_path, capfd):
         assert runner.read_state()["state"] == "finished"
         assert runner.read_state()["epoch"] == stopped["epoch"] + 1
 
+        # KenLM is in the image: the export includes <MODEL_NAME>.scorer (MODEL_NAME=commands).
+        assert "Scorer: not built" not in out and "Scorer: not tuned" not in out
         copies = runner.fetch_outputs()
-        assert EXPORTS <= {p.name for p in copies}
+        assert EXPORTS | {"commands.scorer"} <= {p.name for p in copies}
         assert all(p.stat().st_uid == os.getuid() and p.stat().st_size for p in copies)
 
         (root / "data" / "go_en_m1.wav").write_bytes((CLIPS / "no_en_m1.wav").read_bytes())

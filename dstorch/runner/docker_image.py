@@ -74,6 +74,11 @@ def context_files(root: Path) -> dict[str, Path]:
     files = {
         f"deps/{REQUIREMENTS}": root / REQUIREMENTS,
         "deps/pip_install.sh": root / "docker" / "pip_install.sh",
+        "deps/pip_config.sh": root / "docker" / "pip_config.sh",
+        # The KenLM builder stage: it compiles lmplz/build_binary with the same script
+        # as `make dependencies`, and the `kenlm` wheel.
+        "deps/kenlm_stage.sh": root / "docker" / "kenlm_stage.sh",
+        "deps/build_kenlm.sh": root / "scripts" / "build_kenlm.sh",
         "app/docker/entrypoint.sh": root / "docker" / "entrypoint.sh",
     }
     for path in sorted((root / "dstorch").rglob("*")):
