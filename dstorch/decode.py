@@ -128,6 +128,19 @@ def pruned_log_probs(
     return idx, np.log(probs[idx] + _FLT_MIN).astype(np.float32)
 
 
+def init_search(search, labels, beam_width, scorer, hot_words, cutoff_prob, cutoff_top_n) -> None:
+    """Check and store the settings every beam-search implementation shares."""
+    if beam_width < 1:
+        raise DecodeError(f"beam width must be >= 1, got {beam_width}")
+    if hot_words and scorer is None:
+        raise DecodeError("hot words need a scorer (DS_ERR_SCORER_NOT_ENABLED); pass scorer=")
+    search.labels, search.beam_width, search.scorer = list(labels), beam_width, scorer
+    search.hot_words = {w: np.float32(b) for w, b in (hot_words or {}).items()}
+    search.cutoff_prob, search.cutoff_top_n = cutoff_prob, cutoff_top_n
+    search.blank = len(search.labels)
+    search.space = search.labels.index(" ") if " " in search.labels else -1
+
+
 class BeamSearch:
     """Streaming decoder state (DecoderState): ``next`` per chunk of probabilities, then
     ``decode``. labels: the model's alphabet (blank is index len(labels))."""
@@ -141,15 +154,7 @@ class BeamSearch:
         cutoff_prob: float = CUTOFF_PROB,
         cutoff_top_n: int = CUTOFF_TOP_N,
     ):
-        if beam_width < 1:
-            raise DecodeError(f"beam width must be >= 1, got {beam_width}")
-        if hot_words and scorer is None:
-            raise DecodeError("hot words need a scorer (DS_ERR_SCORER_NOT_ENABLED); pass scorer=")
-        self.labels, self.beam_width, self.scorer = list(labels), beam_width, scorer
-        self.hot_words = {w: np.float32(b) for w, b in (hot_words or {}).items()}
-        self.cutoff_prob, self.cutoff_top_n = cutoff_prob, cutoff_top_n
-        self.blank = len(self.labels)
-        self.space = self.labels.index(" ") if " " in self.labels else -1
+        init_search(self, labels, beam_width, scorer, hot_words, cutoff_prob, cutoff_top_n)
         self.utf8 = bool(scorer and scorer.utf8)
         self.table = self.finals = None
         if scorer is not None:

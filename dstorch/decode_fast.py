@@ -28,6 +28,7 @@ from dstorch.decode import (
     BeamSearch,
     Candidate,
     DecodeError,
+    init_search,
     pruned_log_probs,
 )
 from dstorch.prefix_pool import Pool
@@ -50,17 +51,9 @@ class FastBeamSearch:
         cutoff_prob: float = CUTOFF_PROB,
         cutoff_top_n: int = CUTOFF_TOP_N,
     ):
-        if beam_width < 1:
-            raise DecodeError(f"beam width must be >= 1, got {beam_width}")
-        if hot_words and scorer is None:
-            raise DecodeError("hot words need a scorer (DS_ERR_SCORER_NOT_ENABLED); pass scorer=")
         if scorer is not None and scorer.utf8:
             raise DecodeError("UTF-8 scorers need decode.BeamSearch; use make_search")
-        self.labels, self.beam_width, self.scorer = list(labels), beam_width, scorer
-        self.hot_words = {w: np.float32(b) for w, b in (hot_words or {}).items()}
-        self.cutoff_prob, self.cutoff_top_n = cutoff_prob, cutoff_top_n
-        self.blank = len(self.labels)
-        self.space = self.labels.index(" ") if " " in self.labels else -1
+        init_search(self, labels, beam_width, scorer, hot_words, cutoff_prob, cutoff_top_n)
         self.table = self.finals = self.arcs = None
         self.root_state = 0
         if scorer is not None:
