@@ -106,3 +106,18 @@ def test_make_trains_stops_resumes_and_exports(repo, deepspeech_lib):
     assert text, "a 10-epoch model with the scorer should say something"
     assert make(repo, "transcribe", f"AUDIO={clip}", **FAST).stdout.strip() == text
     assert (repo / "original").exists() and not (repo / "original" / "en" / ".tmp").exists()
+
+
+@pytest.mark.slow
+def test_rebuild_with_new_data_starts_fresh(repo):
+    fast = {**FAST, "MAX_EPOCH": "2"}
+    make(repo, **fast)
+    make(repo, "log", **fast)
+    first = sorted((repo / "original" / "en").glob("*.wav"))[0]
+    new = first.with_name(first.name.replace("_001.wav", "_009.wav"))
+    shutil.copy(first, new)  # a new take of a known command
+    make(repo, "rebuild", "NEW_DATA=yes", "LOAD_FROM_CHECKPOINT=no", **fast)
+    log = make(repo, "log", **fast).stdout
+    assert "Resuming from" not in log and "Exported" in log
+    assert new.name in (repo / "data" / "registry.csv").read_text()
+    assert make(repo, "status", **fast).stdout.startswith("finished (local), epoch 2/2")
