@@ -1,0 +1,66 @@
+"""Shared helpers for the runner tests (tests/test_runner_*.py): projects from the clip
+fixtures, small and fast settings, waiting, reading configuration.env back."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from dstorch.config import PipelineConfig
+from dstorch.runner.base import set_env_value
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIPS = Path(__file__).parent / "fixtures" / "clips"
+# Small and fast: a few seconds per run on one CPU core.
+FAST = {
+    "N_HIDDEN": "16",
+    "TRAIN_BATCH_SIZE": "2",
+    "DEV_BATCH_SIZE": "8",
+    "TEST_BATCH_SIZE": "8",
+    "EXPORT_BEAM_WIDTH": "10",
+    "MAX_EPOCH": "2",
+}
+# What every export holds; commands.scorer joins them where KenLM is available.
+EXPORTS = {"commands.pb", "commands.pbmm", "alphabet.txt", "report.json", "report.html"}
+REPORT_PLOTS = {"report-loss.png", "report-accuracy.png", "report-confusion.png"}
+
+
+def clear_config_environment(monkeypatch) -> None:
+    """Unset every configuration key (the body of each file's autouse `clean_environment`)."""
+    for key in PipelineConfig.keys():
+        monkeypatch.delenv(key, raising=False)
+
+
+def make_project(root: Path, **settings: str) -> Path:
+    """A project folder: configuration.env (+ settings) and data/ from the clip fixtures."""
+    data = root / "data"
+    data.mkdir(parents=True)
+    for wav in CLIPS.glob("*.wav"):
+        shutil.copy(wav, data / wav.name)
+    shutil.copy(CLIPS / "alphabet.txt", data / "alphabet.txt")
+    for split in ("train", "dev", "test"):
+        shutil.copy(CLIPS / "clips.csv", data / f"{split}.csv")
+    shutil.copy(ROOT / "configuration.env", root / "configuration.env")
+    for key, value in {**FAST, **settings}.items():
+        set_env_value(root / "configuration.env", key, value)
+    return root
+
+
+def load(root: Path) -> PipelineConfig:
+    return PipelineConfig.load(root / "configuration.env")
+
+
+def wait_for(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def env_value(root: Path, key: str) -> str:
+    lines = (root / "configuration.env").read_text().splitlines()
+    return next(line.split("=", 1)[1] for line in lines if line.startswith(f"{key}="))

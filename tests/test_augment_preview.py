@@ -1,0 +1,36 @@
+"""`preview`: listenable WAVs of augmented samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from augment_helpers import RATE, voice_wav
+
+from dstorch.augment import AugmentError, inaudible, preview
+
+
+@pytest.fixture()
+def wav(tmp_path) -> Path:
+    return voice_wav(tmp_path)
+
+
+def test_preview_writes_listenable_wavs(wav, tmp_path):
+    specs = ["reverb[delay=50~30]", "volume[dbfs=-10:-40]", "add[stddev=2]"]
+    paths = preview(specs, wav, tmp_path / "out", n=3, clock=1.0, seed=1)
+    assert [p.name for p in paths] == [
+        "clip.original.wav", "clip.aug0.wav", "clip.aug1.wav", "clip.aug2.wav",
+    ]  # fmt: skip
+    for path in paths:
+        info = soundfile.info(path)
+        assert (info.samplerate, info.channels, info.subtype) == (RATE, 1, "PCM_16")
+    aug0, _ = soundfile.read(paths[1])
+    assert 20 * np.log10(np.abs(aug0).max()) + 3.0103 == pytest.approx(-40, abs=0.1)
+    assert inaudible(specs) == ["add[stddev=2]"]
+
+
+def test_preview_needs_an_audible_augmentation(wav, tmp_path):
+    with pytest.raises(AugmentError, match="nothing to listen to"):
+        preview(["add"], wav, tmp_path)

@@ -1,0 +1,103 @@
+"""Data preparation end to end: the outputs, the original left alone, fatal problems."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import COMMANDS, name, project, read_rows, run, snapshot, tone
+
+from dstorch.data import Alphabet, read_csvs
+from dstorch.pipeline import PrepareError
+from dstorch.pipeline.__main__ import main
+
+# --- the happy path -----------------------------------------------------------------------
+
+
+def test_writes_deepspeech_csvs_alphabet_and_registry(tmp_path):
+    root = project(tmp_path)
+    result = run(root)
+    data = root / "data"
+    alphabet = Alphabet.from_file(data / "alphabet.txt")
+    assert alphabet.labels[0] == " " and set("turnoheligpaysvm") <= set(alphabet.labels)
+    samples = read_csvs(
+        ",".join(str(data / f"{s}.csv") for s in ("train", "dev", "test")), alphabet
+    )
+    assert len(samples) == 20
+    for split in ("train", "dev", "test"):
+        text = (data / f"{split}.csv").read_text(encoding="utf-8")
+        assert text.startswith("wav_filename,wav_filesize,transcript\n")
+        rows = read_rows(data / f"{split}.csv")
+        sizes = [int(r["wav_filesize"]) for r in rows]
+        assert sizes == sorted(sizes) and rows
+        for row in rows:
+            assert not Path(row["wav_filename"]).is_absolute()
+            assert (data / row["wav_filename"]).stat().st_size == int(row["wav_filesize"])
+    assert {r["transcript"] for r in read_rows(data / "train.csv")} == set(COMMANDS.values())
+    assert result.tally.splits == {"train": 14, "dev": 3, "test": 3}
+    assert not list(data.rglob(".*"))  # no temp files left behind
+
+
+def test_original_is_never_written(tmp_path):
+    root = project(tmp_path, speakers=2)
+    tone(root / "original/en" / name("ab", "1", 7), rate=44100, channels=2, seed=77)
+    (root / "original/en/notes.wav").write_bytes(b"not audio")
+    before = snapshot(root / "original")
+    run(root)
+    run(root, new_data=True)
+    assert snapshot(root / "original") == before
+
+
+def test_same_name_different_formats_do_not_collide(tmp_path):
+    root = project(tmp_path, speakers=2)
+    tone(root / "original/en" / name("ef", "1", 1), seed=60)
+    tone(root / "original/en" / name("ef", "1", 1, "flac"), seed=61)
+    run(root)
+    assert (root / "data/en" / name("ef", "1", 1)).exists()
+    assert (root / "data/en" / (name("ef", "1", 1, "flac") + ".wav")).exists()
+
+
+# --- fatal problems: PrepareError with one line, never a traceback -----------------------
+
+
+def _csv(text: str, encoding: str = "utf-8"):
+    return lambda root: (root / "commands.csv").write_bytes(text.encode(encoding))
+
+
+def _fr(root: Path) -> None:
+    shutil.copytree(root / "original/en", root / "original/fr")
+
+
+FATAL = {  # expected message part: (setup, config overrides)
+    "not UTF-8": (_csv("id,en\n1,caf\u00e9\n", "latin-1"), {}),
+    "no `fr` column": (_fr, {"language": "fr"}),
+    "different transcripts": (_csv("id,en\n1,stop\n2,go\n1,halt\n"), {}),
+    "commands.csv: not found": (lambda root: (root / "commands.csv").unlink(), {}),
+    "no such folder": (lambda root: shutil.rmtree(root / "original"), {}),
+    "not a valid regex": (None, {"filename_pattern": "(?P<id>"}),
+    "no (?P<id>...) group": (None, {"filename_pattern": r"(\d+)"}),
+    "alphabet file not found": (None, {"alphabet": "missing.txt"}),
+    "no usable recordings": (_csv("id,en\n7,seven\n"), {}),
+    "sum to less than 1": (None, {"dev_fraction": 0.5, "test_fraction": 0.5}),
+}
+
+
+@pytest.mark.parametrize("expected", sorted(FATAL))
+def test_fatal_problems_raise_one_line(tmp_path, expected):
+    root = project(tmp_path, speakers=2)
+    setup, overrides = FATAL[expected]
+    if setup:
+        setup(root)
+    with pytest.raises(PrepareError) as error:
+        run(root, **overrides)
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_cli_prints_one_line_error(tmp_path, capsys):
+    root = project(tmp_path, speakers=2)
+    (root / "commands.csv").write_bytes(b"id,en\n1,\xe9t\xe9\n")
+    (root / "configuration.env").write_text("LANGUAGE=en\n")
+    assert main(["--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "line 2" in err

@@ -1,0 +1,72 @@
+"""Runner configuration plumbing: configuration.env, the job's environment, status lines,
+choosing a runner and its one-line errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from runner_helpers import clear_config_environment, load, make_project
+
+from dstorch.config import PipelineConfig
+from dstorch.runner import LocalRunner, run_action, select_runner
+from dstorch.runner.base import format_status, job_environment, set_env_value
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Only the project's configuration.env counts, not keys exported by `make`."""
+    clear_config_environment(monkeypatch)
+
+
+def test_set_env_value_keeps_comments_and_is_atomic(tmp_path):
+    path = tmp_path / "configuration.env"
+    path.write_text("# top\nMAX_EPOCH=40\n# why\nCURRENT_EPOCH=0\nX=1")
+    set_env_value(path, "CURRENT_EPOCH", "7")
+    set_env_value(path, "NEW_KEY", "yes")
+    assert path.read_text() == "# top\nMAX_EPOCH=40\n# why\nCURRENT_EPOCH=7\nX=1\nNEW_KEY=yes\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["configuration.env"]
+
+
+def test_job_environment_round_trips_every_key():
+    config = PipelineConfig(max_epoch=3, early_stop=True, dev_fraction=0.25, alphabet="")
+    env = job_environment(config)
+    assert set(PipelineConfig.keys()) <= set(env)
+    assert env["EARLY_STOP"] == "yes" and env["LOAD_FROM_CHECKPOINT"] == "yes"
+    assert PipelineConfig.load("/nonexistent.env", environ=env) == config
+
+
+def test_status_line_wording():
+    state = {"state": "running", "epoch": 3, "max_epoch": 10, "best_dev_loss": 12.5}
+    assert (
+        format_status(state, True, "local") == "running (local), epoch 3/10, best dev loss 12.5000"
+    )
+    assert format_status(state, False, "docker").startswith("interrupted (docker)")
+    assert format_status(None, False, "local") == "not started (local)"
+    failed = {
+        "state": "failed",
+        "epoch": 0,
+        "max_epoch": 2,
+        "best_dev_loss": None,
+        "error": "DataError: bad",
+    }
+    assert (
+        format_status(failed, False, "local")
+        == "failed (local), epoch 0/2, best dev loss n/a, error: DataError: bad"
+    )
+
+
+def test_runner_selection_and_one_line_errors(tmp_path, monkeypatch, capsys):
+    make_project(tmp_path)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    assert isinstance(select_runner(load(tmp_path), tmp_path), LocalRunner)  # RUNNER=auto
+    assert "local (RUNNER=auto and no Docker engine answers" in capsys.readouterr().err
+    monkeypatch.setenv("RUNNER", "docker")
+    assert run_action("status", tmp_path) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no Docker engine answers") and "\n" not in err
+    assert "scripts/start_dockerd.sh" in err and "RUNNER=local" in err
+    monkeypatch.setenv("RUNNER", "local")
+    shutil.rmtree(tmp_path / "data")
+    assert run_action("start", tmp_path) == 2
+    assert "prepare the data first" in capsys.readouterr().err

@@ -1,0 +1,166 @@
+"""The Docker image: the rendered Dockerfile, its build context and requirements, and pip
+configuration lent to the build through localhost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from runner_helpers import ROOT, clear_config_environment
+
+from dstorch.config import PipelineConfig
+from dstorch.runner.docker_image import (
+    PipLender,
+    context_files,
+    host_pip_options,
+    render_dockerfile,
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Only the project's configuration.env counts, not keys exported by `make`."""
+    clear_config_environment(monkeypatch)
+
+
+def test_dockerfile_renders_deps_before_code_and_no_hosts():
+    config = PipelineConfig(base_image="example/base:1")
+    text = render_dockerfile(config, ROOT, 1234, 5678)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    # The KenLM builder stage, then the trainer: both on the base image, for the wheel's ABI.
+    assert [line for line in lines if line.startswith("FROM")] == [
+        "FROM example/base:1 AS kenlm",
+        "FROM example/base:1",
+    ]
+    trainer = lines.index("FROM example/base:1")
+    assert not any("app/" in line for line in lines[:trainer])  # code never rebuilds KenLM
+    deps = next(i for i, line in enumerate(lines) if i > trainer and line.startswith("COPY deps/"))
+    code = next(i for i, line in enumerate(lines) if line.startswith("COPY app/"))
+    assert deps < code
+    assert "DSTORCH_KENLM_BIN=/opt/kenlm/bin" in text and "COPY --from=kenlm" in text
+    assert "USER 1234:5678" in lines and "{{" not in text and "://" not in text
+    assert "torch" not in (ROOT / "requirements-docker.txt").read_text().split("#")[0]
+    names = context_files(ROOT)
+    assert "app/dstorch/job.py" in names and "deps/requirements-docker.txt" in names
+    assert names["deps/build_kenlm.sh"] == ROOT / "scripts" / "build_kenlm.sh"
+    assert not any("__pycache__" in n or n.startswith(("data/", "runs/")) for n in names)
+
+
+def test_requirements_docker_are_project_dependencies():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = [
+        line.strip()
+        for line in (ROOT / "requirements-docker.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert set(wanted) <= set(project)
+
+
+JOB_MODULES = """
+import json, sys
+import dstorch.cli, dstorch.job, dstorch.export, dstorch.train
+files = [m.__file__ for n, m in list(sys.modules.items()) if n.startswith("dstorch") and m.__file__]
+print(json.dumps(files))
+"""
+
+
+def job_third_party_imports() -> set[str]:
+    """Top-level modules that the job's own code imports (lazy imports included).
+
+    The job's source, not sys.modules: libraries try optional imports of their own.
+    """
+    import ast
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", JOB_MODULES], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
+    names = set()
+    for path in json.loads(out):
+        for node in ast.walk(ast.parse(Path(path).read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"dstorch", "__future__"}
+
+
+def _closure(names: set[str]) -> set[str]:
+    """Distributions `names` install, with everything they require (no extras)."""
+    import importlib.metadata as metadata
+    import re
+
+    seen: set[str] = set()
+    todo = [n.lower().replace("_", "-") for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for line in requires:
+            if "extra ==" not in line:
+                todo.append(re.split(r"[ ;<>=!~\[(]", line, maxsplit=1)[0].lower())
+    return {n.replace("_", "-") for n in seen}
+
+
+def test_requirements_docker_cover_what_the_job_imports():
+    """A module the job imports but the image lacks would only show inside a container."""
+    import importlib.metadata as metadata
+
+    modules = job_third_party_imports()
+    assert {"torch", "numpy"} <= modules  # the scan does see the job's imports
+    providers = metadata.packages_distributions()
+    needed = {d.lower().replace("_", "-") for m in modules for d in providers.get(m, [m])}
+    lines = (ROOT / "requirements-docker.txt").read_text().splitlines()
+    wanted = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    missing = needed - _closure(wanted | {"torch"})
+    assert not missing, f"add {sorted(missing)} to requirements-docker.txt"
+
+
+def test_pip_configuration_is_lent_through_localhost(tmp_path):
+    # A file:// simple index whose pages link to ../../files/, like a local mirror.
+    (tmp_path / "mirror" / "simple" / "demo").mkdir(parents=True)
+    (tmp_path / "mirror" / "files").mkdir()
+    (tmp_path / "mirror" / "files" / "demo-1.0.tar.gz").write_bytes(b"package")
+    (tmp_path / "mirror" / "simple" / "demo" / "index.html").write_text(
+        '<a href="../../files/demo-1.0.tar.gz">demo</a>'
+    )
+    (tmp_path / "secret.txt").write_text("not lent")
+    cert = tmp_path / "ca.pem"
+    cert.write_text("CERT")
+    fake_pip = tmp_path / "fakepython"
+    fake_pip.write_text(
+        "#!/bin/sh\ncat <<'EOF'\n"
+        f"global.extra-index-url='file://{tmp_path}/mirror/simple'\n"
+        f"global.cert='{cert}'\n:env:.timeout='60'\nglobal.user='x'\nEOF\n"
+    )
+    fake_pip.chmod(0o755)
+    options = host_pip_options(str(fake_pip))
+    assert options == {
+        "extra-index-url": f"file://{tmp_path}/mirror/simple",
+        "cert": str(cert),
+        "timeout": "60",
+    }
+    with PipLender(options, 0) as lender:
+        conf = urllib.request.urlopen(f"{lender.url}/pip.conf").read().decode()
+        index = next(
+            line.split(" = ")[1] for line in conf.splitlines() if line.startswith("extra-index-url")
+        )
+        assert index.startswith(lender.url) and "cert = /tmp/dstorch-pip/ca.pem" in conf
+        assert urllib.request.urlopen(f"{lender.url}/ca.pem").read() == b"CERT"
+        page = urllib.request.urlopen(f"{index}demo/").read().decode()
+        assert "../../files/demo-1.0.tar.gz" in page
+        wheel = urllib.request.urlopen(f"{index}demo/../../files/demo-1.0.tar.gz").read()
+        assert wheel == b"package"
+        with pytest.raises(urllib.error.HTTPError):  # outside what was lent
+            urllib.request.urlopen(f"{lender.url}/f{tmp_path}/secret.txt")

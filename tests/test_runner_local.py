@@ -1,0 +1,92 @@
+"""The local runner's lifecycle with the real `python -m dstorch job`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from runner_helpers import (
+    EXPORTS,
+    REPORT_PLOTS,
+    clear_config_environment,
+    env_value,
+    load,
+    make_project,
+    wait_for,
+)
+
+from dstorch.runner import LocalRunner, RunnerError
+from dstorch.runner.base import set_env_value
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Only the project's configuration.env counts, not keys exported by `make`."""
+    clear_config_environment(monkeypatch)
+
+
+def test_local_run_finishes_exports_and_continues_when_max_epoch_is_raised(tmp_path, capfd):
+    root = make_project(tmp_path, RUNNER="local")
+    runner = LocalRunner(load(root), root)
+    assert runner.status_line() == "not started (local)"
+    runner.start()
+    assert runner.follow_log() == 0
+    assert runner.status_line().startswith("finished (local), epoch 2/2, best dev loss ")
+    copied = {p.name for p in runner.fetch_outputs()}
+    assert EXPORTS <= copied <= EXPORTS | REPORT_PLOTS | {"commands.scorer"}
+    assert {p.name for p in (root / "models").iterdir()} == copied
+    assert "Epoch 2: dev loss" in capfd.readouterr().out
+
+    set_env_value(root / "configuration.env", "MAX_EPOCH", "3")
+    runner = LocalRunner(load(root), root)
+    runner.start()
+    assert runner.follow_log() == 0
+    assert runner.read_state()["epoch"] == 3 and runner.read_state()["state"] == "finished"
+    assert "Resuming from" in capfd.readouterr().out
+
+
+def test_local_stop_records_epoch_then_resumes(tmp_path, capfd):
+    root = make_project(tmp_path, RUNNER="local", MAX_EPOCH="2000")
+    runner = LocalRunner(load(root), root)
+    runner.start()
+    runner.start()  # a second start must not launch a second job
+    assert "already running" in capfd.readouterr().out
+    wait_for(lambda: (runner.read_state() or {}).get("epoch", 0) >= 2, 120, "two epochs")
+    runner.stop(grace=60)
+    state = runner.read_state()
+    assert state["state"] == "stopped" and not runner.alive()
+    assert env_value(root, "CURRENT_EPOCH") == str(state["epoch"])
+    assert "# Stop after this many epochs" in (root / "configuration.env").read_text()
+    assert runner.status_line().startswith(f"stopped (local), epoch {state['epoch']}/2000")
+
+    set_env_value(root / "configuration.env", "MAX_EPOCH", str(state["epoch"] + 1))
+    runner = LocalRunner(load(root), root)
+    runner.start()
+    assert runner.follow_log() == 0
+    assert runner.read_state()["epoch"] == state["epoch"] + 1
+    assert "Resuming from" in capfd.readouterr().out
+
+    runner.reset()
+    assert runner.read_state() is None and env_value(root, "CURRENT_EPOCH") == "0"
+    runner.clean()
+    assert not runner.run_dir.exists()
+
+
+def test_local_stale_pid_and_failed_job(tmp_path):
+    root = make_project(tmp_path, RUNNER="local")
+    runner = LocalRunner(load(root), root)
+    runner.run_dir.mkdir(parents=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for pid in (gone.pid, os.getpid()):  # a dead pid, and a live one that is not a job
+        runner.pid_file.write_text(f"{pid}\n")
+        assert not runner.alive()
+    # A transcript outside the alphabet: the job must fail and say so.
+    csv = root / "data" / "train.csv"
+    csv.write_text(csv.read_text() + "go_en_m1.wav,19444,ÿÿ\n")
+    runner.start()
+    assert runner.follow_log() != 0
+    assert runner.status_line().startswith("failed (local)")
+    with pytest.raises(RunnerError, match="no exported model"):
+        runner.fetch_outputs()
