@@ -141,6 +141,15 @@ def init_search(search, labels, beam_width, scorer, hot_words, cutoff_prob, cuto
     search.space = search.labels.index(" ") if " " in search.labels else -1
 
 
+def check_probs(probs: np.ndarray, n_classes: int) -> np.ndarray:
+    """probs as float64 [T, n_classes], or a DecodeError naming the expected shape."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != n_classes:
+        shape = f"[T, {n_classes}] (alphabet size + blank), got {list(probs.shape)}"
+        raise DecodeError(f"probabilities must be {shape}; check the alphabet")
+    return probs
+
+
 class BeamSearch:
     """Streaming decoder state (DecoderState): ``next`` per chunk of probabilities, then
     ``decode``. labels: the model's alphabet (blank is index len(labels))."""
@@ -169,10 +178,7 @@ class BeamSearch:
 
     def next(self, probs: np.ndarray) -> None:
         """Advance over probabilities [T, C] (softmax output, C = len(labels) + 1)."""
-        probs = np.asarray(probs, dtype=np.float64)
-        if probs.ndim != 2 or probs.shape[1] != self.blank + 1:
-            shape = f"[T, {self.blank + 1}] (alphabet size + blank), got {list(probs.shape)}"
-            raise DecodeError(f"probabilities must be {shape}; check the alphabet")
+        probs = check_probs(probs, self.blank + 1)
         for row in probs:
             if row[self.blank] < START_BLANK_PROB:
                 self.expanding = True

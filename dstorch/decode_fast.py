@@ -28,6 +28,7 @@ from dstorch.decode import (
     BeamSearch,
     Candidate,
     DecodeError,
+    check_probs,
     init_search,
     pruned_log_probs,
 )
@@ -76,10 +77,7 @@ class FastBeamSearch:
 
     def next(self, probs: np.ndarray) -> None:
         """Advance over probabilities [T, C] (softmax output, C = len(labels) + 1)."""
-        probs = np.asarray(probs, dtype=np.float64)
-        if probs.ndim != 2 or probs.shape[1] != self.blank + 1:
-            shape = f"[T, {self.blank + 1}] (alphabet size + blank), got {list(probs.shape)}"
-            raise DecodeError(f"probabilities must be {shape}; check the alphabet")
+        probs = check_probs(probs, self.blank + 1)
         # Nothing pruned (alphabets up to cutoff_top_n classes): every step's log probs in
         # one call, the values pruned_log_probs gives row by row.
         natural = self.cutoff_prob >= 1.0 and self.cutoff_top_n >= self.blank + 1

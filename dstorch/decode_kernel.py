@@ -29,7 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from dstorch.beam_state import ArcLists
-from dstorch.decode import START_BLANK_PROB, Candidate, DecodeError, pruned_log_probs
+from dstorch.decode import (
+    START_BLANK_PROB,
+    Candidate,
+    DecodeError,
+    check_probs,
+    pruned_log_probs,
+)
 from dstorch.decode_fast import FastBeamSearch
 
 SOURCE = Path(__file__).with_name("_ctc_kernel.c")
@@ -181,10 +187,7 @@ class KernelBeamSearch(FastBeamSearch):
 
     def next(self, probs: np.ndarray) -> None:
         """Advance over probabilities [T, C] (softmax output, C = len(labels) + 1)."""
-        probs = np.asarray(probs, dtype=np.float64)
-        if probs.ndim != 2 or probs.shape[1] != self.blank + 1:
-            shape = f"[T, {self.blank + 1}] (alphabet size + blank), got {list(probs.shape)}"
-            raise DecodeError(f"probabilities must be {shape}; check the alphabet")
+        probs = check_probs(probs, self.blank + 1)
         first = 0
         if not self.expanding:  # the client waits for the first step with P(blank) < 0.999
             hits = np.flatnonzero(probs[:, self.blank] < START_BLANK_PROB)
