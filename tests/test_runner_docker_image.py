@@ -164,3 +164,13 @@ def test_pip_configuration_is_lent_through_localhost(tmp_path):
         assert wheel == b"package"
         with pytest.raises(urllib.error.HTTPError):  # outside what was lent
             urllib.request.urlopen(f"{lender.url}/f{tmp_path}/secret.txt")
+
+
+def test_unpullable_base_image_error_names_the_fix():
+    from dstorch.config import PipelineConfig
+    from dstorch.runner.docker_image import build_error
+
+    config = PipelineConfig(base_image="example/missing:1")
+    message = str(build_error(config, "pull access denied for example/missing"))
+    assert "BASE_IMAGE=example/missing:1" in message and "RUNNER=local" in message
+    assert "BASE_IMAGE" not in str(build_error(config, "RUN step exited with code 1"))

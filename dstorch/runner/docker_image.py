@@ -264,11 +264,19 @@ def build_image(client, config: PipelineConfig, root: Path, uid: int, gid: int) 
                     sys.stdout.write(chunk["stream"])
                     sys.stdout.flush()
                 if "error" in chunk:
-                    first = chunk["error"].strip().splitlines()[0]
-                    raise RunnerError(f"docker build of {config.image_name} failed: {first}")
+                    raise build_error(config, chunk["error"].strip().splitlines()[0])
                 image_id = chunk.get("aux", {}).get("ID", image_id)
         except docker.errors.APIError as e:
-            raise RunnerError(
-                f"docker build of {config.image_name} failed: {e.explanation or e}"
-            ) from None
+            raise build_error(config, str(e.explanation or e)) from None
     return image_id or client.images.get(config.image_name).id
+
+
+def build_error(config: PipelineConfig, reason: str) -> RunnerError:
+    """One line with the likely fix: an unreachable base image is the common case."""
+    hint = ""
+    if "registry" in reason or "pull access denied" in reason or "not found" in reason:
+        hint = (
+            f"; BASE_IMAGE={config.base_image} could not be pulled: check network access to"
+            " its registry, set BASE_IMAGE to a local image, or use RUNNER=local"
+        )
+    return RunnerError(f"docker build of {config.image_name} failed: {reason}{hint}")
