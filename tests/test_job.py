@@ -1,5 +1,6 @@
 """End to end: train on real clips until they fit, export, and run the official client."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,12 @@ def trained(tmp_path_factory) -> TrainConfig:
         random_seed=11,
         device="cpu",
     )
-    assert job.run(config) == "finished"
+    # Train until the clips fit: float results (and so the epoch it happens) vary by CPU.
+    for epochs in (100, 150, 200):
+        config.epochs = epochs
+        assert job.run(config) == "finished"  # later rounds resume from the checkpoint
+        if json.loads(Path(config.test_output_file).read_text())["accuracy"] == 1.0:
+            break
     return config
 
 
