@@ -74,13 +74,10 @@ def load_env(path: str | Path = "configuration.env", environ: dict | None = None
 
 
 @dataclass
-class TrainConfig:
-    """Trainer flags, named and defaulted as in DeepSpeech.py 0.9.3."""
+class TrainingFlags:
+    """DeepSpeech.py flags that configuration.env sets too (same names, DeepSpeech's
+    defaults); both TrainConfig and PipelineConfig carry them."""
 
-    train_files: str = ""
-    dev_files: str = ""
-    test_files: str = ""
-    epochs: int = 75
     train_batch_size: int = 1
     dev_batch_size: int = 1
     test_batch_size: int = 1
@@ -94,21 +91,31 @@ class TrainConfig:
     reduce_lr_on_plateau: bool = False
     plateau_epochs: int = 10
     plateau_reduction: float = 0.1
+    checkpoint_secs: int = 600
+    max_to_keep: int = 5
+    export_beam_width: int = 500
+    random_seed: int = 4568
+    automatic_mixed_precision: bool = False
+    augmentations_per_epoch: int = 1
+
+
+@dataclass
+class TrainConfig(TrainingFlags):
+    """Trainer flags, named and defaulted as in DeepSpeech.py 0.9.3."""
+
+    train_files: str = ""
+    dev_files: str = ""
+    test_files: str = ""
+    epochs: int = 75
     checkpoint_dir: str = "checkpoints"
     load_checkpoint_dir: str = ""
     save_checkpoint_dir: str = ""
     load_checkpoint: bool = True
-    checkpoint_secs: int = 600
-    max_to_keep: int = 5
     alphabet_config_path: str = "alphabet.txt"
     export_dir: str = ""
     export_file_name: str = "output_graph"
-    export_beam_width: int = 500
     n_steps: int = 16
-    random_seed: int = 4568
-    automatic_mixed_precision: bool = False
     augment: list[str] = dataclasses.field(default_factory=list)
-    augmentations_per_epoch: int = 1
     summary_dir: str = ""
     test_output_file: str = ""
     device: str = "auto"
@@ -127,7 +134,7 @@ class TrainConfig:
 
 
 @dataclass
-class PipelineConfig:
+class PipelineConfig(TrainingFlags):
     """Everything in configuration.env (keys are the upper-cased field names)."""
 
     language: str = "en"
@@ -149,28 +156,9 @@ class PipelineConfig:
     max_epoch: int = 40
     current_epoch: int = 0
     load_from_checkpoint: bool = True
-    n_hidden: int = 128
-    learning_rate: float = 0.002
-    dropout_rate: float = 0.05
-    relu_clip: float = 20.0
-    train_batch_size: int = 8
-    dev_batch_size: int = 16
-    test_batch_size: int = 16
-    early_stop: bool = False
-    es_epochs: int = 25
-    es_min_delta: float = 0.05
-    reduce_lr_on_plateau: bool = False
-    plateau_epochs: int = 10
-    plateau_reduction: float = 0.1
-    checkpoint_secs: int = 600
-    max_to_keep: int = 5
-    random_seed: int = 4568
-    automatic_mixed_precision: bool = False
-    export_beam_width: int = 500
     lm_text: str = ""
     lm_tune_trials: int = 30
     augment: str = ""
-    augmentations_per_epoch: int = 1
     base_image: str = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
     image_name: str = "dstorch-trainer"
     volume_prefix: str = "dstorch"
@@ -190,8 +178,7 @@ class PipelineConfig:
         """The trainer flags for a pipeline run over `data_dir` (train/dev/test CSVs)."""
         from dstorch.augment import split_specs
 
-        shared = {f.name for f in fields(TrainConfig)} & {f.name for f in fields(self)}
-        values = {name: getattr(self, name) for name in shared - {"augment"}}
+        values = {f.name: getattr(self, f.name) for f in fields(TrainingFlags)}
         data = Path(data_dir)
         return TrainConfig(
             **values,
