@@ -19,11 +19,11 @@
 #define ERR_CALLBACK (-2)
 #define CACHE_MAX (1 << 20)  /* n-grams a cache holds before it starts over (16 MiB) */
 
+#include "_ctc_pool.h"
+
 /* labels [n] of the n-gram, words split by the space label -> out: alpha * (LM + hot
  * boost) for a closing space, alpha * LM for the unfinished last word. 0: ok. */
 typedef int (*lm_fn)(const int32_t *labels, int32_t n, float *out);
-
-typedef struct { int32_t (*e)[2]; int64_t size, cap, limit, min_collect; } Pool; /* value, parent */
 
 typedef struct {  /* the beam, structure of arrays [width] */
   float *score, *b, *nb, *lms, *lme;  /* lms/lme: LM terms (space / end), NaN: unknown */
@@ -35,9 +35,6 @@ typedef struct { float s; int32_t nx; } Cand;  /* a candidate's score and FST st
 /* Candidates order by key (hi, lo) ascending: hi is the score's bits, descending; lo =
  * (label + 1) << pos_bits | position. i: where the Cand is. */
 typedef struct { uint64_t lo; uint32_t hi, i; } Key;
-
-typedef struct { uint64_t key; float val[2]; } Slot;  /* key 0: empty */
-typedef struct { Slot *s; int64_t cap, used; } Cache;
 
 typedef struct {
   int32_t width, n_classes, blank, space, order, root_state, has_lm;
@@ -77,56 +74,6 @@ static uint64_t mix(uint64_t key, int32_t label) {  /* beam_state.child_keys */
   h ^= h >> 31;
   h *= 0xBF58476D1CE4E5B9ULL;
   return h ^ (h >> 29);
-}
-
-static int pool_add(Pool *p, int32_t value, int32_t parent) {
-  if (p->size == p->cap) {
-    int64_t cap = p->cap ? 2 * p->cap : 4096;
-    int32_t(*e)[2] = realloc(p->e, cap * sizeof *e);
-    if (!e) return ERR_MEMORY;
-    p->e = e, p->cap = cap;
-  }
-  p->e[p->size][0] = value, p->e[p->size][1] = parent;
-  return (int32_t)p->size++;
-}
-
-/* Keep roots [n] and their ancestors, renumbered in order (parents stay before children). */
-static int pool_collect(Pool *p, int32_t *roots, int32_t n) {
-  uint8_t *live = calloc(p->size ? p->size : 1, 1);
-  int32_t *id = malloc((p->size ? p->size : 1) * sizeof *id);
-  if (!live || !id) { free(live); free(id); return ERR_MEMORY; }
-  for (int32_t j = 0; j < n; j++)
-    for (int32_t i = roots[j]; i >= 0 && !live[i]; i = p->e[i][1]) live[i] = 1;
-  int32_t m = 0;
-  for (int64_t i = 0; i < p->size; i++) {
-    if (!live[i]) continue;
-    int32_t up = p->e[i][1];
-    p->e[m][0] = p->e[i][0], p->e[m][1] = up >= 0 ? id[up] : -1;
-    id[i] = m++;
-  }
-  for (int32_t j = 0; j < n; j++) roots[j] = roots[j] >= 0 ? id[roots[j]] : -1;
-  p->size = m;
-  p->limit = 2 * m > p->min_collect ? 2 * m : p->min_collect;
-  free(live), free(id);
-  return 0;
-}
-
-static float *cache_find(Cache *c, uint64_t key, int insert) {
-  int64_t i = (int64_t)(key & (uint64_t)(c->cap - 1));
-  while (c->s[i].key && c->s[i].key != key) i = (i + 1) & (c->cap - 1);
-  if (!c->s[i].key && !insert) return NULL;
-  if (!c->s[i].key) c->s[i].key = key, c->used++;
-  return c->s[i].val;
-}
-
-static int cache_grow(Cache *c) {
-  int64_t cap = c->cap ? 2 * c->cap : 1024;
-  Cache big = {calloc(cap, sizeof(Slot)), cap, 0};
-  if (!big.s) return ERR_MEMORY;
-  for (int64_t i = 0; i < c->cap; i++)
-    if (c->s[i].key) memcpy(cache_find(&big, c->s[i].key, 1), c->s[i].val, sizeof c->s[i].val);
-  free(c->s), *c = big;
-  return 0;
 }
 
 /* The up to `order` words ending at prefix r (labels back to the order-th space). */

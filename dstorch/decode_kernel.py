@@ -39,6 +39,7 @@ from dstorch.decode import (
 from dstorch.decode_fast import FastBeamSearch
 
 SOURCE = Path(__file__).with_name("_ctc_kernel.c")
+HEADERS = [Path(__file__).with_name("_ctc_pool.h")]  # included by SOURCE: part of the hash
 # No -march=native / -ffast-math: results must not depend on the machine; no FMA either.
 CFLAGS = ["-O2", "-ffp-contract=off", "-fPIC", "-shared"]
 MIN_COLLECT = 1 << 16  # pool entries before the first garbage collection
@@ -77,7 +78,8 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     """(the kernel library, "") or (None, why not)."""
     if os.environ.get("DSTORCH_DECODER", "").lower() == "python":
         return None, "DSTORCH_DECODER=python"
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    code = b"".join(path.read_bytes() for path in [SOURCE, *HEADERS])
+    digest = hashlib.sha256(code + " ".join(CFLAGS).encode()).hexdigest()[:16]
     name = f"ctc_kernel-{platform.machine()}-{digest}.so"
     errors = []
     for folder in _cache_dirs():
