@@ -13,8 +13,8 @@ import torch
 from conftest import ENGLISH, load_clip, random_model
 
 from dstorch import decode_kernel
-from dstorch.decode import BeamSearch
-from dstorch.decode_fast import FastBeamSearch, make_search
+from dstorch.decode import BeamSearch, beam_search
+from dstorch.decode_fast import FastBeamSearch, fast_beam_search, make_search
 
 SCORER = Path(__file__).parent / "fixtures" / "scorer" / "commands.scorer"
 C = len(ENGLISH) + 1
@@ -65,6 +65,15 @@ def test_kernel_equals_python_decoders(beam: int, setting: str, request) -> None
             ref = BeamSearch(ENGLISH, beam, sc, hot)
             ref.next(probs)
             assert got == ref.decode(5), seed
+
+
+@pytest.mark.parametrize("setting", ["plain", "scorer", "hot"])
+def test_fast_beam_search_equals_the_reference(setting: str, request) -> None:
+    sc = None if setting == "plain" else request.getfixturevalue("scorer")
+    hot = HOT if setting == "hot" else None
+    log_probs = np.log(random_probs(3).astype(np.float64))
+    expected = beam_search(log_probs, ENGLISH, 16, sc, hot, num_results=3)
+    assert fast_beam_search(log_probs, ENGLISH, 16, sc, hot, num_results=3) == expected
 
 
 @needs_kernel
