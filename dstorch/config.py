@@ -152,6 +152,8 @@ class PipelineConfig(TrainingFlags):
     split_seed: int = 4568
     new_data: bool = False
     holdout_speakers: str = ""
+    synthetic_voices: str = "auto"
+    synthetic_takes: int = 30
     runner: str = "auto"
     max_epoch: int = 40
     current_epoch: int = 0

@@ -18,9 +18,16 @@ from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.pipeline import sources
 from dstorch.pipeline.audio import convert
 from dstorch.pipeline.lm_corpus import LM_CORPUS, write_lm_corpus
-from dstorch.pipeline.registry import Entry, file_sha256, load_registry, save_registry
+from dstorch.pipeline.registry import (
+    Entry,
+    file_sha256,
+    load_registry,
+    save_registry,
+    source_key,
+)
 from dstorch.pipeline.report import FileProblem, PrepareError, Tally, format_summary
 from dstorch.pipeline.split import assign_splits, write_csvs
+from dstorch.pipeline.synthetic.takes import synthesize
 
 
 @dataclass
@@ -45,14 +52,6 @@ class Transcripts:
     text: dict[str, str]
     problems: dict[str, FileProblem]
     alphabet_notes: list[str]
-
-
-def _key(path: Path, root: Path) -> str:
-    """Registry key: the path relative to the project root where possible (portable)."""
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_posix()
 
 
 def check_config(config: PipelineConfig) -> None:
@@ -150,7 +149,7 @@ class Processor:
             entry.sha256 = entry.sha256 or _hash(path)
             self._identify(entry)
             self._audio(path, entry, prev)
-            self._check_length(entry)
+            self.check_length(entry)
             entry.status = "ok"
         except FileProblem as problem:
             entry.status, entry.note = problem.code, problem.message
@@ -164,7 +163,7 @@ class Processor:
             return entry
         try:
             self._identify(entry)
-            self._check_length(entry)
+            self.check_length(entry)
         except FileProblem as problem:
             entry.status, entry.note = problem.code, problem.message
             self.say(f"{entry.source}: {problem.message}")
@@ -202,7 +201,8 @@ class Processor:
         else:
             self.tally.copied += 1
 
-    def _check_length(self, entry: Entry) -> None:
+    def check_length(self, entry: Entry) -> None:
+        """FileProblem if the clip is outside the duration limits or too short for its text."""
         seconds, config = entry.duration, self.config
         if seconds == 0:
             raise FileProblem("empty", "no audio samples; re-record or remove it")
@@ -240,7 +240,7 @@ def _process_all(
     update: bool,
 ) -> tuple[dict, int]:
     """Registry rows for `files`; without `update` new/changed files wait (counted)."""
-    keyed = [(f, _key(f, root)) for f in files]
+    keyed = [(f, source_key(f, root)) for f in files]
     keyed.sort(key=lambda fk: (fk[1] not in old, fk[1]))  # registered first: they win dups
     entries, pending = {}, 0
     # disable=None: no bar when output goes to a log file instead of a terminal
@@ -288,8 +288,17 @@ def _remove_gone(
             entries[key] = prev  # other languages' rows and history stay in the registry
 
 
+def speakable(transcripts: Transcripts) -> dict[str, str]:
+    """{id: transcript} of the commands synthetic voices should say (usable ones only)."""
+    return {
+        key: text
+        for key, text in transcripts.text.items()
+        if text and key not in transcripts.problems
+    }
+
+
 def _notes(entries: list[Entry], transcripts: Transcripts, config: PipelineConfig) -> list:
-    used = {e.id for e in entries if e.status == "ok"}
+    used = {e.id for e in entries if e.status == "ok" and not e.engine}
     notes = [
         f"{config.commands_csv}: id {key} ({text!r}) has no usable recordings"
         for key, text in transcripts.text.items()
@@ -329,12 +338,22 @@ def prepare(
     entries, pending = _process_all(
         files, output_names(files, folder, config.language), old, processor, root, update
     )
-    prefix = _key(folder, root) + "/"
+    prefix = source_key(folder, root) + "/"
     _remove_gone(old, entries, prefix, data_dir, say)
     current = [e for k, e in sorted(entries.items()) if k.startswith(prefix)]
+    synthesis = synthesize(
+        config, root, data_dir, speakable(transcripts), old, processor.check_length, say
+    )
+    entries.update(synthesis.entries)
+    current += synthesis.current
+    processor.tally.rendered = synthesis.rendered
     holdout = {s.strip() for s in config.holdout_speakers.split(",") if s.strip()}
-    notes = transcripts.alphabet_notes + assign_splits(
-        current, config.dev_fraction, config.test_fraction, config.split_seed, holdout
+    notes = (
+        transcripts.alphabet_notes
+        + synthesis.notes
+        + assign_splits(
+            current, config.dev_fraction, config.test_fraction, config.split_seed, holdout
+        )
     )
     if pending:
         notes.append(
@@ -362,7 +381,7 @@ def _finish(
     """Count, print the notes and the summary table; fail if nothing is left to train on."""
     for entry in result.entries:
         if entry.status == "ok":
-            result.tally.add_sample(entry.split, entry.id, entry.duration)
+            result.tally.add_sample(entry.split, entry.id, entry.duration, entry.engine)
         elif entry.status != "removed":
             result.tally.problems[entry.status] += 1
     for note in result.notes:

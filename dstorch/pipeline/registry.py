@@ -32,9 +32,12 @@ class Entry:
     duration: float = 0.0
     status: str = ""  # "ok", "removed" or a problem code
     note: str = ""
+    engine: str = ""  # the speech synthesizer of a synthetic take; "" for a recording
 
 
 FIELDS = [f.name for f in fields(Entry)]
+# Columns added after the first release: registries written before them still load.
+OPTIONAL = {"engine"}
 
 
 def load_registry(path: Path) -> dict[str, Entry]:
@@ -54,9 +57,9 @@ def load_registry(path: Path) -> dict[str, Entry]:
 
 
 def _entry(row: dict) -> Entry:
-    if None in row or set(row) != set(FIELDS):
+    if None in row or not set(FIELDS) - OPTIONAL <= set(row) <= set(FIELDS):
         raise ValueError(f"columns must be {','.join(FIELDS)}")
-    values = dict(row)
+    values = {**dict.fromkeys(OPTIONAL, ""), **row}
     for name in ("bytes", "mtime_ns"):
         values[name] = int(values[name] or 0)
     values["duration"] = float(values["duration"] or 0)
@@ -72,6 +75,14 @@ def save_registry(path: Path, entries: dict[str, Entry]) -> None:
         row["duration"] = f"{row['duration']:.3f}"
         writer.writerow(row)
     atomic_write_text(path, buffer.getvalue())
+
+
+def source_key(path: Path, root: Path) -> str:
+    """Registry key: the path relative to the project root where possible (portable)."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
 
 
 def file_sha256(path: Path) -> str:

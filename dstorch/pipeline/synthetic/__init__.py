@@ -1,0 +1,6 @@
+"""Synthetic voices: command sentences spoken by installed speech synthesizers.
+
+Recorded takes come from one to a few people; the next person to speak sounds different.
+Renditions by many synthetic voices (espeak-ng, flite, festival; SYNTHETIC_VOICES) widen
+what the model hears in training. Takes live in data/synthetic/, never in original/.
+"""
