@@ -28,7 +28,9 @@ class Outcome:
 
 def speakers(registry: Path) -> list[str]:
     with open(registry, encoding="utf-8", newline="") as f:
-        return sorted({row["speaker"] for row in csv.DictReader(f) if row["speaker"]})
+        rows = csv.DictReader(f)
+        # Recorded speakers only: synthetic voices are for training, never the test set.
+        return sorted({r["speaker"] for r in rows if r["speaker"] and not r.get("engine")})
 
 
 def prepare_holdout(

@@ -122,10 +122,11 @@ def export(config: TrainConfig) -> list[Path]:
     return paths
 
 
-def write_report_page(config: TrainConfig, report: dict, history: list[dict]) -> None:
-    """report.html, plots and the enriched report.json next to the model. A failure only
-    warns: the exported model matters more than its page."""
-    from dstorch.report import build_report
+def write_report_page(config: TrainConfig, report: dict, history: list[dict]) -> dict:
+    """report.html, plots and the enriched report.json next to the model; -> the test
+    accuracy on unseen and seen voices for state.json. A failure only warns: the exported
+    model matters more than its page."""
+    from dstorch.report import build_report, voice_accuracy
 
     data_dir = Path(config.test_files.split(",")[0]).parent if config.test_files else None
     registry = data_dir / "registry.csv" if data_dir else None
@@ -133,8 +134,11 @@ def write_report_page(config: TrainConfig, report: dict, history: list[dict]) ->
         registry = registry if registry and registry.is_file() else None
         path = build_report(report, history, Path(config.export_dir), registry)
         print(f"Report: {path}")
+        analysis = json.loads((path.parent / "report.json").read_text())["analysis"]
+        return {f"{k}_accuracy": v for k, v in voice_accuracy(analysis).items()}
     except Exception as e:  # noqa: BLE001 - any plotting failure must not lose the run
         print(f"warning: no report page ({type(e).__name__}: {e})")
+        return {}
 
 
 def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> str:
@@ -171,7 +175,7 @@ def _train_test_export(config: TrainConfig, progress, scorer: ScorerSettings | N
         report = test_and_report(config, scorer=outcome) if config.test_files else {}
         if config.export_dir:
             export(config)
-            write_report_page(config, report, result.state.history)
+            fields.update(write_report_page(config, report, result.state.history))
         write_state(directory, "finished", **fields)
         return "finished"
     except BaseException as e:

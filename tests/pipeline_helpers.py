@@ -59,7 +59,8 @@ def project(root: Path, commands: dict = COMMANDS, speakers: int = 5, takes: int
 
 
 def run(root: Path, messages: list | None = None, **overrides):
-    config = PipelineConfig(**overrides)
+    """prepare() with PipelineConfig defaults; no synthetic voices unless a test asks."""
+    config = PipelineConfig(**{"synthetic_voices": "none", **overrides})
     return prepare(config, root, echo=(messages.append if messages is not None else _quiet))
 
 

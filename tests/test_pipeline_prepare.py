@@ -35,7 +35,8 @@ def test_writes_deepspeech_csvs_alphabet_and_registry(tmp_path):
             assert not Path(row["wav_filename"]).is_absolute()
             assert (data / row["wav_filename"]).stat().st_size == int(row["wav_filesize"])
     assert {r["transcript"] for r in read_rows(data / "train.csv")} == set(COMMANDS.values())
-    assert result.tally.splits == {"train": 14, "dev": 3, "test": 3}
+    # Five speakers: dev and test each hold one whole speaker (4 takes), unseen in train.
+    assert result.tally.splits == {"train": 12, "dev": 4, "test": 4}
     assert not list(data.rglob(".*"))  # no temp files left behind
 
 

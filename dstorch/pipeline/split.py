@@ -1,8 +1,9 @@
-"""Stable, stratified train/dev/test assignment and the DeepSpeech CSVs.
+"""Stable train/dev/test assignment, by voice where voices are known, and the DeepSpeech CSVs.
 
-Only files without a split yet are assigned; they fill each command's dev/test quota so the
-proportions hold as data is added. Every command keeps at least one take in train, since
-the model cannot learn a command it never hears.
+Only files without a split yet are assigned; they fill the dev/test quotas so the proportions
+hold as data is added. Every command keeps at least one recorded take in train, since the
+model cannot learn a command it never hears. Where speakers are known (recordings' speaker
+field, synthetic voices), whole voices are held out, so dev and test measure unseen voices.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from dstorch.data import CSV_HEADER, atomic_write_text
@@ -54,6 +55,12 @@ def _fill(fresh: list[Entry], have: dict[str, int], dev: int, test: int) -> None
         entry.split = "dev" if i < n_dev else "test" if i < n_dev + n_test else "train"
 
 
+def voice_group(entry: Entry) -> str:
+    """What dev/test hold out whole: a speaker, or a synthetic voice with all its variants
+    (espeak-ng's en-us+f3 and en-us+m1 share en-us's accent and phoneme rules)."""
+    return entry.speaker.split("+", 1)[0] if entry.engine else entry.speaker
+
+
 def assign_splits(
     entries: list[Entry],
     dev_fraction: float,
@@ -61,14 +68,52 @@ def assign_splits(
     seed: int,
     holdout: set[str] = frozenset(),
 ) -> list[str]:
-    """Set `split` on usable entries that have none; return notes for the user."""
+    """Set `split` on usable entries that have none; return notes for the user.
+
+    Known speakers are split whole, so dev and test measure voices the model never heard:
+    recordings by speaker (test first, then dev), and synthetic takes stay in train unless
+    the recordings leave dev without an unseen voice; then whole synthetic voices of each
+    engine go to dev. Synthetic takes never go to test: it measures the user's recordings.
+    """
     usable = [e for e in entries if e.status == "ok"]
-    by_command: dict[str, list[Entry]] = defaultdict(list)
+    rest = []
     for entry in usable:
         if entry.speaker in holdout:
             entry.split = entry.split or "test"  # a held-out voice is only ever tested on
         else:
-            by_command[entry.id].append(entry)
+            rest.append(entry)
+    recorded = [e for e in rest if not e.engine]
+    synthetic = [e for e in rest if e.engine]
+    notes: list[str] = []
+    named = {e.speaker for e in recorded if e.speaker}
+    if len(named) >= 2:
+        fresh_train = _hold_out_groups(recorded, dev_fraction, test_fraction, seed)
+        by_group = _splits_by_group(recorded).values()
+        unseen_dev = any("dev" in s and "train" not in s for s in by_group)
+    else:
+        fresh_train, unseen_dev = [], False
+        held = 0 if synthetic and dev_fraction > 0 else dev_fraction  # dev: synthetic voices
+        _per_take(recorded, held, test_fraction, seed)
+    need_dev = dev_fraction > 0 and not unseen_dev
+    for engine in sorted({e.engine for e in synthetic}):
+        mine = [e for e in synthetic if e.engine == engine]
+        _hold_out_groups(mine, dev_fraction if need_dev else 0.0, 0.0, seed)
+    if need_dev and not synthetic and fresh_train:  # nothing unseen to spare: today's split
+        for entry in fresh_train:
+            entry.split = ""
+        _per_take([e for e in recorded if e.split in ("", "train")], dev_fraction, 0.0, seed)
+    if dev_fraction + test_fraction > 0:
+        notes += _voice_notes(recorded, synthetic, len(named), need_dev)
+    return notes + _split_notes(
+        [e for e in usable if not e.engine], holdout, dev_fraction + test_fraction > 0
+    )
+
+
+def _per_take(entries: list[Entry], dev_fraction: float, test_fraction: float, seed: int):
+    """Today's split when voices are unknown: stratified by command, take by take."""
+    by_command: dict[str, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        by_command[entry.id].append(entry)
     sizes = {c: len(es) for c, es in by_command.items()}
     dev = allocate(sizes, dev_fraction, {c: n - 1 for c, n in sizes.items()}, seed)
     test = allocate(sizes, test_fraction, {c: n - 1 - dev[c] for c, n in sizes.items()}, seed)
@@ -78,7 +123,102 @@ def assign_splits(
             (e for e in group if not e.split), key=lambda e: _draw(seed, e.sha256, e.source)
         )
         _fill(fresh, have, dev[command], test[command])
-    return _split_notes(usable, holdout, dev_fraction + test_fraction > 0)
+
+
+def _hold_out_groups(
+    entries: list[Entry], dev_fraction: float, test_fraction: float, seed: int
+) -> list[Entry]:
+    """Split whole voice groups (test first, then dev); -> the fresh takes put in train.
+
+    A group with a split keeps it (new takes follow it). A new group leaves train only
+    while another group stays there, every command it says keeps a train take elsewhere,
+    and it is at most half the takes; it is held out while its split is below its quota.
+    """
+    groups: dict[str, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        groups[voice_group(entry) or f"take:{entry.source}"].append(entry)  # unknown: alone
+    new = []
+    for name, takes in groups.items():
+        known = Counter(e.split for e in takes if e.split)
+        if known:
+            for entry in takes:
+                entry.split = entry.split or known.most_common(1)[0][0]
+        else:
+            new.append(name)
+    have = Counter(e.split for e in entries)
+    cover = Counter(e.id for e in entries if e.split in ("", "train"))
+    in_train = sum(any(e.split in ("", "train") for e in groups[g]) for g in groups)
+    quota = {
+        s: _quota(len(entries), f) for s, f in (("test", test_fraction), ("dev", dev_fraction))
+    }
+    fresh_train = []
+    for name in sorted(new, key=lambda g: _draw(seed, "voice", g)):
+        takes, says = groups[name], Counter(e.id for e in groups[name])
+        free = in_train > 1 and 2 * len(takes) <= len(entries)
+        free = free and all(cover[c] > n for c, n in says.items())
+        split = next(
+            (
+                s
+                for s in ("test", "dev")
+                if free and quota[s] and (not have[s] or have[s] + len(takes) / 2 < quota[s])
+            ),
+            "train",
+        )
+        if split != "train":
+            in_train -= 1
+            cover -= says
+        else:
+            fresh_train += takes
+        for entry in takes:
+            entry.split = split
+        have[split] += len(takes)
+    return fresh_train
+
+
+def _quota(total: int, fraction: float) -> int:
+    return max(round(total * fraction), 1) if fraction > 0 else 0
+
+
+def _voice_notes(recorded: list, synthetic: list, speakers: int, need_dev: bool) -> list[str]:
+    """One line on how dev/test relate to the voices in train, where it is not by speaker."""
+    notes = []
+    if speakers < 2:
+        who = "one speaker" if speakers else "no speaker names"
+        if synthetic:
+            notes.append(
+                f"recordings have {who}: dev holds whole synthetic voices not in train, "
+                "test holds takes of voices heard in training"
+            )
+        else:
+            notes.append(
+                f"recordings have {who} and there are no synthetic voices: dev and test hold "
+                "takes of voices heard in training (name speakers with FILENAME_PATTERN)"
+            )
+    elif need_dev and not synthetic:
+        notes.append(
+            f"{speakers} speakers: test holds an unseen one, dev holds takes of voices heard "
+            "in training (more speakers or SYNTHETIC_VOICES give an unseen-voice dev set)"
+        )
+    # A per-take dev set (no unseen voice to spare) mixes train and dev on purpose.
+    apart = {"test"} if need_dev and not synthetic else {"dev", "test"}
+    mixed = [
+        g
+        for g, splits in _splits_by_group(recorded + synthetic).items()
+        if g and "train" in splits and splits & apart
+    ]
+    if mixed and speakers >= 2:
+        notes.append(
+            f"{len(mixed)} voices have takes in train and in dev/test (split before voices "
+            "were kept apart; splits are stable): delete data/registry.csv to re-split"
+        )
+    return notes
+
+
+def _splits_by_group(entries: list[Entry]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for entry in entries:
+        out[voice_group(entry)].add(entry.split)
+    return out
 
 
 def _split_notes(usable: list[Entry], holdout: set[str], holding_out: bool) -> list[str]:

@@ -96,6 +96,27 @@ def summary_lines(analysis: dict, model_name: str) -> list[str]:
     return lines
 
 
+def voice_accuracy(analysis: dict) -> dict[str, float | None]:
+    """{"unseen": accuracy, "seen": accuracy} of the test voices, with the scorer where
+    there is one; None for a group without test samples."""
+    decoder = analysis["decoders"][-1] if analysis["decoders"] else "no_scorer"
+    groups = analysis["speaker_groups"]
+    return {
+        name: groups[name]["accuracy"].get(decoder) if groups[name]["samples"] else None
+        for name in ("unseen", "seen")
+    }
+
+
+def voice_figures(analysis: dict) -> str:
+    """One phrase: accuracy on voices never heard in training, and on heard ones."""
+    groups, accuracy = analysis["speaker_groups"], voice_accuracy(analysis)
+    return ", ".join(
+        f"{name} speakers {pct(accuracy[name]) if accuracy[name] is not None else 'n/a'}"
+        f" ({groups[name]['samples']} samples)"
+        for name in ("unseen", "seen")
+    )
+
+
 def _figures(figures: dict | None) -> str:
     if not figures or figures["wer"] is None:
         return "n/a"
@@ -112,9 +133,9 @@ def _weakest(analysis: dict) -> str:
         return "weakest command: n/a (empty test set)"
     weak = min(rows, key=lambda r: r["accuracy"][decoder])
     text = f"weakest command: “{weak['command']}” {pct(weak['accuracy'][decoder])}"
-    unseen = analysis["speaker_groups"]["unseen"]
-    if unseen["samples"]:
-        text += f"; unseen speakers {pct(unseen['accuracy'][decoder])}"
+    groups = analysis["speaker_groups"]
+    if groups["unseen"]["samples"] or groups["seen"]["samples"]:
+        text += f"; {voice_figures(analysis)}"
     return text
 
 

@@ -105,8 +105,19 @@ def format_status(state: dict | None, alive: bool, runner: str) -> str:
         loss = state.get("best_dev_loss")
         good = isinstance(loss, (int, float)) and math.isfinite(loss)
         words.append(f"best dev loss {loss:.4f}" if good else "best dev loss n/a")
+        if effective_state(state, alive) == "finished" and "unseen_accuracy" in state:
+            words.append("test accuracy " + _voices(state))
         if effective_state(state, alive) == "failed" and state.get("error"):
             words.append(f"error: {state['error']}")
+    return ", ".join(words)
+
+
+def _voices(state: dict) -> str:
+    """Unseen and seen voices apart: the unseen figure is what the next speaker gets."""
+    words = []
+    for group in ("unseen", "seen"):
+        value = state.get(f"{group}_accuracy")
+        words.append(f"{group} voices {value:.1%}" if isinstance(value, float) else f"{group} n/a")
     return ", ".join(words)
 
 
