@@ -7,7 +7,8 @@ from pathlib import Path
 
 from pipeline_helpers import COMMANDS, SPEAKERS, name, project, read_rows, run, splits, tone
 
-from dstorch.pipeline.split import allocate
+from dstorch.pipeline.registry import Entry
+from dstorch.pipeline.split import SPLITS, allocate, assign_splits, voice_group
 
 
 def test_split_is_deterministic_and_seeded(tmp_path):
@@ -58,3 +59,80 @@ def test_allocate_is_proportional_and_capped():
     counts = allocate(sizes, 0.15, {c: 9 for c in sizes}, seed=1)
     assert sum(counts.values()) == 9 and set(counts.values()) == {1, 2}
     assert allocate({"a": 1, "b": 1}, 0.5, {"a": 0, "b": 0}, 1) == {"a": 0, "b": 0}
+
+
+# --- Voices: whole speakers and synthetic voices are held out -----------------------------
+
+
+def entry(speaker: str, command: str, take: int = 1, engine: str = "") -> Entry:
+    folder = f"data/synthetic/en/{engine}" if engine else "original/en"
+    source = f"{folder}/{speaker}_{command}_{take}.wav"
+    return Entry(source, sha256=source, id=command, speaker=speaker, status="ok", engine=engine)
+
+
+def recordings(speakers: list[str], commands: str = "1234", takes: int = 2) -> list[Entry]:
+    return [entry(s, c, t) for s in speakers for c in commands for t in range(1, takes + 1)]
+
+
+def voices_in(entries: list[Entry], split: str) -> set[str]:
+    return {voice_group(e) for e in entries if e.split == split}
+
+
+def test_dev_and_test_hold_whole_unseen_speakers():
+    entries = recordings([f"s{i}" for i in range(8)])
+    notes = assign_splits(entries, 0.15, 0.15, seed=3)
+    train, dev, test = (voices_in(entries, s) for s in SPLITS)
+    assert dev and test and not (train & dev) and not (train & test) and not (dev & test)
+    assert {e.id for e in entries if e.split == "train"} == set("1234")
+    assert not notes
+    # Stable: a new take of a dev speaker joins dev; a new speaker is placed whole.
+    speaker = sorted(dev)[0]
+    more = [entry(speaker, "1", 9), entry("s8", "1"), entry("s8", "2")]
+    assign_splits(entries + more, 0.15, 0.15, seed=3)
+    assert more[0].split == "dev" and more[1].split == more[2].split
+
+
+def test_one_speaker_falls_back_to_per_take_split_and_says_so():
+    entries = recordings(["alice"], takes=5)
+    notes = assign_splits(entries, 0.15, 0.15, seed=1)
+    assert {e.split for e in entries} == set(SPLITS)
+    assert any("one speaker" in n and "no synthetic voices" in n for n in notes)
+
+
+def test_one_speaker_with_synthetic_voices_gets_an_unseen_voice_dev_set():
+    recorded = recordings(["alice"], takes=5)
+    synthetic = [
+        entry(voice, c, engine=engine)
+        for engine, voices in (("espeak-ng", ["espeak-ng:en-us+f3", "espeak-ng:en-gb+m1"]),)
+        + (("flite", ["flite:slt", "flite:kal", "flite:awb"]),)
+        for voice in voices
+        for c in "1234"
+    ]
+    notes = assign_splits(recorded + synthetic, 0.15, 0.15, seed=2)
+    assert "dev" not in {e.split for e in recorded}  # the user's takes: train and test
+    assert "test" not in {e.split for e in synthetic}  # test measures the recordings
+    for engine in ("espeak-ng", "flite"):
+        mine = [e for e in synthetic if e.engine == engine]
+        dev, train = voices_in(mine, "dev"), voices_in(mine, "train")
+        assert dev and train and not dev & train  # whole voices, each engine still trains
+    assert any("dev holds whole synthetic voices" in n for n in notes)
+
+
+def test_synthetic_voices_stay_in_train_when_speakers_give_an_unseen_dev_set():
+    recorded = recordings([f"s{i}" for i in range(6)])
+    synthetic = [entry(f"flite:{v}", c, engine="flite") for v in ("slt", "kal") for c in "12"]
+    assign_splits(recorded + synthetic, 0.15, 0.15, seed=2)
+    assert {e.split for e in synthetic} == {"train"}
+    assert voices_in(recorded, "dev") - voices_in(recorded, "train")
+
+
+def test_a_command_only_one_voice_says_keeps_that_voice_in_train():
+    entries = recordings(["a", "b", "c", "d"]) + [entry("e", "5"), entry("e", "5", 2)]
+    for seed in range(6):
+        for e in entries:
+            e.split = ""
+        assign_splits(entries, 0.3, 0.3, seed=seed)
+        assert {e.split for e in entries if e.speaker == "e"} == {"train"}
+        assert voices_in(entries, "test") and not voices_in(entries, "test") & voices_in(
+            entries, "train"
+        )

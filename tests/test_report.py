@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dstorch.evaluate import Result, edit_distance, summarize
-from dstorch.report import build_report, print_report_location
+from dstorch.report import build_report, print_report_location, voice_accuracy
 from dstorch.report.plots import ACCURACY_PNG, CONFUSION_PNG, LOSS_PNG
 
 REGISTRY = Path(__file__).parent / "fixtures" / "report" / "registry.csv"
@@ -152,6 +152,8 @@ def test_unseen_speakers(built):
     seen = analysis["speaker_groups"]["seen"]
     assert seen["samples"] == 5
     assert seen["accuracy"] == pytest.approx({"no_scorer": 3 / 5, "scorer": 1.0})
+    # What state.json and `make status` get: the scorer's figures, groups apart.
+    assert voice_accuracy(analysis) == pytest.approx({"unseen": 2 / 3, "seen": 1.0})
     assert any("1 test samples are not in" in n for n in analysis["notes"])
 
 

@@ -56,6 +56,14 @@ def test_status_line_wording():
     )
 
 
+def test_status_line_gives_unseen_and_seen_voice_accuracy_when_finished():
+    state = {"state": "finished", "epoch": 9, "max_epoch": 9, "best_dev_loss": 1.0}
+    state |= {"unseen_accuracy": 0.875, "seen_accuracy": None}
+    line = format_status(state, False, "local")
+    assert line.endswith("test accuracy unseen voices 87.5%, seen n/a")
+    assert "accuracy" not in format_status({**state, "state": "running"}, True, "local")
+
+
 def test_runner_selection_and_one_line_errors(tmp_path, monkeypatch, capsys):
     make_project(tmp_path)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
