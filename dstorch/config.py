@@ -153,7 +153,7 @@ class PipelineConfig(TrainingFlags):
     new_data: bool = False
     holdout_speakers: str = ""
     synthetic_voices: str = "auto"
-    synthetic_takes: int = 30
+    synthetic_takes: int = 20
     runner: str = "auto"
     max_epoch: int = 40
     current_epoch: int = 0

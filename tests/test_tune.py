@@ -185,6 +185,7 @@ def example_run(tmp_path_factory) -> TrainConfig:
         learning_rate=0.002,
         train_batch_size=8,
         lm_tune_trials=30,
+        synthetic_voices="none",  # the scorer is under test here, not the training data
     )
     prepare(pipeline, out, echo=lambda _: None)
     config = pipeline.train_config(str(out / "data"), str(out / "ck"), str(out / "model"))
