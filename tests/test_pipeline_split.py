@@ -136,3 +136,16 @@ def test_a_command_only_one_voice_says_keeps_that_voice_in_train():
         assert voices_in(entries, "test") and not voices_in(entries, "test") & voices_in(
             entries, "train"
         )
+
+
+def test_holdout_speakers_can_name_a_synthetic_engine_or_voice():
+    recorded = recordings([f"s{i}" for i in range(4)])
+    synthetic = [
+        entry(voice, c, engine=voice.split(":")[0])
+        for voice in ("festival:kal_diphone", "festival:ked_diphone", "flite:slt", "flite:kal")
+        for c in "12"
+    ]
+    assign_splits(recorded + synthetic, 0.15, 0.15, seed=1, holdout={"festival", "flite:kal"})
+    held = {e.speaker for e in synthetic if e.split == "test"}
+    assert held == {"festival:kal_diphone", "festival:ked_diphone", "flite:kal"}
+    assert {e.split for e in synthetic if e.speaker == "flite:slt"} == {"train"}

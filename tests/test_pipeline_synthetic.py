@@ -79,6 +79,10 @@ def test_rendering_is_incremental_and_deterministic(rendered, tmp_path):
         run(rendered, synthetic_voices=VOICES, synthetic_takes=3, new_data=True).tally.rendered == 1
     )
     assert digests(rendered) == digest
+    # Takes a run wrote before it was interrupted (no registry yet) are used, not redone.
+    (rendered / "data/registry.csv").unlink()
+    assert run(rendered, synthetic_voices=VOICES, synthetic_takes=3).tally.rendered == 0
+    assert len(synthetic(rendered)) == 6
     other = project(tmp_path / "other", commands=TWO, speakers=2)
     run(other, synthetic_voices=VOICES, synthetic_takes=3)
     assert digests(other) == digest

@@ -61,6 +61,13 @@ def voice_group(entry: Entry) -> str:
     return entry.speaker.split("+", 1)[0] if entry.engine else entry.speaker
 
 
+def held_out(entry: Entry, holdout: set[str]) -> bool:
+    """HOLDOUT_SPEAKERS names a speaker, a synthetic voice (with or without its variant) or
+    a whole engine (`festival`): its takes are test only."""
+    names = {entry.speaker, voice_group(entry), entry.engine} - {""}
+    return bool(names & holdout)
+
+
 def assign_splits(
     entries: list[Entry],
     dev_fraction: float,
@@ -78,7 +85,7 @@ def assign_splits(
     usable = [e for e in entries if e.status == "ok"]
     rest = []
     for entry in usable:
-        if entry.speaker in holdout:
+        if held_out(entry, holdout):
             entry.split = entry.split or "test"  # a held-out voice is only ever tested on
         else:
             rest.append(entry)
@@ -104,9 +111,7 @@ def assign_splits(
         _per_take([e for e in recorded if e.split in ("", "train")], dev_fraction, 0.0, seed)
     if dev_fraction + test_fraction > 0:
         notes += _voice_notes(recorded, synthetic, len(named), need_dev)
-    return notes + _split_notes(
-        [e for e in usable if not e.engine], holdout, dev_fraction + test_fraction > 0
-    )
+    return notes + _split_notes(usable, holdout, dev_fraction + test_fraction > 0)
 
 
 def _per_take(entries: list[Entry], dev_fraction: float, test_fraction: float, seed: int):
@@ -224,7 +229,8 @@ def _splits_by_group(entries: list[Entry]) -> dict[str, set[str]]:
 def _split_notes(usable: list[Entry], holdout: set[str], holding_out: bool) -> list[str]:
     per_command: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SPLITS, 0))
     for entry in usable:
-        per_command[entry.id][entry.split] += 1
+        if not entry.engine:  # recorded takes: synthetic ones never make a command learnable
+            per_command[entry.id][entry.split] += 1
     notes = []
     for command in sorted(per_command, key=_natural):
         counts = per_command[command]
@@ -236,7 +242,7 @@ def _split_notes(usable: list[Entry], holdout: set[str], holding_out: bool) -> l
             )
         elif holding_out and counts["train"] == takes:
             notes.append(f"command {command} has {takes} take{'s' * (takes > 1)}: train only")
-    stuck = sorted({e.speaker for e in usable if e.speaker in holdout and e.split != "test"})
+    stuck = sorted({e.speaker for e in usable if held_out(e, holdout) and e.split != "test"})
     if stuck:
         notes.append(
             f"held-out speakers {', '.join(stuck)} already have takes in train/dev "

@@ -4,3 +4,9 @@ Recorded takes come from one to a few people; the next person to speak sounds di
 Renditions by many synthetic voices (espeak-ng, flite, festival; SYNTHETIC_VOICES) widen
 what the model hears in training. Takes live in data/synthetic/, never in original/.
 """
+
+from dstorch.pipeline.synthetic.base import Engine, Take
+from dstorch.pipeline.synthetic.catalog import ENGINES, choose
+from dstorch.pipeline.synthetic.render import render
+
+__all__ = ["ENGINES", "Engine", "Take", "choose", "render"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from dstorch.config import PipelineConfig
 from dstorch.features import SAMPLE_RATE
 from dstorch.pipeline.registry import atomic_target
 from dstorch.pipeline.report import PrepareError
@@ -98,11 +99,15 @@ def render(
     commands: dict[str, str],
     out_dir: Path,
     language: str = "en",
-    per_command: int = 30,
-    seed: int = 4568,
+    per_command: int = PipelineConfig.synthetic_takes,
+    seed: int = PipelineConfig.split_seed,
 ) -> list[tuple[Path, str, str]]:
     """Render {id: transcript} with the voices `engines` selects (SYNTHETIC_VOICES syntax,
-    e.g. "festival" or "flite:slt"). -> [(wav, transcript, speaker)], existing files reused.
+    e.g. "festival" or "flite:slt") into out_dir/synthetic/<language>/.
+
+    -> [(wav, transcript, speaker)]; files already there are reused (names hold a digest
+    of how they were made). The same arguments give the same takes and bytes, so a bench
+    can train on some engines and test on clips of another.
     """
     choices, notes = choose(engines, language)
     if not choices:

@@ -57,9 +57,14 @@ def synthesize(
     _drop_unwanted(result.entries, wanted, data_dir)
     todo = []
     for key, take in wanted.items():
-        prev = result.entries.get(key)
-        if prev and prev.status == "ok" and (data_dir / prev.wav).exists():
+        prev, path = result.entries.get(key), data_dir / take.relpath(config.language)
+        if prev and prev.status == "ok" and path.exists():
             result.current.append(_recheck(prev, check, say))
+        elif update and path.exists() and not prev:
+            # Rendered (atomically) by a run interrupted before it saved the registry.
+            entry = _entry(take, key, path, "", None, check, config.language)
+            result.entries[key] = entry
+            result.current.append(entry)
         elif update:
             todo.append(take)
         elif prev and prev.status not in ("ok", "removed"):
