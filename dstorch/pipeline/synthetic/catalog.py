@@ -111,7 +111,8 @@ def _notes(choices: list[Choice], wanted: dict | None, language: str) -> list[st
             f"{' '.join(cls.package for cls in ENGINES)}): training goes on without synthetic "
             "takes"
         ]
+    checked = [n for n in NAMES if wanted is None or n in wanted]
     return [
         f"no installed speech synthesizer speaks LANGUAGE={language} (checked "
-        f"{', '.join(NAMES)}): training goes on without synthetic takes"
+        f"{', '.join(checked)}): training goes on without synthetic takes"
     ]
