@@ -80,7 +80,8 @@ def assign_splits(
     Known speakers are split whole, so dev and test measure voices the model never heard:
     recordings by speaker (test first, then dev), and synthetic takes stay in train unless
     the recordings leave dev without an unseen voice; then whole synthetic voices of each
-    engine go to dev. Synthetic takes never go to test: it measures the user's recordings.
+    engine go to dev. Synthetic takes go to test only when HOLDOUT_SPEAKERS names them: the
+    test set measures the user's recordings.
     """
     usable = [e for e in entries if e.status == "ok"]
     rest = []
