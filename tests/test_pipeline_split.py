@@ -84,7 +84,10 @@ def test_dev_and_test_hold_whole_unseen_speakers():
     train, dev, test = (voices_in(entries, s) for s in SPLITS)
     assert dev and test and not (train & dev) and not (train & test) and not (dev & test)
     assert {e.id for e in entries if e.split == "train"} == set("1234")
-    assert not notes
+    assert notes == [
+        f"voices kept out of training: {len(dev)} in dev, {len(test)} in test "
+        "(whole speakers or synthetic voices)"
+    ]
     # Stable: a new take of a dev speaker joins dev; a new speaker is placed whole.
     speaker = sorted(dev)[0]
     more = [entry(speaker, "1", 9), entry("s8", "1"), entry("s8", "2")]

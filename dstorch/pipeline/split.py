@@ -186,7 +186,7 @@ def _quota(total: int, fraction: float) -> int:
 
 
 def _voice_notes(recorded: list, synthetic: list, speakers: int, need_dev: bool) -> list[str]:
-    """One line on how dev/test relate to the voices in train, where it is not by speaker."""
+    """A line or two on how dev and test relate to the voices in train."""
     notes = []
     if speakers < 2:
         who = "one speaker" if speakers else "no speaker names"
@@ -205,13 +205,16 @@ def _voice_notes(recorded: list, synthetic: list, speakers: int, need_dev: bool)
             f"{speakers} speakers: test holds an unseen one, dev holds takes of voices heard "
             "in training (more speakers or SYNTHETIC_VOICES give an unseen-voice dev set)"
         )
+    by_group = _splits_by_group(recorded + synthetic)
+    unseen = {s: sum(1 for g, ss in by_group.items() if g and ss == {s}) for s in ("dev", "test")}
+    if any(unseen.values()):
+        notes.append(
+            f"voices kept out of training: {unseen['dev']} in dev, {unseen['test']} in test "
+            "(whole speakers or synthetic voices)"
+        )
     # A per-take dev set (no unseen voice to spare) mixes train and dev on purpose.
     apart = {"test"} if need_dev and not synthetic else {"dev", "test"}
-    mixed = [
-        g
-        for g, splits in _splits_by_group(recorded + synthetic).items()
-        if g and "train" in splits and splits & apart
-    ]
+    mixed = [g for g, splits in by_group.items() if g and "train" in splits and splits & apart]
     if mixed and speakers >= 2:
         notes.append(
             f"{len(mixed)} voices have takes in train and in dev/test (split before voices "
