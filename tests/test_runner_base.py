@@ -62,6 +62,8 @@ def test_status_line_gives_unseen_and_seen_voice_accuracy_when_finished():
     line = format_status(state, False, "local")
     assert line.endswith("test accuracy unseen voices 87.5%, seen n/a")
     assert "accuracy" not in format_status({**state, "state": "running"}, True, "local")
+    unknown = {**state, "unseen_accuracy": None}  # no speakers known: nothing to say
+    assert "accuracy" not in format_status(unknown, False, "local")
 
 
 def test_runner_selection_and_one_line_errors(tmp_path, monkeypatch, capsys):

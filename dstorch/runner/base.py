@@ -105,7 +105,8 @@ def format_status(state: dict | None, alive: bool, runner: str) -> str:
         loss = state.get("best_dev_loss")
         good = isinstance(loss, (int, float)) and math.isfinite(loss)
         words.append(f"best dev loss {loss:.4f}" if good else "best dev loss n/a")
-        if effective_state(state, alive) == "finished" and "unseen_accuracy" in state:
+        known = [state.get(f"{g}_accuracy") for g in ("unseen", "seen")]
+        if effective_state(state, alive) == "finished" and any(v is not None for v in known):
             words.append("test accuracy " + _voices(state))
         if effective_state(state, alive) == "failed" and state.get("error"):
             words.append(f"error: {state['error']}")
