@@ -214,6 +214,8 @@ def build_scorer(
             raise ScorerError(f"cannot read extra LM text {extra_text}: {exc}") from exc
     if mode not in (LM_OPEN, LM_COMMANDS):
         raise ScorerError(f"LM mode {mode!r} unknown; use {LM_OPEN} or {LM_COMMANDS}")
+    if mode == LM_COMMANDS and utf8:  # the client would score its words as codepoints
+        raise ScorerError("a command-strict scorer is word-based; build it without UTF-8 mode")
     order = order or choose_order(cleaned)
     if not 2 <= order <= KENLM_MAX_ORDER:
         raise ScorerError(

@@ -132,3 +132,5 @@ def test_open_mode_lets_word_salad_through(tmp_path: Path):
 def test_unknown_mode_is_one_line(tmp_path: Path):
     with pytest.raises(S.ScorerError, match="LM mode 'strict' unknown; use open or commands"):
         S.build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", mode="strict")
+    with pytest.raises(S.ScorerError, match="word-based; build it without UTF-8"):
+        S.build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", utf8=True, mode="commands")
