@@ -18,6 +18,11 @@ from dotenv import dotenv_values
 
 TRUE_WORDS = {"1", "yes", "true", "on", "y"}
 FALSE_WORDS = {"0", "no", "false", "off", "n", ""}
+# LM_MODE values. commands: a strict scorer that only lets the client answer a sentence of
+# the LM corpus (or a prefix of one); open: KenLM's lmplz, free word sequences; auto:
+# commands when LM_TEXT is empty (the corpus is then the closed command set), else open.
+LM_AUTO, LM_COMMANDS, LM_OPEN = "auto", "commands", "open"
+LM_MODES = (LM_AUTO, LM_COMMANDS, LM_OPEN)
 
 
 class ConfigError(ValueError):
@@ -159,6 +164,7 @@ class PipelineConfig(TrainingFlags):
     current_epoch: int = 0
     load_from_checkpoint: bool = True
     lm_text: str = ""
+    lm_mode: str = LM_AUTO
     lm_tune_trials: int = 30
     augment: str = ""
     base_image: str = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
@@ -174,7 +180,16 @@ class PipelineConfig(TrainingFlags):
         config = from_mapping(cls, load_env(path, environ))
         if config.runner not in ("auto", "local", "docker"):
             raise ConfigError(f"RUNNER={config.runner!r}; use auto, local or docker")
+        if config.lm_mode not in LM_MODES:
+            raise ConfigError(f"LM_MODE={config.lm_mode!r}; use {', '.join(LM_MODES)}")
         return config
+
+    @property
+    def scorer_mode(self) -> str:
+        """LM_MODE with auto resolved: commands or open."""
+        if self.lm_mode == LM_AUTO:
+            return LM_OPEN if self.lm_text.strip() else LM_COMMANDS
+        return self.lm_mode
 
     def train_config(self, data_dir: str, checkpoint_dir: str, export_dir: str) -> TrainConfig:
         """The trainer flags for a pipeline run over `data_dir` (train/dev/test CSVs)."""

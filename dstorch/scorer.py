@@ -2,8 +2,9 @@
 
 A scorer is a KenLM binary LM built without vocabulary strings, followed by the
 "TRIE" header (magic, version 6, UTF-8 flag, default alpha/beta) and an aligned
-OpenFST ConstFst vocabulary trie (see dstorch.fst). The LM is built with
-KenLM's ``lmplz`` and ``build_binary`` (scripts/build_kenlm.sh).
+OpenFST ConstFst vocabulary trie (see dstorch.fst). The LM is either KenLM's ``lmplz``
+estimate (LM_MODE=open) or the command-strict ARPA of dstorch.arpa (LM_MODE=commands),
+made binary with KenLM's ``build_binary`` (scripts/build_kenlm.sh).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.arpa import write_command_arpa
+from dstorch.config import LM_COMMANDS, LM_OPEN
 from dstorch.fst import (
     ConstFst,
     FstFormatError,
@@ -35,6 +38,12 @@ DEFAULT_ALPHA = 0.931289039105002
 DEFAULT_BETA = 1.1834137581510284
 KENLM_BINARY_MAGIC = b"mmap lm "
 SPECIAL_TOKENS = ("<s>", "</s>", "<unk>")
+KENLM_MAX_ORDER = 6  # KenLM's default compiled maximum, used by the 0.9.3 client too
+# Default alpha/beta stored in a command-strict scorer (LM_MODE=commands) when it is not
+# tuned: what the strict-scorer probe used. Strictness needs alpha well above 0, because a
+# word outside the commands costs about -23 * alpha (ln); see dstorch.arpa.
+COMMANDS_ALPHA = 2.0
+COMMANDS_BETA = 2.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -158,7 +167,12 @@ def build_lm_binary(corpus: Path, out: Path, order: int, kenlm_bin: Path, tmp: P
         ],
         "lmplz",
     )
-    # -v: no vocabulary strings, so the TRIE header sits right at the end of search data.
+    arpa_to_binary(arpa, out, kenlm_bin, tmp)
+
+
+def arpa_to_binary(arpa: Path, out: Path, kenlm_bin: Path, tmp: Path) -> None:
+    """build_binary -v trie: no vocabulary strings, so the TRIE header sits right at the
+    end of the search data, where the client looks for it."""
     _run(
         [str(kenlm_bin / "build_binary"), "-v", "-T", str(tmp), "trie", str(arpa), str(out)],
         "build_binary",
@@ -181,10 +195,13 @@ def build_scorer(
     kenlm_bin: str | os.PathLike | None = None,
     extra_text: str | os.PathLike | None = None,
     order: int | None = None,
+    mode: str = LM_OPEN,
 ) -> Path:
     """Build a .scorer from transcripts (+ optional extra text file, one sentence a line).
 
     ``alphabet_labels``: the model's labels in index order (space included).
+    ``mode``: LM_OPEN estimates the LM with lmplz (``order`` or choose_order's); LM_COMMANDS
+    writes the command-strict LM of dstorch.arpa, whose sentences are all the lines.
     Words of ``extra_text`` that the alphabet cannot spell stay in the LM but not in
     the vocabulary trie, as generate_scorer_package does. Returns ``out_path``.
     """
@@ -195,9 +212,15 @@ def build_scorer(
             extra_lines = Path(extra_text).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise ScorerError(f"cannot read extra LM text {extra_text}: {exc}") from exc
+    if mode not in (LM_OPEN, LM_COMMANDS):
+        raise ScorerError(f"LM mode {mode!r} unknown; use {LM_OPEN} or {LM_COMMANDS}")
+    if mode == LM_COMMANDS and utf8:  # the client would score its words as codepoints
+        raise ScorerError("a command-strict scorer is word-based; build it without UTF-8 mode")
     order = order or choose_order(cleaned)
-    if not 2 <= order <= 6:
-        raise ScorerError(f"LM order {order} unsupported; use 2..6 (KenLM's compiled maximum)")
+    if not 2 <= order <= KENLM_MAX_ORDER:
+        raise ScorerError(
+            f"LM order {order} unsupported; use 2..{KENLM_MAX_ORDER} (KenLM's compiled maximum)"
+        )
     bins = find_kenlm_bin(kenlm_bin)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +232,12 @@ def build_scorer(
         corpus = tmp / "corpus.txt"
         corpus.write_text("\n".join(corpus_lines) + "\n", encoding="utf-8")
         lm = tmp / "lm.binary"
-        build_lm_binary(corpus, lm, order, bins, tmp)
+        if mode == LM_COMMANDS:
+            arpa = tmp / "commands.arpa"
+            write_command_arpa(corpus_lines, arpa, KENLM_MAX_ORDER)
+            arpa_to_binary(arpa, lm, bins, tmp)
+        else:
+            build_lm_binary(corpus, lm, order, bins, tmp)
         partial = out.with_name(out.name + ".partial")
         shutil.copyfile(lm, partial)
         with open(partial, "ab") as f:

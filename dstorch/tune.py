@@ -5,6 +5,12 @@ Tuning runs the acoustic model once per dev clip and repeats only the decoding (
 client-parity beam search), so a trial costs a few decodes. The search is deterministic
 (no optuna dependency): DeepSpeech's release defaults first, then a low-discrepancy
 sweep of the box, then shrinking steps around the best point.
+
+The box and the starting point depend on LM_MODE. The open LM starts at DeepSpeech's
+release defaults. The command-strict LM (dstorch.arpa) starts where the probe found it
+strict and accurate (alpha 2, beta 2), and keeps alpha >= 1: each word outside the
+commands costs about -23 * alpha (ln), so a small alpha would give the strictness away
+for a dev-set gain that a handful of clips cannot show.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from dstorch import checkpoint as ckpt
-from dstorch.config import PipelineConfig, TrainConfig
+from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig, TrainConfig
 from dstorch.data import FeatureCache, read_csvs
 from dstorch.decode_fast import fast_beam_search
 from dstorch.evaluate import Output, forward_all, score_all, summarize
 from dstorch.scorer import (
+    COMMANDS_ALPHA,
+    COMMANDS_BETA,
     DEFAULT_ALPHA,
     DEFAULT_BETA,
     TRIE_MAGIC,
@@ -36,25 +44,48 @@ from dstorch.scorer import (
 )
 from dstorch.train import pick_device
 
-ALPHA_RANGE = (0.0, 5.0)  # lm_optimizer's lm_alpha_max is 5
-BETA_RANGE = (-2.0, 5.0)  # a negative beta lets the search penalise extra words
 EXPLORE_SHARE = 2 / 3  # of the trials sweep the box; the rest refine the best point
 # The name dstorch.pipeline.lm_corpus writes (not imported: the job needs no pipeline deps).
 LM_CORPUS = "lm_corpus.txt"
 
 
+@dataclass(frozen=True)
+class SearchSpace:
+    """The alpha/beta box the search explores and where it starts (also the tie-break
+    anchor, and the values an untuned scorer keeps)."""
+
+    alpha_range: tuple[float, float]
+    beta_range: tuple[float, float]
+    start: tuple[float, float]
+
+
+SEARCH_SPACES = {
+    # lm_optimizer's lm_alpha_max is 5; a negative beta lets the search penalise words.
+    LM_OPEN: SearchSpace((0.0, 5.0), (-2.0, 5.0), (DEFAULT_ALPHA, DEFAULT_BETA)),
+    # No end-of-sentence term: beta is what makes a whole command beat its prefixes.
+    LM_COMMANDS: SearchSpace((1.0, 5.0), (-1.0, 6.0), (COMMANDS_ALPHA, COMMANDS_BETA)),
+}
+OPEN_SPACE = SEARCH_SPACES[LM_OPEN]
+
+
 @dataclass
 class ScorerSettings:
-    """How the job builds the scorer. corpus None: lm_corpus.txt next to the alphabet."""
+    """How the job builds the scorer. corpus None: lm_corpus.txt next to the alphabet.
+    mode: LM_COMMANDS (strict, the pipeline's default without LM_TEXT) or LM_OPEN."""
 
     trials: int = 30
     corpus: str | None = None
     beam_width: int | None = None  # None: the export beam width (what the client uses)
     kenlm_bin: str | None = None
+    mode: str = LM_COMMANDS
 
     @classmethod
     def from_pipeline(cls, pipeline: PipelineConfig) -> ScorerSettings:
-        return cls(trials=pipeline.lm_tune_trials)
+        return cls(trials=pipeline.lm_tune_trials, mode=pipeline.scorer_mode)
+
+    @property
+    def space(self) -> SearchSpace:
+        return SEARCH_SPACES[self.mode]
 
     def corpus_path(self, config: TrainConfig) -> Path:
         return Path(self.corpus or Path(config.alphabet_config_path).parent / LM_CORPUS)
@@ -62,7 +93,8 @@ class ScorerSettings:
 
 @dataclass
 class Tuning:
-    """Search result on the dev set; `default_*` are the figures at the release defaults."""
+    """Search result on the dev set; `default_*` are the figures at the search's start
+    (DeepSpeech's release defaults for the open LM)."""
 
     alpha: float
     beta: float
@@ -81,6 +113,7 @@ class ScorerOutcome:
     path: Path | None = None
     alpha: float = DEFAULT_ALPHA
     beta: float = DEFAULT_BETA
+    mode: str = LM_OPEN
     tuning: Tuning | None = None
     notes: list[str] = field(default_factory=list)
     error: str | None = None
@@ -92,6 +125,7 @@ class ScorerOutcome:
         tuning = asdict(self.tuning) if self.tuning else None
         return {
             "file": self.path.name,
+            "mode": self.mode,
             "alpha": self.alpha,
             "beta": self.beta,
             "tuning": tuning,
@@ -124,54 +158,53 @@ def _halton(index: int, base: int) -> float:
     return result
 
 
-def _point(u: float, v: float) -> tuple[float, float]:
+def _point(space: SearchSpace, u: float, v: float) -> tuple[float, float]:
     """Unit square -> (alpha, beta), rounded so the stored values are the ones tried."""
-    alpha = ALPHA_RANGE[0] + u * (ALPHA_RANGE[1] - ALPHA_RANGE[0])
-    beta = BETA_RANGE[0] + v * (BETA_RANGE[1] - BETA_RANGE[0])
-    return round(alpha, 3), round(beta, 3)
+    (a0, a1), (b0, b1) = space.alpha_range, space.beta_range
+    return round(a0 + u * (a1 - a0), 3), round(b0 + v * (b1 - b0), 3)
 
 
-def _unit(alpha: float, beta: float) -> tuple[float, float]:
-    return (
-        (alpha - ALPHA_RANGE[0]) / (ALPHA_RANGE[1] - ALPHA_RANGE[0]),
-        (beta - BETA_RANGE[0]) / (BETA_RANGE[1] - BETA_RANGE[0]),
-    )
+def _unit(space: SearchSpace, alpha: float, beta: float) -> tuple[float, float]:
+    (a0, a1), (b0, b1) = space.alpha_range, space.beta_range
+    return (alpha - a0) / (a1 - a0), (beta - b0) / (b1 - b0)
 
 
-def _distance_to_defaults(alpha: float, beta: float) -> float:
-    """Tie-break: tiny dev sets often tie; then stay near DeepSpeech's release values."""
-    u, v = _unit(alpha, beta)
-    du, dv = _unit(DEFAULT_ALPHA, DEFAULT_BETA)
+def _distance_to_start(space: SearchSpace, alpha: float, beta: float) -> float:
+    """Tie-break: tiny dev sets often tie; then stay near the space's starting point."""
+    u, v = _unit(space, alpha, beta)
+    du, dv = _unit(space, *space.start)
     return math.hypot(u - du, v - dv)
 
 
 Objective = Callable[[float, float], tuple[float, float]]
 
 
-def search(objective: Objective, trials: int, seed: int = 0) -> list[tuple]:
-    """Minimise objective(alpha, beta) -> (wer, cer) over the box.
+def search(
+    objective: Objective, trials: int, seed: int = 0, space: SearchSpace = OPEN_SPACE
+) -> list[tuple]:
+    """Minimise objective(alpha, beta) -> (wer, cer) over the space's box.
 
-    Returns the trials in order as (wer, cer, distance to defaults, alpha, beta); the
-    first is DeepSpeech's defaults. No early stop at a perfect trial: small dev sets are
+    Returns the trials in order as (wer, cer, distance to the start, alpha, beta); the
+    first is the space's start. No early stop at a perfect trial: small dev sets are
     often perfect at many points, and the tie-break should pick the one nearest the
-    defaults rather than the first found.
+    start rather than the first found.
     """
     rng = np.random.default_rng(seed)
     explore = max(1, round(trials * EXPLORE_SHARE))
     done: list[tuple] = []
     for t in range(trials):
         if t == 0:
-            alpha, beta = round(DEFAULT_ALPHA, 3), round(DEFAULT_BETA, 3)
+            alpha, beta = round(space.start[0], 3), round(space.start[1], 3)
         elif t < explore:
-            alpha, beta = _point(_halton(t, 2), _halton(t, 3))
+            alpha, beta = _point(space, _halton(t, 2), _halton(t, 3))
         else:  # steps shrink from a quarter to a twentieth of the box
-            best_u, best_v = _unit(*min(done)[3:])
+            best_u, best_v = _unit(space, *min(done)[3:])
             share = (t - explore) / max(trials - explore - 1, 1)
             scale = 0.25 + (0.05 - 0.25) * share
             u, v = np.clip(np.array([best_u, best_v]) + rng.normal(0.0, scale, 2), 0.0, 1.0)
-            alpha, beta = _point(float(u), float(v))
+            alpha, beta = _point(space, float(u), float(v))
         wer, cer = objective(alpha, beta)
-        done.append((wer, cer, _distance_to_defaults(alpha, beta), alpha, beta))
+        done.append((wer, cer, _distance_to_start(space, alpha, beta), alpha, beta))
     return done
 
 
@@ -182,6 +215,7 @@ def tune(
     beam_width: int,
     trials: int,
     seed: int = 0,
+    space: SearchSpace = OPEN_SPACE,
 ) -> Tuning:
     """Search alpha/beta on precomputed dev outputs; leaves the best set on `scorer`."""
 
@@ -194,7 +228,7 @@ def tune(
         figures = summarize(score_all(outputs, decode))
         return figures["wer"], figures["cer"]
 
-    done = search(objective, trials, seed)
+    done = search(objective, trials, seed, space)
     wer, cer, _, alpha, beta = min(done)
     scorer.alpha, scorer.beta = alpha, beta
     return Tuning(alpha, beta, wer, cer, done[0][0], done[0][1], len(done), len(outputs))
@@ -211,7 +245,7 @@ def run_stage(config: TrainConfig, settings: ScorerSettings) -> ScorerOutcome:
         error = _one_line(e)
         print(f"Scorer: not built: {error}; exporting the model without one")
         return ScorerOutcome(error=error)
-    outcome = ScorerOutcome(path)
+    outcome = ScorerOutcome(path, *settings.space.start, mode=settings.mode)
     try:
         outcome.tuning = _tune_on_dev(config, settings, path, labels, outcome.notes)
     except Exception as e:  # noqa: BLE001 - the untuned scorer is still useful
@@ -220,7 +254,7 @@ def run_stage(config: TrainConfig, settings: ScorerSettings) -> ScorerOutcome:
         outcome.alpha, outcome.beta = outcome.tuning.alpha, outcome.tuning.beta
     for note in outcome.notes:
         print(f"Scorer: {note}")
-    print(f"Scorer: {path} (alpha {outcome.alpha:.3f}, beta {outcome.beta:.3f})")
+    print(f"Scorer: {path} ({outcome.mode} LM, alpha {outcome.alpha:.3f}, beta {outcome.beta:.3f})")
     return outcome
 
 
@@ -243,7 +277,16 @@ def _build(config: TrainConfig, settings: ScorerSettings, path: Path) -> list[st
     find_kenlm_bin(settings.kenlm_bin)  # the usual failure: say it before loading anything
     _, alphabet, _ = ckpt.load_for_inference(config.save_dir)
     try:
-        build_scorer(lines, alphabet.labels, path, kenlm_bin=settings.kenlm_bin)
+        alpha, beta = settings.space.start
+        build_scorer(
+            lines,
+            alphabet.labels,
+            path,
+            alpha,
+            beta,
+            kenlm_bin=settings.kenlm_bin,
+            mode=settings.mode,
+        )
     except ScorerError as e:
         raise ScorerError(f"{corpus}: {e}") from None
     return alphabet.labels
@@ -254,7 +297,7 @@ def _tune_on_dev(
 ) -> Tuning | None:
     """Tune on the dev set and store the result in the scorer's header."""
     if settings.trials <= 0:
-        notes.append("LM_TUNE_TRIALS=0: DeepSpeech's default alpha/beta kept")
+        notes.append(f"LM_TUNE_TRIALS=0: the {settings.mode} LM's default alpha/beta kept")
         return None
     model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
     samples = read_csvs(config.dev_files, alphabet, allow_empty=True) if config.dev_files else []
@@ -267,10 +310,12 @@ def _tune_on_dev(
     )
     beam_width = settings.beam_width or config.export_beam_width
     scorer = Scorer(path)
-    tuning = tune(outputs, labels, scorer, beam_width, settings.trials, config.random_seed)
+    tuning = tune(
+        outputs, labels, scorer, beam_width, settings.trials, config.random_seed, settings.space
+    )
     set_default_alpha_beta(path, tuning.alpha, tuning.beta)
     notes.append(
         f"tuned on {tuning.dev_samples} dev clips in {tuning.trials} trials: WER "
-        f"{tuning.default_wer:.3f} at the defaults -> {tuning.dev_wer:.3f}"
+        f"{tuning.default_wer:.3f} at the starting point -> {tuning.dev_wer:.3f}"
     )
     return tuning

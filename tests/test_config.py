@@ -32,3 +32,26 @@ def test_bad_values_are_named(tmp_path):
     env.write_text("RUNNER=cloud\n")
     with pytest.raises(ConfigError, match="auto, local or docker"):
         PipelineConfig.load(env, environ={})
+
+
+@pytest.mark.parametrize(
+    ("mode", "lm_text", "resolved"),
+    [
+        ("auto", "", "commands"),  # commands.csv alone is a closed set: strict scorer
+        ("auto", "extra.txt", "open"),  # free text asks for word sequences beyond it
+        ("commands", "extra.txt", "commands"),
+        ("open", "", "open"),
+    ],
+)
+def test_lm_mode_selection(tmp_path, mode, lm_text, resolved):
+    env = tmp_path / "c.env"
+    env.write_text(f"LM_MODE={mode}\nLM_TEXT={lm_text}\n")
+    assert PipelineConfig.load(env, environ={}).scorer_mode == resolved
+    assert PipelineConfig().scorer_mode == "commands"  # the shipped default
+
+
+def test_unknown_lm_mode_is_named(tmp_path):
+    env = tmp_path / "c.env"
+    env.write_text("LM_MODE=strict\n")
+    with pytest.raises(ConfigError, match="LM_MODE='strict'; use auto, commands, open"):
+        PipelineConfig.load(env, environ={})

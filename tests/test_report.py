@@ -57,7 +57,13 @@ def make_report(scorer: bool = True) -> dict:
     report = summarize(_results(2, seed=1))
     if scorer:
         report["no_scorer"] = {k: report[k] for k in ("wer", "cer", "accuracy")}
-        section = {"file": "m.scorer", "alpha": 0.9, "beta": 1.2, "beam_width": 100}
+        section = {
+            "file": "m.scorer",
+            "mode": "commands",
+            "alpha": 0.9,
+            "beta": 1.2,
+            "beam_width": 100,
+        }
         report["scorer"] = {**section, **summarize(_results(3, seed=2))}
     return report
 
@@ -175,7 +181,7 @@ def test_html_shows_the_numbers(built):
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     for figure in ("44.4%", "77.8%", "33.3%", "66.7%", "100.0%", "m.scorer"):
         assert figure in page, figure
-    assert "alpha 0.9, beta 1.2, beam_width 100" in page
+    assert "mode commands, alpha 0.9, beta 1.2, beam_width 100" in page
     assert page.count("data:image/png;base64,") == 3  # self-contained
     assert "yes_carol_1.wav" in page and "no (unseen)" in page
     assert '<td class="n">2</td>' in page  # a confusion count

@@ -47,6 +47,18 @@ def test_search_starts_at_the_defaults_stays_in_the_box_and_is_deterministic():
     assert min(first)[3:] == seen[0], "ties must keep the release defaults"
 
 
+def test_commands_space_starts_at_two_two_and_keeps_alpha_strict():
+    seen: list[tuple[float, float]] = []
+
+    def objective(alpha: float, beta: float) -> tuple[float, float]:
+        seen.append((alpha, beta))
+        return 0.0, 0.0
+
+    done = tune.search(objective, 20, seed=1, space=tune.SEARCH_SPACES["commands"])
+    assert seen[0] == (2.0, 2.0) and min(done)[3:] == (2.0, 2.0)
+    assert all(1.0 <= a <= 5.0 and -1.0 <= b <= 6.0 for a, b in seen)
+
+
 def test_search_finds_the_better_region():
     def objective(alpha: float, beta: float) -> tuple[float, float]:
         return round((alpha - 3.5) ** 2 + (beta + 1) ** 2, 1), 0.0
@@ -112,14 +124,35 @@ def test_header_rewrite_keeps_the_lm(tmp_path: Path):
     assert S.Scorer(path).alpha == 2.25
 
 
-def test_no_tuning_without_trials_or_dev_set(checkpointed: TrainConfig):
+@pytest.mark.parametrize(
+    ("mode", "start"), [("open", (DEFAULT_ALPHA, DEFAULT_BETA)), ("commands", (2.0, 2.0))]
+)
+def test_no_tuning_without_trials_or_dev_set(checkpointed: TrainConfig, mode, start):
     kenlm_or_skip()
-    outcome = tune.run_stage(checkpointed, tune.ScorerSettings(trials=0))
+    outcome = tune.run_stage(checkpointed, tune.ScorerSettings(trials=0, mode=mode))
     assert outcome.path is not None and outcome.tuning is None
-    assert (outcome.alpha, outcome.beta) == (DEFAULT_ALPHA, DEFAULT_BETA)
+    assert (outcome.alpha, outcome.beta) == start == astuple(read_scorer(outcome.path))
+    assert outcome.report()["mode"] == mode
     no_dev = dataclasses.replace(checkpointed, dev_files="")
     outcome = tune.run_stage(no_dev, tune.ScorerSettings(trials=3))
     assert outcome.path is not None and "no dev samples" in outcome.notes[0]
+
+
+def astuple(parsed) -> tuple[float, float]:
+    return parsed.alpha, parsed.beta
+
+
+def test_stage_builds_the_scorer_of_the_mode(checkpointed: TrainConfig):
+    """Corpus go / no / yes / stop / go stop: "stop go" is word salad. The commands-mode
+    scorer charges it a -10 (log10) back-off; the open one does not."""
+    kenlm_or_skip()
+    scores = {}
+    for mode in ("commands", "open"):
+        outcome = tune.run_stage(checkpointed, tune.ScorerSettings(trials=0, mode=mode))
+        lm = S.Scorer(outcome.path)
+        scores[mode] = lm.log_cond_prob(("stop", "go"), bos=True)
+        assert lm.log_cond_prob(("go", "stop"), bos=True) > -1.0, mode
+    assert scores["commands"] < -23 < -5 < scores["open"], scores
 
 
 def _hide_kenlm(monkeypatch, tmp_path: Path) -> None:
@@ -163,6 +196,11 @@ def test_settings_from_pipeline_and_corpus_path():
     settings = tune.ScorerSettings.from_pipeline(PipelineConfig(lm_tune_trials=7))
     config = PipelineConfig().train_config("d", "c", "m")
     assert settings.trials == 7 and settings.corpus_path(config) == Path("d/lm_corpus.txt")
+    assert settings.mode == "commands" and settings.space.start == (2.0, 2.0)
+    with_text = PipelineConfig(lm_text="extra.txt")
+    assert tune.ScorerSettings.from_pipeline(with_text).mode == "open"
+    forced = PipelineConfig(lm_text="extra.txt", lm_mode="commands")
+    assert tune.ScorerSettings.from_pipeline(forced).mode == "commands"
 
 
 # --- end to end on the example data with the official client (slow) ------------------------

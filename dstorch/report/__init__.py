@@ -18,7 +18,7 @@ from dstorch.report.speakers import load_speakers
 
 JSON_NAME = "report.json"
 HTML_NAME = "report.html"
-SCORER_KEYS = ("file", "alpha", "beta", "beam_width")  # what the page says about the scorer
+SCORER_KEYS = ("file", "mode", "alpha", "beta", "beam_width")  # what the page says about the scorer
 
 
 def analyze(report: dict, history: list[dict], registry: Path | None = None) -> dict:

@@ -1,0 +1,136 @@
+"""The command-strict LM (LM_MODE=commands): ARPA entries, and what the client's scoring
+makes of it once KenLM has built it."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import pytest
+from conftest import ENGLISH
+
+from dstorch import arpa
+from dstorch import scorer as S
+from dstorch.arpa import OUTSIDE_BACKOFF, Entry, command_ngrams, command_order
+
+LN10 = math.log(10)
+
+
+def kenlm_or_skip() -> Path:
+    pytest.importorskip("kenlm")
+    try:
+        return S.find_kenlm_bin()
+    except S.ScorerError as e:
+        pytest.skip(str(e))
+
+
+def test_entries_count_n_grams_of_bos_plus_command():
+    table = command_ngrams(["stop", "stop music", "play music", "stop"], order=3)
+    third = math.log10(1 / 3)
+    assert table[0] == {
+        ("music",): Entry(third, -10.0),
+        ("play",): Entry(third, -10.0),
+        ("stop",): Entry(third, -10.0),
+        ("<s>",): Entry(-99.0, -10.0),
+        ("</s>",): Entry(-99.0, None),
+        ("<unk>",): Entry(-99.0, None),
+    }
+    # Duplicates count once: <s> starts 3 distinct commands, 2 of them with "stop".
+    assert table[1] == {
+        ("<s>", "play"): Entry(math.log10(1 / 3), -10.0),
+        ("<s>", "stop"): Entry(math.log10(2 / 3), -10.0),
+        ("play", "music"): Entry(0.0, -10.0),
+        ("stop", "music"): Entry(math.log10(1 / 2), -10.0),  # "stop" also ends a command
+    }
+    assert table[2] == {  # the highest order: no back-off
+        ("<s>", "play", "music"): Entry(0.0, None),
+        ("<s>", "stop", "music"): Entry(math.log10(1 / 2), None),
+    }
+
+
+def test_order_is_the_longest_command_plus_one_within_kenlm():
+    assert command_order(["go", "turn on the light"], 6) == 5
+    assert command_order(["go"], 6) == 2
+    assert command_order(["one two three four five six seven"], 6) == 6
+    with pytest.raises(ValueError, match="no command sentences"):
+        command_ngrams([" ", ""], 3)
+
+
+def test_arpa_text_header_and_lines():
+    text = arpa.arpa_text(command_ngrams(["go", "go home"], 3))
+    lines = text.splitlines()
+    assert lines[1:5] == ["\\data\\", "ngram 1=5", "ngram 2=2", "ngram 3=1"]
+    assert "-0.301030\tgo\t-10.000000" in lines  # two words, uniform
+    assert "-0.301030\tgo home\t-10.000000" in lines  # "go" ends one of two commands
+    assert "-0.301030\t<s> go home" in lines and "-99.000000\t</s>" in lines
+    assert text.rstrip().endswith("\\end\\")
+
+
+def client_lm_score(lm: S.Scorer, words: tuple[str, ...]) -> float:
+    """Sum of what the client adds (before alpha) as each word ends: ln P(word | history),
+    history = the last `order` words, from <s> while shorter than the order."""
+    total = 0.0
+    for end in range(1, len(words) + 1):
+        ngram = words[max(0, end - lm.order) : end]
+        total += lm.log_cond_prob(ngram, bos=len(ngram) < lm.order)
+    return total
+
+
+COMMANDS = ["stop", "please stop the music", "turn on the light", "turn off the light", "go"]
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory) -> S.Scorer:
+    kenlm_or_skip()
+    out = tmp_path_factory.mktemp("strict") / "commands.scorer"
+    return S.Scorer(S.build_scorer(COMMANDS, ENGLISH, out, 2.0, 2.0, mode="commands"))
+
+
+def is_prefix(words: tuple[str, ...], commands: list[str]) -> bool:
+    return any(tuple(c.split()[: len(words)]) == words for c in commands)
+
+
+def test_every_word_sequence_outside_the_commands_pays_the_back_off(strict: S.Scorer):
+    """Every sequence of up to 5 vocabulary words: a command prefix costs at most
+    ln(1 / number of commands); anything else at least one -10 (log10) back-off."""
+    assert strict.order == 5 and (strict.file.alpha, strict.file.beta) == (2.0, 2.0)
+    vocabulary = sorted({w for c in COMMANDS for w in c.split()})
+    floor, ceiling = math.log(1 / len(COMMANDS)) - 1e-4, OUTSIDE_BACKOFF * LN10 + 1e-3
+    counts = [0, 0]
+    for n in range(1, 5):
+        for words in itertools.product(vocabulary, repeat=n):
+            score = client_lm_score(strict, words)
+            inside = is_prefix(words, COMMANDS)
+            counts[inside] += 1
+            assert (score >= floor) if inside else (score <= ceiling), (words, score)
+    assert counts[1] == 13 and counts[0] > 3000
+    # A complete command followed by words of another is outside too ("stop the").
+    assert client_lm_score(strict, ("stop", "the")) <= ceiling
+
+
+def test_commands_longer_than_kenlm_allows_still_score_as_commands(tmp_path: Path):
+    kenlm_or_skip()
+    long = ["please turn on all of the lights now", "stop"]
+    lm = S.Scorer(S.build_scorer(long, ENGLISH, tmp_path / "x.scorer", mode="commands"))
+    assert lm.order == S.KENLM_MAX_ORDER
+    for sentence in long:
+        words = tuple(sentence.split())
+        for n in range(1, len(words) + 1):
+            assert client_lm_score(lm, words[:n]) >= math.log(1 / 2) - 1e-4
+    assert client_lm_score(lm, ("stop", "now")) <= OUTSIDE_BACKOFF * LN10 + 1e-3
+
+
+def test_open_mode_lets_word_salad_through(tmp_path: Path):
+    """The contrast that makes the strict mode necessary: lmplz's LM (open) scores
+    "stop the" far above the strict LM's back-off floor."""
+    kenlm_or_skip()
+    lm = S.Scorer(S.build_scorer(COMMANDS, ENGLISH, tmp_path / "open.scorer", mode="open"))
+    assert client_lm_score(lm, ("stop", "the")) > OUTSIDE_BACKOFF * LN10 / 2
+
+
+def test_unknown_mode_is_one_line(tmp_path: Path):
+    with pytest.raises(S.ScorerError, match="LM mode 'strict' unknown; use open or commands"):
+        S.build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", mode="strict")
+    with pytest.raises(S.ScorerError, match="word-based; build it without UTF-8"):
+        S.build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", utf8=True, mode="commands")
