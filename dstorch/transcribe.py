@@ -4,9 +4,9 @@
 into PyTorch by dstorch.graph_import), and runs the client's streaming pipeline: one
 MFCC frame per 512-sample window every 320 samples, 19-frame time steps, the acoustic
 model in batches of 16 steps carrying the LSTM state, a zero-padded tail window and 9
-zero frames of right context at the end, then CTC beam search (dstorch.decode_fast,
+zero frames of right context at the end, then CTC beam search (dstorch.decoder,
 the client's decoder bit for bit) with the optional scorer and hot words. Optionally the
-output is constrained to a list of command sentences (dstorch.command_grammar).
+output is constrained to a list of command sentences (dstorch.decoder.commands).
 
 Whole buffers (`Transcriber.transcribe`) go through the same pipeline in model calls of
 WHOLE_BATCH_STEPS steps instead of 16: the LSTM is causal, so only per-call overhead
@@ -24,10 +24,9 @@ import numpy as np
 import torch
 
 from dstorch import features as F
-from dstorch.command_grammar import CommandGrammar, load_commands
-from dstorch.decode import Candidate as Candidate
-from dstorch.decode import DecodeError, WordTiming, word_timings
-from dstorch.decode_fast import make_search
+from dstorch.decoder import Candidate as Candidate
+from dstorch.decoder import DecodeError, WordTiming, make_search, word_timings
+from dstorch.decoder.commands import CommandGrammar, load_commands
 from dstorch.graph_import import load_graph_model
 from dstorch.scorer import Scorer
 
