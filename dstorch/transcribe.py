@@ -26,11 +26,11 @@ import torch
 from dstorch import features as F
 from dstorch.decoder import Candidate as Candidate
 from dstorch.decoder import DecodeError, WordTiming, make_search, word_timings
+from dstorch.decoder.base import FLT_MIN
 from dstorch.decoder.commands import CommandGrammar, load_commands
 from dstorch.graph_import import load_graph_model
 from dstorch.scorer import Scorer
 
-_FLT_MIN = float(np.finfo(np.float32).tiny)
 WHOLE_BATCH_STEPS = 1024  # time steps per model call for whole buffers (~20 s, 2 MiB)
 
 
@@ -207,7 +207,7 @@ class Stream:
             logits, self.state = self.owner.model(torch.from_numpy(steps)[None], self.state)
             probs = torch.softmax(logits[0], dim=-1).numpy()  # float32, as the graph's
         if self.owner.grammar is not None:
-            self.log_probs.append(np.log(probs.astype(np.float64) + _FLT_MIN))
+            self.log_probs.append(np.log(probs.astype(np.float64) + FLT_MIN))
         try:
             self.search.next(probs)
         except DecodeError as exc:

@@ -137,3 +137,13 @@ def test_parity_with_official_client(
                 assert c.confidence == pytest.approx(r.confidence, abs=1e-3)
             if i == 2:
                 client.clear_hot_words()
+
+
+def test_beam_search_decodes_log_probs_like_the_reference(scorer) -> None:
+    """The public one-call API (make_search's choice, fed exp(log_probs))."""
+    from dstorch.decoder import beam_search
+
+    log_probs = np.log(random_probs(3).astype(np.float64))
+    ref = ReferenceBeamSearch(ENGLISH, 16, scorer, HOT)
+    ref.next(np.exp(log_probs))
+    assert beam_search(log_probs, ENGLISH, 16, scorer, HOT, num_results=3) == ref.decode(3)
