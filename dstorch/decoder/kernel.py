@@ -70,7 +70,10 @@ def kernel_dirs() -> list[Path]:
         dirs.append(checkout / "build" / "ctc_kernel")
     if sys.prefix != sys.base_prefix:  # a virtual environment
         dirs.append(Path(sys.prefix) / "share" / "dstorch" / "ctc_kernel")
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    try:
+        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError:  # no HOME and no passwd entry (a container's arbitrary uid)
+        return dirs
     return dirs + [Path(xdg) / "dstorch"]
 
 

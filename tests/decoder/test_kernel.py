@@ -128,3 +128,22 @@ def test_unsafe_libraries_are_refused(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(kernel, "kernel_dirs", lambda: [folder])
     lib_or_none, why = kernel._load()
     assert lib_or_none is None and "refused" in why
+
+
+@needs_kernel
+def test_edits_rebuild_the_library(tmp_path: Path, monkeypatch) -> None:
+    """The library is named by a hash of sources, headers and flags: an edit builds anew."""
+    first = kernel.library_name()
+    header = tmp_path / "ctc_pool.h"
+    header.write_bytes(kernel.HEADERS[0].read_bytes())
+    monkeypatch.setattr(kernel, "HEADERS", [header])
+    assert kernel.library_name() == first
+    header.write_bytes(header.read_bytes() + b"/* edited */\n")
+    assert kernel.library_name() != first
+    monkeypatch.undo()
+    folder = tmp_path / "k"
+    kernel.load_from(folder)
+    monkeypatch.setattr(kernel, "CFLAGS", [*kernel.CFLAGS, "-DDSTORCH_REBUILD_TEST"])
+    kernel.load_from(folder)
+    names = sorted(p.name for p in folder.glob("*.so"))
+    assert names == sorted([first, kernel.library_name()]) and first != kernel.library_name()

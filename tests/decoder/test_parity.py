@@ -95,8 +95,16 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", ["reference", "arrays", "kernel"])
-@pytest.mark.parametrize("case", list(CASES))
+# The reference is too slow at beam 500 on 10 s; the first test shows it equals the others.
+CLIENT_RUNS = [
+    (case, name)
+    for case, spec in CASES.items()
+    for name in ("reference", "arrays", "kernel")
+    if name != "reference" or spec[3] <= 300
+]
+
+
+@pytest.mark.parametrize(("case", "name"), CLIENT_RUNS)
 def test_parity_with_official_client(
     case: str, name: str, deepspeech_lib: Path, tmp_path: Path
 ) -> None:
@@ -108,8 +116,6 @@ def test_parity_with_official_client(
     from dstorch.scorer import Scorer
 
     seed, sharpen, audio, beam, n_settings = CASES[case]
-    if name == "reference" and beam > 300:
-        pytest.skip("the reference is too slow at beam 500 on 10 s; it equals the others")
     search = implementation(name)
     model = sharp_model(seed, sharpen)
     pb, _ = export_model(model, Alphabet(ENGLISH), tmp_path, "m")
