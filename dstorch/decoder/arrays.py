@@ -2,7 +2,7 @@
 
 Why it exists: the C kernel (dstorch.decoder.kernel) needs a compiler at first use; where
 there is none (or with DSTORCH_DECODER=python) this gives the same candidates in pure
-numpy, ~10x faster than the reference. The reference keeps one Python object per prefix
+numpy, much faster than the reference. The reference keeps one Python object per prefix
 and scores every (prefix, class) pair. Here the beam is a few packed numpy arrays
 (beam_state.Beam) and a step is a fixed number of array operations over only the pairs
 that can matter: with a scorer, those the vocabulary FST allows; without one, those not
