@@ -19,7 +19,7 @@ import torch
 from dstorch import checkpoint as ckpt
 from dstorch.config import TrainConfig
 from dstorch.data import FeatureCache, atomic_write_text, read_csvs
-from dstorch.decode_fast import fast_beam_search
+from dstorch.decoder import beam_search
 from dstorch.evaluate import forward_all, greedy_decode, score_all, summarize, write_report
 from dstorch.scorer import Scorer, ScorerError
 from dstorch.train import GracefulStop, pick_device, train
@@ -90,9 +90,7 @@ def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) 
     except ScorerError as e:
         return {**section, "error": str(e)}
     width = config.export_beam_width
-    figures = summarize(
-        score_all(outputs, lambda lp: fast_beam_search(lp, labels, width, lm)[0].text)
-    )
+    figures = summarize(score_all(outputs, lambda lp: beam_search(lp, labels, width, lm)[0].text))
     print(
         f"Test with the scorer: WER {figures['wer']:.3f}, CER {figures['cer']:.3f}, "
         f"{figures['accuracy']:.0%} exact"

@@ -4,9 +4,9 @@
 into PyTorch by dstorch.graph_import), and runs the client's streaming pipeline: one
 MFCC frame per 512-sample window every 320 samples, 19-frame time steps, the acoustic
 model in batches of 16 steps carrying the LSTM state, a zero-padded tail window and 9
-zero frames of right context at the end, then CTC beam search (dstorch.decode_fast,
+zero frames of right context at the end, then CTC beam search (dstorch.decoder,
 the client's decoder bit for bit) with the optional scorer and hot words. Optionally the
-output is constrained to a list of command sentences (dstorch.command_grammar).
+output is constrained to a list of command sentences (dstorch.decoder.commands).
 
 Whole buffers (`Transcriber.transcribe`) go through the same pipeline in model calls of
 WHOLE_BATCH_STEPS steps instead of 16: the LSTM is causal, so only per-call overhead
@@ -24,14 +24,13 @@ import numpy as np
 import torch
 
 from dstorch import features as F
-from dstorch.command_grammar import CommandGrammar, load_commands
-from dstorch.decode import Candidate as Candidate
-from dstorch.decode import DecodeError, WordTiming, word_timings
-from dstorch.decode_fast import make_search
+from dstorch.decoder import Candidate as Candidate
+from dstorch.decoder import DecodeError, WordTiming, make_search, word_timings
+from dstorch.decoder.base import FLT_MIN
+from dstorch.decoder.commands import CommandGrammar, load_commands
 from dstorch.graph_import import load_graph_model
 from dstorch.scorer import Scorer
 
-_FLT_MIN = float(np.finfo(np.float32).tiny)
 WHOLE_BATCH_STEPS = 1024  # time steps per model call for whole buffers (~20 s, 2 MiB)
 
 
@@ -208,7 +207,7 @@ class Stream:
             logits, self.state = self.owner.model(torch.from_numpy(steps)[None], self.state)
             probs = torch.softmax(logits[0], dim=-1).numpy()  # float32, as the graph's
         if self.owner.grammar is not None:
-            self.log_probs.append(np.log(probs.astype(np.float64) + _FLT_MIN))
+            self.log_probs.append(np.log(probs.astype(np.float64) + FLT_MIN))
         try:
             self.search.next(probs)
         except DecodeError as exc:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the parser is built for every dstorch command: import torch lazily
     import numpy as np
 
-    from dstorch.decode import Candidate
+    from dstorch.decoder import Candidate
 
 STDIN_CHUNK = 16000 * 2  # bytes: half a second of 16-bit samples
 
@@ -88,7 +88,7 @@ class Official:
             raise TranscribeError(f"official client: {exc}") from None
 
     def _candidates(self, transcripts) -> list[Candidate]:
-        from dstorch.decode import Candidate
+        from dstorch.decoder import Candidate
 
         out = []
         for t in transcripts:
@@ -110,7 +110,7 @@ class Official:
         return self._candidates(stream.finish_with_metadata(num_results))
 
     def words(self, candidate: Candidate):
-        from dstorch.decode import word_timings
+        from dstorch.decoder import word_timings
 
         return word_timings(candidate, self.labels)
 

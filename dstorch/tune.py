@@ -27,7 +27,7 @@ import numpy as np
 from dstorch import checkpoint as ckpt
 from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig, TrainConfig
 from dstorch.data import FeatureCache, read_csvs
-from dstorch.decode_fast import fast_beam_search
+from dstorch.decoder import beam_search
 from dstorch.evaluate import Output, forward_all, score_all, summarize
 from dstorch.scorer import (
     COMMANDS_ALPHA,
@@ -223,7 +223,7 @@ def tune(
         scorer.alpha, scorer.beta = alpha, beta  # as DS_SetScorerAlphaBeta
 
         def decode(log_probs: np.ndarray) -> str:
-            return fast_beam_search(log_probs, labels, beam_width, scorer)[0].text
+            return beam_search(log_probs, labels, beam_width, scorer)[0].text
 
         figures = summarize(score_all(outputs, decode))
         return figures["wer"], figures["cer"]

@@ -152,7 +152,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dstorch-bench-") as tmp:
         model, scorer, what = pick_model(args, Path(tmp))
         timing, parity = clips(args.audio, args.seconds)
-        from dstorch.decode_kernel import BACKEND
+        from dstorch.decoder.kernel import BACKEND
 
         print(
             f"model {model} ({what}), scorer {scorer}, beam {args.beam_width}, "

@@ -1,4 +1,6 @@
-"""dstorch.transcribe: model import, streaming, the fast decoder, commands, CLI, parity."""
+"""dstorch.transcribe: model import, streaming, commands, CLI, end-to-end parity.
+
+The decoder itself is tested in tests/decoder/."""
 
 from __future__ import annotations
 
@@ -14,11 +16,8 @@ import torch
 from conftest import ENGLISH, load_clip, random_model
 
 from dstorch import features as F
-from dstorch import prefix_pool
 from dstorch.cli import main
-from dstorch.command_grammar import CommandGrammar, best_alignment, ctc_log_likelihoods
-from dstorch.decode import BeamSearch
-from dstorch.decode_fast import FastBeamSearch
+from dstorch.decoder import kernel
 from dstorch.graph_import import GraphImportError, load_graph_model
 from dstorch.transcribe import TranscribeError, Transcriber, parse_hot_words
 
@@ -54,39 +53,6 @@ def test_exported_graph_loads_back_to_identical_logits(exported, peaked_model, k
     x = torch.from_numpy(F.context_windows(F.audio_features(load_clip("speech"))))[None]
     with torch.no_grad():
         assert torch.equal(graph.model(x)[0], peaked_model(x)[0])
-
-
-CASES = [(0, 8, False), (1, 64, False), (2, 300, False), (3, 16, True), (4, 200, True)]
-
-
-@pytest.mark.parametrize(("seed", "beam", "with_scorer"), [*CASES, (5, 500, True)])
-def test_fast_decoder_is_bit_identical_to_reference(seed, beam, with_scorer) -> None:
-    from dstorch.scorer import Scorer
-
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(size=(120, C)) * 3
-    logits[:, -1] += rng.uniform(0, 4, size=120)  # blank-heavy, like a trained model
-    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    probs = probs.astype(np.float32)  # what the acoustic model hands the decoder
-    scorer = Scorer(SCORER) if with_scorer else None
-    hot = {"music": 2.0, "off": -1.5} if with_scorer and seed % 2 else None
-    ref, fast = BeamSearch(ENGLISH, beam, scorer, hot), FastBeamSearch(ENGLISH, beam, scorer, hot)
-    ref.next(probs)
-    for chunk in np.array_split(probs, [16, 17, 64]):  # streaming chunks change nothing
-        fast.next(chunk)
-    assert fast.decode(5) == ref.decode(5)
-
-
-def test_pools_are_collected_without_changing_results(monkeypatch) -> None:
-    probs = np.random.default_rng(9).dirichlet(np.full(C, 0.2), size=400).astype(np.float32)
-    whole = FastBeamSearch(ENGLISH, 32)
-    whole.next(probs)
-    monkeypatch.setattr(prefix_pool, "_MIN_COLLECT", 200)
-    small = FastBeamSearch(ENGLISH, 32)
-    small.next(probs)
-    assert small.decode(3) == whole.decode(3)
-    for pool in ("tokens", "steps"):  # memory bounded by what live prefixes point to
-        assert getattr(small, pool).size < getattr(whole, pool).size / 5
 
 
 def test_stream_in_uneven_chunks_equals_whole_buffer(sharp_pbmm: Path) -> None:
@@ -132,8 +98,10 @@ def test_whole_buffers_run_in_big_batches(sharp_pbmm: Path, monkeypatch) -> None
 
 
 def test_parity_with_official_client(sharp_pbmm: Path, deepspeech_lib, parity_clips) -> None:
-    """Same transcripts, token timesteps and confidences as libdeepspeech.so, without and
-    with the scorer, on speech, noise, silence and framing edge cases."""
+    """End to end (audio framing, features, imported graph, decoder): same transcripts,
+    token timesteps and confidences as libdeepspeech.so, without and with the scorer, on
+    speech, noise, silence and framing edge cases. Decoder settings are covered by
+    tests/decoder/test_parity.py."""
     from dstorch.client import OfficialModel
 
     clips = dict(parity_clips)
@@ -144,6 +112,8 @@ def test_parity_with_official_client(sharp_pbmm: Path, deepspeech_lib, parity_cl
             if scorer:
                 client.enable_scorer(scorer)
             ours = Transcriber(sharp_pbmm, scorer, beam_width=100)
+            if kernel.BACKEND == "c":  # production decodes with the kernel
+                assert isinstance(ours.stream().search, kernel.KernelBeamSearch)
             for name, pcm in clips.items():
                 ref, got = client.stt_with_metadata(pcm, 3), ours.transcribe(pcm, 3)
                 assert [c.text for c in got] == [r.text for r in ref], name
@@ -156,24 +126,6 @@ def _read(path: Path) -> np.ndarray:
     from dstorch.transcribe import read_audio
 
     return read_audio(path)
-
-
-def test_commands_pick_the_likeliest_sentence() -> None:
-    grammar = CommandGrammar(["stop the music", "turn on the light", "stop"], ENGLISH)
-    rows = []
-    for ch in "stop the musik":  # a near miss of one command
-        for cls in (ENGLISH.index(ch), C - 1):
-            row = np.full(C, 0.3 / (C - 1))
-            row[cls] = 0.7
-            rows.append(row)
-    best, second = grammar.rank(np.log(rows), num_results=2)
-    assert (best.text, second.text) == ("stop the music", "stop")
-    assert best.timesteps == list(range(0, 28, 2))  # each label on its own step
-    # Exact CTC likelihood: one label "a" over two steps = P(aa) + P(a_) + P(_a).
-    lp = np.log([[0.4, 0.6], [0.3, 0.7]])
-    got = ctc_log_likelihoods(lp, [[0]])[0]
-    assert got == pytest.approx(np.log(0.4 * 0.3 + 0.4 * 0.7 + 0.6 * 0.3))
-    assert best_alignment(lp, [0]) == [0]
 
 
 def test_commands_with_scorer_from_csv(sharp_pbmm: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from dstorch import job, tune
 from dstorch import scorer as S
 from dstorch.config import PipelineConfig, TrainConfig
 from dstorch.data import Alphabet, FeatureCache, read_csvs, read_wav
-from dstorch.decode import beam_search
+from dstorch.decoder import beam_search
 from dstorch.evaluate import forward_all
 from dstorch.scorer import DEFAULT_ALPHA, DEFAULT_BETA, ScorerError, read_scorer
 

@@ -1,15 +1,16 @@
-"""Array building blocks of the fast beam search (dstorch.decode_fast).
+"""Array building blocks of the array beam search (dstorch.decoder.arrays).
 
 `Beam` holds the prefixes of a beam as three packed arrays, so reordering the beam is
 three fancy-index operations; the pair generators list the (prefix, class) pairs worth
-scoring in one step; `log_sum_exp` is decode.log_sum_exp with fewer array passes.
+scoring in one step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-NEG_INF = -np.inf
+from dstorch.decoder.base import NEG_INF, ArcLists
+
 F_SCORE, F_B, F_NB, F_LM_SPACE, F_LM_END = range(5)  # rows of Beam.f
 I_CHAR, I_KEY, I_PKEY, I_NODE, I_TS, I_STATE = range(6)  # rows of Beam.i
 O_HIST, O_WORD = range(2)  # rows of Beam.o
@@ -54,14 +55,6 @@ class Beam:
         )
 
 
-def log_sum_exp(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """decode.log_sum_exp for float32 arrays [n], bit for bit (call under np.errstate)."""
-    m = np.maximum(x, y)
-    ex = np.exp((np.stack([x, y]) - m).astype(np.float64)).astype(np.float32)
-    out = np.log((ex[0] + ex[1]).astype(np.float64)).astype(np.float32) + m
-    return np.where(x == NEG_INF, y, np.where(y == NEG_INF, x, out))
-
-
 def child_keys(keys: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """int64 hash of "prefix + label" from prefix hashes [n] and labels [n].
 
@@ -103,20 +96,13 @@ def staircase(score: np.ndarray, limit: np.ndarray) -> tuple[np.ndarray, np.ndar
     return srt[idx], cols
 
 
-class ArcLists:
-    """The vocabulary FST's transition table [S, L] as lists of labels per state."""
-
-    def __init__(self, table: np.ndarray, blank: int):
-        valid = table >= 0
-        valid[:, blank + 1 :] = False  # the blank has no arc
-        self.start = np.concatenate([[0], np.cumsum(valid.sum(1))])
-        self.label = np.nonzero(valid)[1] - 1  # FST label = class + 1
-
-    def pairs(self, states: np.ndarray, class_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(rows [M], cols [M]): prefixes (FST states [N]) x labels with an arc, as
-        columns class_pos[label] (labels pruned this step, -1 there, are left out)."""
-        first = self.start[states]
-        rows, arcs = expand(self.start[states + 1] - first, first)
-        cols = class_pos[self.label[arcs]]
-        ok = cols >= 0
-        return rows[ok], cols[ok]
+def arc_pairs(
+    arcs: ArcLists, states: np.ndarray, class_pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows [M], cols [M]): prefixes (FST states [N]) x labels with an arc, as columns
+    class_pos[label] (labels pruned this step, -1 there, are left out)."""
+    first = arcs.start[states]
+    rows, arcs_at = expand(arcs.start[states + 1] - first, first)
+    cols = class_pos[arcs.label[arcs_at]]
+    ok = cols >= 0
+    return rows[ok], cols[ok]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dstorch.decode import Candidate
+from dstorch.decoder.base import Candidate, hot_boost, rounded_alpha_beta
 from dstorch.pipeline.sources import normalise_text, read_commands
 from dstorch.scorer import Scorer
 
@@ -72,7 +72,7 @@ class CommandGrammar:
 
     def lm_scores(self, scorer: Scorer, hot_words: dict[str, float]) -> np.ndarray:
         """float64 [S]: the LM terms the beam search adds over each whole sentence."""
-        alpha, beta = float(np.float32(scorer.alpha)), float(np.float32(scorer.beta))
+        alpha, beta = rounded_alpha_beta(scorer)
         out = np.zeros(len(self.sentences))
         for s, sentence in enumerate(self.sentences):
             words = sentence.split()
@@ -80,7 +80,7 @@ class CommandGrammar:
                 ngram = tuple(words[max(0, i + 1 - scorer.order) : i + 1])
                 lm = scorer.log_cond_prob(ngram, len(ngram) < scorer.order)
                 # The decoder boosts words closed by a space, not the unfinished last one.
-                boost = sum(hot_words.get(w, 0.0) for w in ngram) if i < len(words) - 1 else 0.0
+                boost = float(hot_boost(ngram, hot_words)) if i < len(words) - 1 else 0.0
                 out[s] += alpha * (lm + boost) + beta
         return out
 

@@ -1,9 +1,9 @@
-/* CTC prefix beam search, one time step per loop turn: dstorch.decode_fast in C.
+/* CTC prefix beam search, one time step per loop turn: dstorch.decoder.arrays in C.
  *
- * Same arithmetic as dstorch/decode.py (float32 scores in DeepSpeech 0.9.3's operation
- * order, exp/log in double rounded to float), same tie-breaking: the new beam is the best
- * `width` of (prefixes, new extensions) by (score desc, label asc, position asc), the
- * position of extension (r, k) being n + r * K + k. Prefixes are found by a 64-bit hash
+ * Same arithmetic as dstorch/decoder/reference.py (float32 scores in DeepSpeech 0.9.3's
+ * operation order, exp/log in double rounded to float), same tie-breaking: the new beam
+ * is the best `width` of (prefixes, new extensions) by (score desc, label asc, position asc),
+ * the position of extension (r, k) being n + r * K + k. Prefixes are found by a 64-bit hash
  * of their label string; labels and timesteps live in two parent-pointer pools that are
  * garbage-collected. LM scores come from a Python callback, cached by n-gram in a cache
  * the caller owns and may share between searches (dk_cache_new).
@@ -19,7 +19,7 @@
 #define ERR_CALLBACK (-2)
 #define CACHE_MAX (1 << 20)  /* n-grams a cache holds before it starts over (16 MiB) */
 
-#include "_ctc_pool.h"
+#include "ctc_pool.h"
 
 /* labels [n] of the n-gram, words split by the space label -> out: alpha * (LM + hot
  * boost) for a closing space, alpha * LM for the unfinished last word. 0: ok. */
@@ -352,7 +352,7 @@ static int step(Decoder *d, int32_t t, const int32_t *cidx, const float *lp, int
   return 0;
 }
 
-/* ---- API (dstorch/decode_kernel.py) ---- */
+/* ---- API (dstorch/decoder/kernel.py) ---- */
 
 /* LM terms by n-gram for searches with the same labels, scorer, alpha and hot words, one
  * search at a time; slots are allocated on first use. NULL: out of memory. */

@@ -1,6 +1,6 @@
-/* Growable storage for the CTC kernel (_ctc_kernel.c): label/timestep pools shared by
+/* Growable storage for the CTC kernel (ctc_kernel.c): label/timestep pools shared by
  * prefixes (each entry: value, parent) with garbage collection, and the open-addressing
- * cache of LM scores per n-gram hash. Included once, by _ctc_kernel.c. */
+ * cache of LM scores per n-gram hash. Included once, by ctc_kernel.c. */
 
 typedef struct { int32_t (*e)[2]; int64_t size, cap, limit, min_collect; } Pool; /* value, parent */
 typedef struct { uint64_t key; float val[2]; } Slot;  /* key 0: empty */

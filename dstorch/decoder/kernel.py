@@ -1,13 +1,17 @@
-"""The fast beam search's time steps in C (dstorch/_ctc_kernel.c), loaded with ctypes.
+"""The beam search's time steps in C (kernel/ctc_kernel.c), loaded with ctypes: production.
 
-decode_fast.FastBeamSearch spends ~150 numpy calls per time step; the kernel runs whole
-chunks of steps in one call with the same float32 arithmetic and tie-breaking, so
-`KernelBeamSearch` gives bit-identical candidates (tests/test_decode_kernel.py).
+Why it exists: speed. The array search spends ~150 numpy calls per time step; the kernel
+runs whole chunks of steps in one call with the same float32 arithmetic and
+tie-breaking, so `KernelBeamSearch` gives bit-identical candidates to the reference
+(tests/decoder/test_parity.py) at the official client's speed.
 
-The kernel is compiled on first use with the system C compiler (``$CC``, else ``cc``)
-into build/ctc_kernel/ next to the package (or ~/.cache/dstorch when that is not
-writable), named by a hash of the source so edits rebuild it. Without a compiler, or with
-DSTORCH_DECODER=python, ``BACKEND`` is "python" and make_search uses FastBeamSearch.
+The kernel is compiled on first use with the system C compiler (``$CC``, else ``cc``),
+named by a hash of its sources and flags so edits rebuild it, into the first usable of
+(`kernel_dirs`): $DSTORCH_KERNEL_DIR, build/ctc_kernel of a source checkout, the
+virtual environment, $XDG_CACHE_HOME/dstorch (~/.cache/dstorch). Never a shared
+temporary folder: a library is loaded only from a folder and file that the current user
+owns and that nobody else may write (`check_owned`). Without a compiler, or with
+DSTORCH_DECODER=python, ``BACKEND`` is "python" and make_search uses the array search.
 KenLM stays in Python: the kernel calls back for n-grams it has not scored yet, and keeps
 their scores in a cache that lives on the Scorer (one per labels / alpha / hot words), so
 later searches with the same settings do not ask KenLM again.
@@ -19,7 +23,9 @@ import ctypes
 import hashlib
 import os
 import platform
+import stat
 import subprocess
+import sys
 import tempfile
 import weakref
 from collections.abc import Iterator
@@ -28,22 +34,22 @@ from pathlib import Path
 
 import numpy as np
 
-from dstorch.beam_state import ArcLists
-from dstorch.decode import (
-    START_BLANK_PROB,
+from dstorch.decoder.base import (
+    ArcLists,
+    BeamSearchBase,
     Candidate,
     DecodeError,
+    best_first,
     check_probs,
-    pruned_log_probs,
+    pruned_rows,
 )
-from dstorch.decode_fast import FastBeamSearch
 
-SOURCE = Path(__file__).with_name("_ctc_kernel.c")
-HEADERS = [Path(__file__).with_name("_ctc_pool.h")]  # included by SOURCE: part of the hash
+SOURCE_DIR = Path(__file__).with_name("kernel")
+SOURCE = SOURCE_DIR / "ctc_kernel.c"
+HEADERS = [SOURCE_DIR / "ctc_pool.h"]  # included by SOURCE: part of the hash
 # No -march=native / -ffast-math: results must not depend on the machine; no FMA either.
 CFLAGS = ["-O2", "-ffp-contract=off", "-fPIC", "-shared"]
 MIN_COLLECT = 1 << 16  # pool entries before the first garbage collection
-_FLT_MIN = float(np.finfo(np.float32).tiny)
 _ERRORS = {-1: "out of memory", -2: "LM callback failed"}
 
 _LM_FN = ctypes.CFUNCTYPE(
@@ -52,42 +58,87 @@ _LM_FN = ctypes.CFUNCTYPE(
 _P = ctypes.c_void_p
 
 
-def _cache_dirs() -> list[Path]:
-    """Where the compiled kernel may live, first choice first."""
+class UnsafeLibraryError(OSError):
+    """A kernel folder or library that someone other than the current user could replace."""
+
+
+def kernel_dirs() -> list[Path]:
+    """Where the compiled kernel may live, first choice first; all user-owned places."""
     dirs = [Path(os.environ["DSTORCH_KERNEL_DIR"])] if os.environ.get("DSTORCH_KERNEL_DIR") else []
-    dirs.append(Path(__file__).resolve().parent.parent / "build" / "ctc_kernel")
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return dirs + [Path(xdg) / "dstorch", Path(tempfile.gettempdir()) / "dstorch-kernel"]
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file():  # a source checkout, not site-packages
+        dirs.append(checkout / "build" / "ctc_kernel")
+    if sys.prefix != sys.base_prefix:  # a virtual environment
+        dirs.append(Path(sys.prefix) / "share" / "dstorch" / "ctc_kernel")
+    try:
+        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError:  # no HOME and no passwd entry (a container's arbitrary uid)
+        return dirs
+    return dirs + [Path(xdg) / "dstorch"]
+
+
+def check_owned(path: Path, *, folder: bool) -> None:
+    """UnsafeLibraryError unless path (not a symlink, for a file) belongs to the current
+    user and is writable by nobody else."""
+    info = path.stat() if folder else path.lstat()
+    kind = stat.S_ISDIR if folder else stat.S_ISREG
+    if not kind(info.st_mode):
+        raise UnsafeLibraryError(f"{path}: not a {'folder' if folder else 'regular file'}")
+    if info.st_uid != os.geteuid():
+        raise UnsafeLibraryError(f"{path}: owned by uid {info.st_uid}, not by you; refused")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeLibraryError(f"{path}: writable by group or others; refused")
+
+
+def _private_dir(folder: Path) -> None:
+    """Create folder (mode 0700) or take write access from group/others on one of ours."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid == os.geteuid() and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        folder.chmod(stat.S_IMODE(info.st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
+    check_owned(folder, folder=True)
 
 
 def _compile(target: Path) -> None:
     """cc the source into target, atomically (parallel test workers may race here)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
         cmd = [os.environ.get("CC", "cc"), *CFLAGS, "-o", tmp, str(SOURCE), "-lm"]
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        os.chmod(tmp, 0o755)  # the linker applies the umask, which may allow group writes
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
+def library_name() -> str:
+    """The library's file name: machine and a hash of sources and flags."""
+    code = b"".join(path.read_bytes() for path in [SOURCE, *HEADERS])
+    digest = hashlib.sha256(code + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    return f"ctc_kernel-{platform.machine()}-{digest}.so"
+
+
+def load_from(folder: Path) -> ctypes.CDLL:
+    """The kernel library in folder, compiled there first if missing; refused
+    (UnsafeLibraryError) unless folder and library are the current user's alone."""
+    _private_dir(folder)
+    path = folder / library_name()
+    if not path.exists():
+        _compile(path)
+    check_owned(path, folder=False)
+    return _declare(ctypes.CDLL(str(path)))
+
+
 def _load() -> tuple[ctypes.CDLL | None, str]:
     """(the kernel library, "") or (None, why not)."""
     if os.environ.get("DSTORCH_DECODER", "").lower() == "python":
         return None, "DSTORCH_DECODER=python"
-    code = b"".join(path.read_bytes() for path in [SOURCE, *HEADERS])
-    digest = hashlib.sha256(code + " ".join(CFLAGS).encode()).hexdigest()[:16]
-    name = f"ctc_kernel-{platform.machine()}-{digest}.so"
     errors = []
-    for folder in _cache_dirs():
-        path = folder / name
+    for folder in kernel_dirs():
         try:
-            if not path.is_file():
-                _compile(path)
-            return _declare(ctypes.CDLL(str(path))), ""
+            return load_from(folder), ""
         except (OSError, subprocess.SubprocessError) as exc:
             errors.append(f"{folder}: {getattr(exc, 'stderr', None) or exc}")
     return None, "; ".join(errors)
@@ -152,19 +203,22 @@ def _callback(search: KernelBeamSearch):
     return _LM_FN(call)
 
 
-class KernelBeamSearch(FastBeamSearch):
-    """FastBeamSearch with the time steps in C (needs ``BACKEND == "c"``): ``next`` per
-    chunk of probabilities [T, C], ``decode`` for the best candidates."""
+class KernelBeamSearch(BeamSearchBase):
+    """The reference's results with the time steps in C (needs ``BACKEND == "c"``; not
+    for UTF-8 scorers): ``next`` per chunk of probabilities [T, C], ``decode`` for the
+    best candidates."""
 
     def __init__(self, *args, min_collect: int = MIN_COLLECT, **kwargs):
         if LIB is None:
             raise DecodeError(f"the C decoder kernel is unavailable: {BUILD_ERROR}")
         super().__init__(*args, **kwargs)
+        if self.utf8:
+            raise DecodeError("UTF-8 scorers need the reference search; use make_search")
         self._callback = _callback(self)  # referenced here: C keeps the pointer
         self._error: BaseException | None = None
         self._caches: list[TermCache] = []
         has_lm = self.scorer is not None
-        ptrs, order, beta = [None] * 4, 1, 0.0
+        ptrs, order = [None] * 4, 1
         if has_lm:  # kept as attributes: the kernel reads them without a copy
             arcs = ArcLists(self.table, self.blank)
             self._fst = (
@@ -173,11 +227,11 @@ class KernelBeamSearch(FastBeamSearch):
                 arcs.label.astype(np.int32),
                 self.finals.astype(np.uint8),
             )
-            ptrs, order, beta = [_ptr(a) for a in self._fst], self.scorer.order, self.beta
+            ptrs, order = [_ptr(a) for a in self._fst], self.scorer.order
             hot = tuple(sorted((w, float(b)) for w, b in self.hot_words.items()))
             key = ("ctc_kernel", tuple(self.labels), self.alpha, hot)
             self._caches = self.scorer.decoder_caches.setdefault(key, [])
-        self._d = LIB.dk_new(self.beam_width, self.blank, self.space, has_lm, order, beta,
+        self._d = LIB.dk_new(self.beam_width, self.blank, self.space, has_lm, order, self.beta,
                              *ptrs, self.root_state, self._callback, min_collect)  # fmt: skip
         if not self._d:
             raise MemoryError("decoder kernel: out of memory")
@@ -190,14 +244,10 @@ class KernelBeamSearch(FastBeamSearch):
     def next(self, probs: np.ndarray) -> None:
         """Advance over probabilities [T, C] (softmax output, C = len(labels) + 1)."""
         probs = check_probs(probs, self.blank + 1)
-        first = 0
-        if not self.expanding:  # the client waits for the first step with P(blank) < 0.999
-            hits = np.flatnonzero(probs[:, self.blank] < START_BLANK_PROB)
-            first = int(hits[0]) if len(hits) else len(probs)
-            self.expanding = bool(len(hits))
+        first = self._first_expanding(probs)
         rows = probs[first:]
         if len(rows):
-            cidx, lp, nk = self._pruned(rows)
+            cidx, lp, nk = pruned_rows(rows, self.cutoff_prob, self.cutoff_top_n)
             p_blank = np.ascontiguousarray(rows[:, self.blank])
             with self._cache() as cache:
                 err = LIB.dk_run(self._d, cache, self.time + first, len(rows), cidx.shape[1],
@@ -219,22 +269,6 @@ class KernelBeamSearch(FastBeamSearch):
         finally:
             self._caches.append(cache)
 
-    def _pruned(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """pruned_log_probs of every row: classes [T, K] int32, float32 logs [T, K], and
-        how many of the K are valid in each row [T] int32."""
-        t, c = rows.shape
-        if self.cutoff_prob >= 1.0 and self.cutoff_top_n >= c:  # nothing pruned: one call
-            cidx = np.ascontiguousarray(np.broadcast_to(np.arange(c, dtype=np.int32), (t, c)))
-            lp = np.log(rows + _FLT_MIN).astype(np.float32)
-            return cidx, lp, np.full(t, c, np.int32)
-        cidx, lp = np.zeros((t, c), np.int32), np.zeros((t, c), np.float32)
-        nk = np.zeros(t, np.int32)
-        for i, row in enumerate(rows):
-            idx, logs = pruned_log_probs(row, self.cutoff_prob, self.cutoff_top_n)
-            nk[i] = len(idx)
-            cidx[i, : len(idx)], lp[i, : len(idx)] = idx, logs
-        return cidx, lp, nk
-
     def _lm_callback(self, labels, n: int, out) -> int:
         """Kernel -> KenLM: the n-gram spelt by labels [n] (words split at spaces)."""
         try:
@@ -244,7 +278,7 @@ class KernelBeamSearch(FastBeamSearch):
                     words.append([])
                 else:
                     words[-1].append(self.labels[label])
-            out[0], out[1] = self._terms_of(tuple("".join(w) for w in words))
+            out[0], out[1] = self.lm_terms(tuple("".join(w) for w in words))
             return 0
         except BaseException as exc:  # an exception cannot cross the C frames: hand it over
             self._error = exc
@@ -266,12 +300,10 @@ class KernelBeamSearch(FastBeamSearch):
             n = LIB.dk_final(self._d, cache, _ptr(scores), _ptr(chars))
         self._check(n)
         scores, chars = scores[:n], chars[:n]
-        ranked = np.lexsort((chars, -scores))[:num_results]
-        return [self._candidate(int(r), scores[r]) for r in ranked]
-
-    def _candidate(self, row: int, score: np.float32) -> Candidate:
-        tokens, steps = self._chain(0, row), self._chain(1, row)
-        return Candidate("".join(self.labels[t] for t in tokens), float(score), tokens, steps)
+        rows = best_first(scores, chars, num_results)
+        return [
+            self._candidate(self._chain(0, int(r)), self._chain(1, int(r)), scores[r]) for r in rows
+        ]
 
     def _chain(self, pool: int, row: int) -> list[int]:
         out = np.empty(256, np.int32)

@@ -1,4 +1,4 @@
-"""Parent-pointer trees in flat arrays, for the array beam search (decode_fast).
+"""Parent-pointer trees in flat arrays, for the array beam search (arrays).
 
 A beam-search prefix is a chain of labels (and of timesteps) shared with the prefixes it
 grew from. Python objects per prefix cost a microsecond each; here entries are rows of
