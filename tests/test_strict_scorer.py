@@ -164,8 +164,8 @@ def test_our_decoders_answer_like_the_client_with_the_strict_scorer(
     clips, chatty, scorers, deepspeech_lib
 ):
     from dstorch.client import OfficialModel
-    from dstorch.decode import beam_search
-    from dstorch.decode_fast import fast_beam_search
+    from dstorch.decoder import beam_search
+    from dstorch.decoder.reference import ReferenceBeamSearch
 
     model, pbmm = chatty
     lm = S.Scorer(scorers["commands"])
@@ -175,7 +175,9 @@ def test_our_decoders_answer_like_the_client_with_the_strict_scorer(
         theirs = [client.stt_with_metadata(pcm, 1)[0] for pcm in clips]
     for pcm, ref in zip(clips, theirs, strict=True):
         log_probs = our_log_probs(model, pcm)
-        fast = fast_beam_search(log_probs, ENGLISH, width, lm)[0]
-        slow = beam_search(log_probs, ENGLISH, width, lm)[0]
+        fast = beam_search(log_probs, ENGLISH, width, lm)[0]
+        slow = ReferenceBeamSearch(ENGLISH, width, lm)
+        slow.next(np.exp(log_probs.astype(np.float64)))
+        slow = slow.decode(1)[0]
         assert fast.text == slow.text == ref.text
         assert fast.confidence == pytest.approx(ref.confidence, abs=1e-2)
