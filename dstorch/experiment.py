@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dstorch import job
-from dstorch.config import PipelineConfig
+from dstorch.config import ENV_PREFIX, PipelineConfig
 from dstorch.pipeline import prepare
 
 
@@ -35,11 +35,12 @@ def prepare_holdout(
     root: Path, out: Path, holdout: int, environ: dict
 ) -> tuple[PipelineConfig, Path]:
     """Prepare data where the last `holdout` speakers (sorted by name) are the test set."""
-    overrides = {**environ, "DATA_DIR": str(out / "data"), "TEST_FRACTION": "0"}
+    overrides = {**environ, f"{ENV_PREFIX}DATA_DIR": str(out / "data")}
+    overrides[f"{ENV_PREFIX}TEST_FRACTION"] = "0"
     probe = prepare(PipelineConfig.load(root / "configuration.env", overrides), root, echo=_quiet)
     held = speakers(probe.registry)[-holdout:]
     (out / "data").rename(out / "data-all")  # splits are stable: start the held-out set anew
-    overrides["HOLDOUT_SPEAKERS"] = ",".join(held)
+    overrides[f"{ENV_PREFIX}HOLDOUT_SPEAKERS"] = ",".join(held)
     config = PipelineConfig.load(root / "configuration.env", overrides)
     prepare(config, root, echo=_quiet)
     print(f"Held-out speakers (test only): {', '.join(held)}")

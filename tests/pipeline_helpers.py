@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from config_helpers import shipped_config
 
-from dstorch.config import PipelineConfig
 from dstorch.pipeline import prepare
 from dstorch.pipeline.registry import load_registry
 
@@ -59,7 +59,7 @@ def project(root: Path, commands: dict = COMMANDS, speakers: int = 5, takes: int
 
 
 def run(root: Path, messages: list | None = None, **overrides):
-    config = PipelineConfig(**overrides)
+    config = shipped_config(**overrides)
     return prepare(config, root, echo=(messages.append if messages is not None else _quiet))
 
 

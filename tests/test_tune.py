@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from config_helpers import shipped_config
 from conftest import ROOT, random_model
 
 from dstorch import checkpoint as ckpt
 from dstorch import job, tune
 from dstorch import scorer as S
-from dstorch.config import PipelineConfig, TrainConfig
+from dstorch.config import TrainConfig
 from dstorch.data import Alphabet, FeatureCache, read_csvs, read_wav
 from dstorch.decode import beam_search
 from dstorch.evaluate import forward_all
@@ -160,8 +161,8 @@ def test_stage_failures_are_one_line_and_leave_no_scorer(
 
 
 def test_settings_from_pipeline_and_corpus_path():
-    settings = tune.ScorerSettings.from_pipeline(PipelineConfig(lm_tune_trials=7))
-    config = PipelineConfig().train_config("d", "c", "m")
+    settings = tune.ScorerSettings.from_pipeline(shipped_config(lm_tune_trials=7))
+    config = shipped_config().train_config("d", "c", "m")
     assert settings.trials == 7 and settings.corpus_path(config) == Path("d/lm_corpus.txt")
 
 
@@ -175,7 +176,10 @@ def example_run(tmp_path_factory) -> TrainConfig:
 
     kenlm_or_skip()
     out = tmp_path_factory.mktemp("example")
-    pipeline = PipelineConfig(
+    pipeline = shipped_config(  # no augmentation, early stop or plateaus: a plain fit
+        augment="",
+        early_stop=False,
+        reduce_lr_on_plateau=False,
         original_dir=str(ROOT / "original"),
         commands_csv=str(ROOT / "commands.csv"),
         data_dir=str(out / "data"),
