@@ -403,15 +403,3 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig) -> N
 
 def from_namespace(args: argparse.Namespace, cls: type = TrainConfig):
     return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
-
-
-def markdown_table(cls: type | None = None, order: list[str] | None = None) -> str:
-    """The README's configuration table: key, meaning and allowed values of every field,
-    in the order of `order` (configuration.env's keys), unlisted keys last."""
-    cls = cls or PipelineConfig
-    rank = {name: i for i, name in enumerate(order or [])}
-    rows = sorted(fields(cls), key=lambda f: rank.get(f.name.upper(), len(rank)))
-    lines = ["| key | meaning | allowed |", "|---|---|---|"]
-    for f in rows:
-        lines.append(f"| `{f.name.upper()}` | {f.metadata['help']} | {describe(cls, f)} |")
-    return "\n".join(lines)

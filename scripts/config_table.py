@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,10 +18,22 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from dotenv import dotenv_values  # noqa: E402
 
-from dstorch.config import markdown_table  # noqa: E402
+from dstorch.config import PipelineConfig, describe  # noqa: E402
 
 README = ROOT / "README.md"
 BEGIN, END = "<!-- config-table: scripts/config_table.py -->", "<!-- /config-table -->"
+
+
+def markdown_table(order: list[str]) -> str:
+    """Key, meaning and allowed values of every PipelineConfig field, in `order` (the keys
+    of configuration.env), unlisted keys last."""
+    rank = {name: i for i, name in enumerate(order)}
+    rows = sorted(fields(PipelineConfig), key=lambda f: rank.get(f.name.upper(), len(rank)))
+    lines = ["| key | meaning | allowed |", "|---|---|---|"]
+    for f in rows:
+        help_text, allowed = f.metadata["help"], describe(PipelineConfig, f)
+        lines.append(f"| `{f.name.upper()}` | {help_text} | {allowed} |")
+    return "\n".join(lines)
 
 
 def rendered(readme: str) -> str:
