@@ -1,17 +1,30 @@
 # dstorch: train a DeepSpeech model from your own recordings.
-# configuration.env holds every setting; `make KEY=value` overrides one for that command
-# (make exports command-line variables to the environment, where dstorch reads them).
+# configuration.env holds every setting; `make KEY=value` overrides one for that command.
 
 SHELL := /bin/bash
-VENV ?= .venv
+# Fixed here (not ?=): an unrelated VENV or CONFIG in the environment must not redirect make;
+# `make VENV=...` on the command line still can.
+VENV := .venv
 PYTHON := $(VENV)/bin/python
 DSTORCH := $(PYTHON) -m dstorch
-KENLM_DIR ?= build/kenlm
-CONFIG ?= configuration.env
+KENLM_DIR := build/kenlm
+CONFIG := configuration.env
+
+# Every variable given on the command line (`make MAX_EPOCH=30`) reaches dstorch as
+# DSTORCH_MAX_EPOCH through the environment, its text unexpanded and never pasted into a shell
+# line; dstorch reads configuration.env and DSTORCH_* only, so a desktop's LANGUAGE or LANG
+# cannot change the configuration. Sub-makes see the same variables again through MAKEFLAGS.
+$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),\
+	$(eval export DSTORCH_$(v) := $$(value $(v)))))
+
+# Each step needs the one before (prepare before build, build before run): `make -j` would
+# otherwise train on half-prepared data. The steps parallelise inside themselves instead.
+.NOTPARALLEL:
 
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
-	export report transcribe preview test test-fast lint format bench bench-generalisation example-data clean distclean
+	export report transcribe preview config system-packages test test-fast lint format bench \
+	bench-generalisation example-data clean distclean
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -20,14 +33,14 @@ help: ## List every target
 
 all: volumes build run ## Prepare data, build and start training detached (default goal)
 
-dependencies: $(VENV)/.installed kenlm ## Create .venv with pinned packages, build KenLM, check sox
-	@command -v sox >/dev/null || { \
-		echo "error: sox not found; install it (apt-get install sox libsox-fmt-all)"; exit 1; }
+dependencies: system-packages $(VENV)/.installed kenlm ## System packages, .venv with pinned packages, KenLM
 	@echo "Dependencies ready."
+
+system-packages: ## Install missing system packages (apt-get; sudo when not root; part of dependencies)
+	@bash scripts/system_packages.sh
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q torch==2.13.0
 	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
@@ -58,12 +71,7 @@ stop: ## Pause training gracefully (resume with make run)
 	@$(DSTORCH) stop --config $(CONFIG)
 
 rebuild: ## Re-process data and restart (NEW_DATA=yes LOAD_FROM_CHECKPOINT=no starts fresh)
-	@$(DSTORCH) stop --config $(CONFIG)
-	@$(DSTORCH) prepare --config $(CONFIG)
-	@$(DSTORCH) build --config $(CONFIG)
-	@if [[ "$${LOAD_FROM_CHECKPOINT,,}" =~ ^(no|false|0|off)$$ ]]; then \
-		$(DSTORCH) reset --config $(CONFIG); fi
-	@$(DSTORCH) run --config $(CONFIG)
+	@$(DSTORCH) rebuild --config $(CONFIG)
 
 export: ## Copy the exported model (.pb, .pbmm, .scorer, alphabet, report) into models/
 	@$(DSTORCH) fetch --config $(CONFIG)
@@ -71,13 +79,17 @@ export: ## Copy the exported model (.pb, .pbmm, .scorer, alphabet, report) into 
 report: ## Show where the evaluation report (models/report.html) is, with a summary
 	@$(DSTORCH) report --config $(CONFIG)
 
+# AUDIO reaches the recipe as $$DSTORCH_AUDIO (see above): quoted by the shell, never parsed.
 transcribe: ## Transcribe AUDIO=file.wav (or a folder) with the exported model
-	@test -n "$(AUDIO)" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
-	@$(DSTORCH) transcribe --config $(CONFIG) --audio "$(AUDIO)"
+	@test -n "$${DSTORCH_AUDIO:-}" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
+	@$(DSTORCH) transcribe --config $(CONFIG) --audio "$$DSTORCH_AUDIO"
 
 preview: ## Write augmented copies of AUDIO=file.wav (uses AUGMENT) to augment-preview/
-	@test -n "$(AUDIO)" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
-	@$(DSTORCH) preview --config $(CONFIG) "$(AUDIO)"
+	@test -n "$${DSTORCH_AUDIO:-}" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
+	@$(DSTORCH) preview --config $(CONFIG) "$$DSTORCH_AUDIO"
+
+config: ## Show the effective configuration (configuration.env + KEY=value), checked
+	@$(DSTORCH) config --config $(CONFIG)
 
 test: ## Run every test, the slow end-to-end ones included (what CI runs)
 	$(PYTHON) -m pytest -q -rs
@@ -99,12 +111,13 @@ bench: ## Training throughput/MFU, and our transcription vs the official client 
 bench-generalisation: ## Accuracy on unseen voices with vs without augmentation (one run)
 	$(PYTHON) scripts/bench_generalisation.py
 
-example-data: ## Regenerate the example recordings in original/ and commands.csv
+example-data: ## Regenerate the example recordings and commands.csv (FORCE=yes over your own)
 	$(PYTHON) scripts/make_example_data.py
 
-clean: ## Remove generated data, run state, checkpoints and volumes (never original/ or models/)
+clean: ## Remove DATA_DIR, run state, checkpoints and volumes (never ORIGINAL_DIR or MODELS_DIR)
 	@$(DSTORCH) clean --config $(CONFIG)
-	rm -rf data Dockerfile
+	rm -f Dockerfile
 
-distclean: clean ## Also remove models/, build/ and the venv
-	rm -rf models build $(VENV)
+distclean: ## Also remove MODELS_DIR, build/ and the venv
+	@$(DSTORCH) clean --models --config $(CONFIG)
+	rm -rf build $(VENV) Dockerfile

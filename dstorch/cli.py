@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
 from dstorch.config import (
+    ENV_PREFIX,
     PipelineConfig,
     TrainConfig,
     add_arguments,
@@ -97,8 +99,45 @@ def cmd_runner(args: argparse.Namespace) -> int:
         runner.reset()
     elif verb == "clean":
         runner.clean()
+        remove_generated(_pipeline(args), models=args.models)
     elif verb == "volumes":
         runner.create_volumes()
+    return 0
+
+
+def remove_generated(config: PipelineConfig, models: bool = False) -> None:
+    """Delete DATA_DIR (and MODELS_DIR with `models`) as configured; PipelineConfig.load has
+    refused folders that overlap ORIGINAL_DIR, so recordings are never inside them."""
+    for name, folder in (("DATA_DIR", config.data_dir), ("MODELS_DIR", config.models_dir)):
+        if name == "MODELS_DIR" and not models:
+            continue
+        if Path(folder).is_dir():
+            shutil.rmtree(folder)
+            print(f"removed {folder}/ ({name})")
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Stop, re-prepare, rebuild, forget the checkpoints unless LOAD_FROM_CHECKPOINT, run."""
+    from dstorch.pipeline import prepare
+
+    config = _pipeline(args)
+    _runner(args).stop()
+    prepare(config, Path("."))
+    runner = _runner(args)
+    runner.build()
+    if not config.load_from_checkpoint:
+        runner.reset()
+    runner.start()
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print the effective configuration, KEY=value a line (it has been validated)."""
+    from dstorch.runner.base import job_environment
+
+    for key, value in job_environment(_pipeline(args)).items():
+        if key.startswith(ENV_PREFIX):
+            print(f"{key.removeprefix(ENV_PREFIX)}={value}")
     return 0
 
 
@@ -147,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("export", cmd_export, "export a checkpoint to .pb and .pbmm"),
         ("evaluate", cmd_evaluate, "WER/CER of a checkpoint on --test_files"),
     ):
-        p = sub.add_parser(name, help=text, description=text)
+        about = f"{text}. Flag names and defaults are DeepSpeech.py 0.9.3's."
+        p = sub.add_parser(name, help=text, description=about)
         add_arguments(p, TrainConfig)
         p.set_defaults(func=func)
 
@@ -184,7 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, text in RUNNER_VERBS.items():
         p = sub.add_parser(verb, help=text, description=text)
         p.add_argument("--config", default="configuration.env")
-        p.set_defaults(func=cmd_runner)
+        p.set_defaults(func=cmd_runner, models=False)
+        if verb == "clean":
+            p.add_argument("--models", action="store_true", help="also remove MODELS_DIR")
+    for name, func in (("rebuild", cmd_rebuild), ("config", cmd_config)):
+        text = func.__doc__.splitlines()[0]
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--config", default="configuration.env")
+        p.set_defaults(func=func)
     return parser
 
 

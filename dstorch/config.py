@@ -1,17 +1,23 @@
 """Typed configuration.
 
-`configuration.env` is the one source of truth. Values in the environment (which is where
-`make KEY=value` puts them) override the file. Training flags use DeepSpeech.py's names.
+`configuration.env` is the one source of the pipeline's values: PipelineConfig has no
+defaults, so a key missing from the file is an error that names it. Only `DSTORCH_<KEY>`
+environment variables override the file (`make KEY=value` sets them); a plain `LANGUAGE`
+or `PATH` in the environment never does. Each field carries its help text and its allowed
+range in `metadata`; the trainer's `--flags`, the validation and the README table are all
+generated from it. Trainer flags (TrainConfig) keep DeepSpeech.py 0.9.3's names and defaults.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import itertools
+import math
 import os
+import re
 import types
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -23,6 +29,10 @@ FALSE_WORDS = {"0", "no", "false", "off", "n", ""}
 # commands when LM_TEXT is empty (the corpus is then the closed command set), else open.
 LM_AUTO, LM_COMMANDS, LM_OPEN = "auto", "commands", "open"
 LM_MODES = (LM_AUTO, LM_COMMANDS, LM_OPEN)
+# `make KEY=value` exports DSTORCH_KEY (see the Makefile); nothing else overrides the file.
+ENV_PREFIX = "DSTORCH_"
+# The local runner keeps each model's pid, log and checkpoints in RUNS_DIR/<MODEL_NAME>.
+RUNS_DIR = "runs"
 
 
 class ConfigError(ValueError):
@@ -35,46 +45,145 @@ def parse_bool(key: str, text: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ConfigError(f"{key}={text!r} is not a yes/no value; use yes or no")
+    raise ConfigError(f"{key}='{text}' is not a yes/no value; use yes or no")
 
 
-def _field_type(cls: type, field: dataclasses.Field) -> type:
-    hint = typing.get_type_hints(cls)[field.name]
+@dataclass(frozen=True)
+class Range:
+    """Numbers from `low` to `high` (None: unbounded); `*_open` excludes the bound itself."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def allows(self, value: float) -> bool:
+        if isinstance(value, float) and math.isnan(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None:
+            return value < self.high if self.high_open else value <= self.high
+        return True
+
+    def __str__(self) -> str:
+        if self.low is not None and self.high is not None:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return f"{'<' if self.high_open else '<='} {self.high:g}"
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text matching `regex` in full; `what` describes it to the user."""
+
+    regex: str
+    what: str
+
+    def allows(self, value: str) -> bool:
+        return re.fullmatch(self.regex, value) is not None
+
+    def __str__(self) -> str:
+        return self.what
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple[str, ...]
+
+    def allows(self, value: str) -> bool:
+        return value in self.options
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(self.options)
+
+
+SIZE = Range(1)  # batch sizes, widths, epochs
+COUNT = Range(0)  # counters and seeds
+FRACTION = Range(0, 1, high_open=True)
+POSITIVE = Range(0, low_open=True)  # durations, rates
+NAME = Text(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a name of letters, digits, '.', '_' or '-'")
+PATH = Text(r"\S(.*\S)?", "a path (not empty)")
+DEVICE = Text(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda, cuda:N or mps")
+OPTIONAL_PATH = Text(r"(\S(.*\S)?)?", "a path, or empty")
+IMAGE = Text(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*", "a Docker image name such as repo/name:tag")
+
+Check = Range | Text | Choice
+
+
+def key(help: str, check: Check | None = None, default: object = MISSING) -> Field:
+    """A configuration field: its help text and allowed values live in its metadata."""
+    metadata = {"help": help, "check": check}
+    if isinstance(default, list):
+        return field(default_factory=list, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _field_type(cls: type, f: Field) -> type:
+    hint = typing.get_type_hints(cls)[f.name]
     if isinstance(hint, types.UnionType):  # `str | None` style hints: use the concrete type
         hint = next(t for t in typing.get_args(hint) if t is not type(None))
     return hint
 
 
+def describe(cls: type, f: Field) -> str:
+    """The values field `f` allows, in words (for errors, --help and the README)."""
+    kind = _field_type(cls, f)
+    check = f.metadata.get("check")
+    if kind is bool:
+        return "yes or no"
+    noun = {int: "an integer", float: "a number"}.get(kind, "")
+    if isinstance(check, Range):
+        return f"{noun} {check}".strip()
+    return str(check) if check else noun or "any text"
+
+
 def convert(cls: type, key: str, value: str) -> object:
     """Convert the text `value` to the type of dataclass field `key` of `cls`."""
-    field = next(f for f in fields(cls) if f.name == key)
-    kind = _field_type(cls, field)
+    f = next(f for f in fields(cls) if f.name == key)
+    kind = _field_type(cls, f)
     if kind is bool:
         return parse_bool(key.upper(), value)
     try:
         return kind(value)
     except ValueError:
-        raise ConfigError(f"{key.upper()}={value!r} is not a valid {kind.__name__}") from None
+        raise ConfigError(f"{key.upper()}='{value}' is not valid; use {describe(cls, f)}") from None
+
+
+def validate(config: object) -> None:
+    """Raise ConfigError naming the first field whose value its metadata does not allow."""
+    cls = type(config)
+    for f in fields(config):
+        check, value = f.metadata.get("check"), getattr(config, f.name)
+        if check is not None and not isinstance(value, (bool, list)) and not check.allows(value):
+            shown = f"'{value}'" if isinstance(value, str) else value
+            problem = "out of range" if isinstance(check, Range) else "not valid"
+            raise ConfigError(f"{f.name.upper()}={shown} is {problem}; use {describe(cls, f)}")
 
 
 def from_mapping(cls: type, values: dict[str, str]):
     """Build dataclass `cls` from a mapping of UPPER_CASE keys (missing keys keep defaults)."""
     kwargs = {}
-    for field in fields(cls):
-        key = field.name.upper()
-        if key in values and values[key] is not None:
-            kwargs[field.name] = convert(cls, field.name, values[key])
+    for f in fields(cls):
+        name = f.name.upper()
+        if values.get(name) is not None:
+            kwargs[f.name] = convert(cls, f.name, values[name])
     return cls(**kwargs)
 
 
 def load_env(path: str | Path = "configuration.env", environ: dict | None = None) -> dict:
-    """Read `path` and let the environment override every key it defines."""
+    """configuration.env's values, each overridden by a DSTORCH_<KEY> environment variable.
+
+    No `${VAR}` interpolation: the environment reaches values only through DSTORCH_*.
+    """
     environ = os.environ if environ is None else environ
     path = Path(path)
-    values = {k: v for k, v in dotenv_values(path).items()} if path.exists() else {}
-    for key in list(values) + [k for k in PipelineConfig.keys() if k not in values]:
-        if key in environ:
-            values[key] = environ[key]
+    values = dict(dotenv_values(path, interpolate=False)) if path.exists() else {}
+    for name in PipelineConfig.keys():
+        if ENV_PREFIX + name in environ:
+            values[name] = environ[ENV_PREFIX + name]
     return values
 
 
@@ -83,47 +192,52 @@ class TrainingFlags:
     """DeepSpeech.py flags that configuration.env sets too (same names, DeepSpeech's
     defaults); both TrainConfig and PipelineConfig carry them."""
 
-    train_batch_size: int = 1
-    dev_batch_size: int = 1
-    test_batch_size: int = 1
-    learning_rate: float = 0.001
-    dropout_rate: float = 0.05
-    n_hidden: int = 2048
-    relu_clip: float = 20.0
-    early_stop: bool = False
-    es_epochs: int = 25
-    es_min_delta: float = 0.05
-    reduce_lr_on_plateau: bool = False
-    plateau_epochs: int = 10
-    plateau_reduction: float = 0.1
-    checkpoint_secs: int = 600
-    max_to_keep: int = 5
-    export_beam_width: int = 500
-    random_seed: int = 4568
-    automatic_mixed_precision: bool = False
-    augmentations_per_epoch: int = 1
+    train_batch_size: int = key("clips in a training batch", SIZE, 1)
+    dev_batch_size: int = key("clips in a dev (validation) batch", SIZE, 1)
+    test_batch_size: int = key("clips in a test batch", SIZE, 1)
+    learning_rate: float = key("learning rate of the Adam optimiser", COUNT, 0.001)
+    dropout_rate: float = key("dropout rate of the dense layers", FRACTION, 0.05)
+    n_hidden: int = key("width of the hidden layers (the model size)", SIZE, 2048)
+    relu_clip: float = key("ReLU clipping value of the dense layers", POSITIVE, 20.0)
+    early_stop: bool = key("stop when the dev loss stops improving (ES_EPOCHS)", None, False)
+    es_epochs: int = key("epochs without dev-loss improvement before stopping", SIZE, 25)
+    es_min_delta: float = key("smallest dev-loss decrease that counts", COUNT, 0.05)
+    reduce_lr_on_plateau: bool = key("reduce the learning rate on dev-loss plateaus", None, False)
+    plateau_epochs: int = key("epochs without improvement that make a plateau", SIZE, 10)
+    plateau_reduction: float = key(
+        "factor applied to the learning rate on a plateau", Range(0, 1, True, True), 0.1
+    )
+    checkpoint_secs: int = key("also save a checkpoint every this many seconds", POSITIVE, 600)
+    max_to_keep: int = key("checkpoints to keep; 0 keeps all (as in DeepSpeech)", COUNT, 5)
+    export_beam_width: int = key("beam width stored in the exported model", SIZE, 500)
+    random_seed: int = key("seeds everything; resume is exact", COUNT, 4568)
+    automatic_mixed_precision: bool = key("bf16 autocast on CUDA", None, False)
+    augmentations_per_epoch: int = key("augmented passes over the training set", SIZE, 1)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass
 class TrainConfig(TrainingFlags):
     """Trainer flags, named and defaulted as in DeepSpeech.py 0.9.3."""
 
-    train_files: str = ""
-    dev_files: str = ""
-    test_files: str = ""
-    epochs: int = 75
-    checkpoint_dir: str = "checkpoints"
-    load_checkpoint_dir: str = ""
-    save_checkpoint_dir: str = ""
-    load_checkpoint: bool = True
-    alphabet_config_path: str = "alphabet.txt"
-    export_dir: str = ""
-    export_file_name: str = "output_graph"
-    n_steps: int = 16
-    augment: list[str] = dataclasses.field(default_factory=list)
-    summary_dir: str = ""
-    test_output_file: str = ""
-    device: str = "auto"
+    train_files: str = key("comma-separated training CSVs", None, "")
+    dev_files: str = key("comma-separated dev CSVs (early stopping, plateaus)", None, "")
+    test_files: str = key("comma-separated test CSVs", None, "")
+    epochs: int = key("epochs to train in total", SIZE, 75)
+    checkpoint_dir: str = key("where checkpoints are loaded from and saved", PATH, "checkpoints")
+    load_checkpoint_dir: str = key("load from here instead of --checkpoint_dir", None, "")
+    save_checkpoint_dir: str = key("save here instead of --checkpoint_dir", None, "")
+    load_checkpoint: bool = key("resume from the newest checkpoint", None, True)
+    alphabet_config_path: str = key("the alphabet.txt", PATH, "alphabet.txt")
+    export_dir: str = key("write .pb and .pbmm here; empty: no export", None, "")
+    export_file_name: str = key("file name of the exported model", NAME, "output_graph")
+    n_steps: int = key("time steps per exported inference window", SIZE, 16)
+    augment: list[str] = key("an augmentation SPEC (repeatable)", None, [])
+    summary_dir: str = key("TensorBoard event files; empty: none", None, "")
+    test_output_file: str = key("write the test report (JSON) here", None, "")
+    device: str = key("torch device", DEVICE, "auto")
 
     @property
     def load_dir(self) -> str:
@@ -138,51 +252,111 @@ class TrainConfig(TrainingFlags):
         return {"n_hidden": self.n_hidden}
 
 
-@dataclass
-class PipelineConfig(TrainingFlags):
-    """Everything in configuration.env (keys are the upper-cased field names)."""
+def _every_key_required(cls: type) -> type:
+    """Make `cls` a keyword-only dataclass whose fields, the inherited TrainingFlags too,
+    have no default: configuration.env is the only place pipeline values come from."""
+    annotations = cls.__dict__.get("__annotations__", {})
+    for base in cls.__mro__[1:]:
+        if not hasattr(base, "__dataclass_fields__"):
+            continue
+        hints = typing.get_type_hints(base)
+        for f in fields(base):
+            if f.name not in annotations:
+                annotations[f.name] = hints[f.name]
+                setattr(cls, f.name, field(metadata=f.metadata))
+    cls.__annotations__ = annotations
+    return dataclass(kw_only=True)(cls)
 
-    language: str = "en"
-    model_name: str = "commands"
-    original_dir: str = "original"
-    commands_csv: str = "commands.csv"
-    data_dir: str = "data"
-    models_dir: str = "models"
-    filename_pattern: str = ""
-    alphabet: str = ""
-    dev_fraction: float = 0.15
-    test_fraction: float = 0.15
-    min_duration: float = 0.1
-    max_duration: float = 20.0
-    split_seed: int = 4568
-    new_data: bool = False
-    holdout_speakers: str = ""
-    synthetic_voices: str = "auto"
-    synthetic_takes: int = 20
-    runner: str = "auto"
-    max_epoch: int = 40
-    current_epoch: int = 0
-    load_from_checkpoint: bool = True
-    lm_text: str = ""
-    lm_mode: str = LM_AUTO
-    lm_tune_trials: int = 30
-    augment: str = ""
-    base_image: str = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
-    image_name: str = "dstorch-trainer"
-    volume_prefix: str = "dstorch"
+
+@_every_key_required
+class PipelineConfig(TrainingFlags):
+    """Everything in configuration.env (keys are the upper-cased field names).
+
+    Adding a key: a field here (help + check), its line in configuration.env, and
+    `scripts/config_table.py` to regenerate the README table (tests/test_config.py checks).
+    """
+
+    language: str = key("column of commands.csv and sub-folder of ORIGINAL_DIR", NAME)
+    model_name: str = key("file name of the exported model (MODELS_DIR/MODEL_NAME.pbmm)", NAME)
+    original_dir: str = key("your recordings (read only)", PATH)
+    commands_csv: str = key("CSV with an id column and a LANGUAGE column of transcripts", PATH)
+    data_dir: str = key("generated 16 kHz copies, train/dev/test CSVs, alphabet", PATH)
+    models_dir: str = key("where the exported model, scorer and report land", PATH)
+    filename_pattern: str = key(
+        "regex with groups id (and speaker) for file names; empty: the recipe's convention"
+    )
+    alphabet: str = key(
+        "an alphabet.txt to use; empty builds one from the transcripts", OPTIONAL_PATH
+    )
+    dev_fraction: float = key("share of each command's clips in the dev set", FRACTION)
+    test_fraction: float = key("share of each command's clips in the test set", FRACTION)
+    min_duration: float = key("clips shorter than this many seconds are skipped", COUNT)
+    max_duration: float = key("clips longer than this many seconds are skipped", POSITIVE)
+    split_seed: int = key("seeds the train/dev/test split", COUNT)
+    new_data: bool = key("yes: add new or changed recordings to DATA_DIR")
+    holdout_speakers: str = key(
+        "comma-separated speakers, synthetic voices (flite:slt) or engines kept out of "
+        "training (test only)"
+    )
+    synthetic_voices: str = key(
+        "synthetic voices in training: auto (every installed engine), none, or a list of "
+        "engines or engine:voice"
+    )
+    synthetic_takes: int = key("synthetic takes per command, shared by the engines", COUNT)
+    runner: str = key("where training runs", Choice(("auto", "local", "docker")))
+    max_epoch: int = key("total epochs (--epochs)", SIZE)
+    current_epoch: int = key("last finished epoch, written by make stop (a record)", COUNT)
+    load_from_checkpoint: bool = key("no: ignore existing checkpoints and start from scratch")
+    augment: str = key("DeepSpeech --augment specs, space-separated; empty: none")
+    lm_text: str = key("extra sentences for the LM, one per line; empty: none", OPTIONAL_PATH)
+    lm_mode: str = key(
+        "commands: a strict scorer that only answers commands; open: free word sequences; "
+        "auto: commands without LM_TEXT",
+        Choice(LM_MODES),
+    )
+    lm_tune_trials: int = key(
+        "alpha/beta pairs tried on the dev set; 0 keeps the LM_MODE's starting point", COUNT
+    )
+    base_image: str = key("Docker base image (a pinned CUDA PyTorch image)", IMAGE)
+    image_name: str = key("name of the trainer image", IMAGE)
+    volume_prefix: str = key("prefix of the Docker volume names", NAME)
+
+    # Checks that involve two keys (MIN_DURATION < MAX_DURATION, DEV_FRACTION + TEST_FRACTION
+    # < 1) and FILENAME_PATTERN's groups belong to prepare (dstorch/pipeline/prepare.py).
 
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name.upper() for f in fields(cls)]
 
     @classmethod
-    def load(cls, path: str | Path = "configuration.env", environ: dict | None = None):
-        config = from_mapping(cls, load_env(path, environ))
-        if config.runner not in ("auto", "local", "docker"):
-            raise ConfigError(f"RUNNER={config.runner!r}; use auto, local or docker")
-        if config.lm_mode not in LM_MODES:
-            raise ConfigError(f"LM_MODE={config.lm_mode!r}; use {', '.join(LM_MODES)}")
+    def load(
+        cls,
+        path: str | Path = "configuration.env",
+        environ: dict | None = None,
+        root: str | Path | None = None,
+    ) -> PipelineConfig:
+        """configuration.env at `path` + DSTORCH_* overrides, validated; folders are checked
+        against each other as resolved from `root` (default: the working directory)."""
+        values = load_env(path, environ)
+        known = set(cls.keys())
+        for name, value in values.items():
+            if name not in known:
+                raise ConfigError(f"{path}: unknown key {name}; check its spelling")
+            if value is None:
+                raise ConfigError(f"{path}: {name} has no '='; write {name}=<value>")
+        missing = [name for name in cls.keys() if name not in values]
+        if missing:
+            raise ConfigError(
+                f"{path} has no {missing[0]}; add a line {missing[0]}=<value> "
+                f"({describe(cls, next(f for f in fields(cls) if f.name.upper() == missing[0]))})"
+            )
+        config = from_mapping(cls, values)
+        check_directories(config, Path.cwd() if root is None else Path(root))
         return config
+
+    def run_dir(self, root: Path) -> Path:
+        """The local runner's folder for this model (pid, log, checkpoints)."""
+        return Path(root) / RUNS_DIR / self.model_name
 
     @property
     def scorer_mode(self) -> str:
@@ -214,22 +388,44 @@ class PipelineConfig(TrainingFlags):
         )
 
 
+def check_directories(config: PipelineConfig, root: Path) -> None:
+    """Refuse folders that overlap (one inside or equal to another, symlinks resolved):
+    prepare would otherwise overwrite recordings, and clean would delete them."""
+    named = {
+        "ORIGINAL_DIR": config.original_dir,
+        "DATA_DIR": config.data_dir,
+        "MODELS_DIR": config.models_dir,
+        "the run folder": str(Path(RUNS_DIR, config.model_name)),
+    }
+    resolved = {name: (root / value).resolve() for name, value in named.items()}
+    for (a, path_a), (b, path_b) in itertools.combinations(resolved.items(), 2):
+        if path_a == path_b or path_a in path_b.parents or path_b in path_a.parents:
+            raise ConfigError(
+                f"{a}={named[a]} and {b}={named[b]} overlap ({path_a} vs {path_b}); "
+                "give each its own folder"
+            )
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig) -> None:
-    """Add one `--flag` per dataclass field, typed and defaulted from the dataclass."""
-    for field in fields(cls):
-        kind = _field_type(cls, field)
+    """Add one `--flag` per dataclass field: typed, defaulted and explained by the field."""
+    for f in fields(cls):
+        kind = _field_type(cls, f)
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        text = f"{f.metadata.get('help', '')} ({describe(cls, f)}; default: {default!r})"
+        text = text.replace("%", "%%")  # argparse formats help with %
         if typing.get_origin(kind) is list:  # repeatable, like DeepSpeech's --augment
-            parser.add_argument(f"--{field.name}", action="append", default=[])
+            parser.add_argument(f"--{f.name}", action="append", default=[], help=text)
         elif kind is bool:
             parser.add_argument(
-                f"--{field.name}",
-                type=lambda v, k=field.name: parse_bool(k, v),
+                f"--{f.name}",
+                type=lambda v, k=f.name: parse_bool(k, v),
                 nargs="?",
                 const=True,
-                default=field.default,
+                default=default,
+                help=text,
             )
         else:
-            parser.add_argument(f"--{field.name}", type=kind, default=field.default)
+            parser.add_argument(f"--{f.name}", type=kind, default=default, help=text)
 
 
 def from_namespace(args: argparse.Namespace, cls: type = TrainConfig):

@@ -72,7 +72,7 @@ def without_voice_augmentation(augment: str) -> str:
 def variant_config(
     root: Path, out: Path, variant: Variant, trained_engines: list[str], overrides: dict
 ) -> PipelineConfig:
-    base = PipelineConfig.load(root / "configuration.env", overrides)
+    base = PipelineConfig.load(root / "configuration.env", overrides, root=root)
     engines = ",".join(trained_engines) if variant.synthetic and trained_engines else "none"
     augment = base.augment if variant.voice_augment else without_voice_augmentation(base.augment)
     return dataclasses.replace(
@@ -123,12 +123,16 @@ def judge(files: dict[str, Path | None], unseen: list, seen: list) -> dict[str, 
 
 
 def holdout_run(
-    root: Path, out: Path, holdout: str, variants=VARIANTS, overrides: dict | None = None,
+    root: Path,
+    out: Path,
+    holdout: str,
+    variants=VARIANTS,
+    overrides: dict | None = None,
     per_command: int = 6,
 ) -> list[Outcome]:
     """Train every variant without `holdout`'s voices; judge on them and on seen engines."""
     overrides = dict(overrides or {})
-    config = PipelineConfig.load(root / "configuration.env", overrides)
+    config = PipelineConfig.load(root / "configuration.env", overrides, root=root)
     commands, _ = read_commands(root / config.commands_csv, config.language)
     engines = installed_engines(config.language)
     if holdout not in engines:

@@ -8,14 +8,15 @@
 # Usage: scripts/make_base_image.sh <tag>
 # Env:   PYTHON       host interpreter whose pip config supplies the torch wheel
 #                     (default: .venv/bin/python, else python3)
-#        TORCH_SPEC   default torch==2.13.0
+#        TORCH_SPEC   default: the torch pin in pyproject.toml
 #        SUITE        default bookworm (its Python 3.11 matches the wheels downloaded here)
 set -euo pipefail
 
 tag="${1:?usage: $0 <image tag>}"
 suite="${SUITE:-bookworm}"
-torch_spec="${TORCH_SPEC:-torch==2.13.0}"
 here="$(cd "$(dirname "$0")/.." && pwd)"
+# pyproject.toml holds the one torch pin (the venv installs from it too).
+torch_spec="${TORCH_SPEC:-$(grep -o '"torch==[^"]*"' "$here/pyproject.toml" | tr -d '"')}"
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
     if [ -x "$here/.venv/bin/python" ]; then python="$here/.venv/bin/python"; else python=python3; fi

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from config_helpers import shipped_config
 
-from dstorch.config import PipelineConfig
 from dstorch.pipeline import prepare
 from dstorch.pipeline.registry import load_registry
 
@@ -59,8 +59,8 @@ def project(root: Path, commands: dict = COMMANDS, speakers: int = 5, takes: int
 
 
 def run(root: Path, messages: list | None = None, **overrides):
-    """prepare() with PipelineConfig defaults; no synthetic voices unless a test asks."""
-    config = PipelineConfig(**{"synthetic_voices": "none", **overrides})
+    """prepare() with the shipped configuration; no synthetic voices unless a test asks."""
+    config = shipped_config(**{"synthetic_voices": "none", **overrides})
     return prepare(config, root, echo=(messages.append if messages is not None else _quiet))
 
 

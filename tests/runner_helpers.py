@@ -29,7 +29,7 @@ REPORT_PLOTS = {"report-loss.png", "report-accuracy.png", "report-confusion.png"
 def clear_config_environment(monkeypatch) -> None:
     """Unset every configuration key (the body of each file's autouse `clean_environment`)."""
     for key in PipelineConfig.keys():
-        monkeypatch.delenv(key, raising=False)
+        monkeypatch.delenv(f"DSTORCH_{key}", raising=False)
 
 
 def make_project(root: Path, **settings: str) -> Path:

@@ -21,11 +21,14 @@ FAST = {
 }
 
 
-def make(repo: Path, *args: str, check: bool = True, **env) -> subprocess.CompletedProcess:
-    values = {**os.environ, **env}
+def make(
+    repo: Path, *args: str, check: bool = True, env: dict | None = None, **keys: str
+) -> subprocess.CompletedProcess:
+    """`make ARGS KEY=value...` in `repo`: `keys` on the command line, `env` in the environment."""
+    values = {**os.environ, **(env or {})}
     values.pop("MAKEFLAGS", None)
     result = subprocess.run(
-        ["make", "--no-print-directory", *args],
+        ["make", "--no-print-directory", *args, *(f"{k}={v}" for k, v in keys.items())],
         cwd=repo,
         env=values,
         capture_output=True,
@@ -126,3 +129,105 @@ def test_rebuild_with_new_data_starts_fresh(repo):
     assert "Resuming from" not in log and "Exported" in log
     assert new.name in (repo / "data" / "registry.csv").read_text()
     assert make(repo, "status", **fast).stdout.startswith("finished (local), epoch 2/2")
+
+
+# --- configuration reaches dstorch only from the command line or DSTORCH_* ------------------
+
+
+def config_lines(result: subprocess.CompletedProcess) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+def test_environment_cannot_hijack_configuration():
+    """A desktop's LANGUAGE=en_US:en once made prepare look for original/en_US:en."""
+    env = {"LANGUAGE": "en_US:en", "LANG": "C.UTF-8", "MAX_EPOCH": "99", "DSTORCH_N_HIDDEN": "32"}
+    shown = config_lines(make(ROOT, "config", env=env, MAX_EPOCH="7"))
+    assert shown["LANGUAGE"] == "en" and shown["MAX_EPOCH"] == "7" and shown["N_HIDDEN"] == "32"
+
+
+def test_command_line_values_reach_sub_makes_unexpanded(tmp_path):
+    """Recursion: a sub-make gets the same KEY=value through MAKEFLAGS; `$` stays text."""
+    outer = f"outer:\n\t@$(MAKE) --no-print-directory -C {ROOT} config\n"
+    (tmp_path / "Makefile").write_text(outer)
+    shown = config_lines(make(tmp_path, "outer", MAX_EPOCH="5", HOLDOUT_SPEAKERS="a$b c"))
+    assert shown["MAX_EPOCH"] == "5" and shown["HOLDOUT_SPEAKERS"] == "a$b c"
+
+
+def test_bad_value_is_one_line_naming_key_value_and_range():
+    result = make(ROOT, "config", check=False, TRAIN_BATCH_SIZE="0")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: TRAIN_BATCH_SIZE=0 is out of range; use an integer >= 1"]
+
+
+def test_audio_is_never_pasted_into_a_shell_line(tmp_path):
+    marker = tmp_path / "injected"
+    audio = f'x"; touch {marker}; echo "'
+    result = make(ROOT, "transcribe", check=False, AUDIO=audio)
+    assert result.returncode != 0 and not marker.exists()
+    assert "no model at" in result.stderr or "not found" in result.stderr
+
+
+def test_overlapping_folders_are_refused_before_prepare(repo):
+    before = sorted(p.name for p in (repo / "original" / "en").iterdir())
+    for data_dir in ("original", "original/en", "."):
+        result = make(repo, "prepare", check=False, DATA_DIR=data_dir)
+        assert result.returncode == 2 and "overlap" in result.stderr, result.stderr
+    (repo / "link").symlink_to(repo / "original")
+    result = make(repo, "prepare", check=False, DATA_DIR="link/en/generated")
+    assert "ORIGINAL_DIR=original and DATA_DIR=link/en/generated overlap" in result.stderr
+    assert sorted(p.name for p in (repo / "original" / "en").iterdir()) == before
+
+
+def test_clean_removes_the_configured_data_dir_only(repo):
+    (repo / "generated").mkdir()
+    (repo / "generated" / "train.csv").write_text("x\n")
+    (repo / "data").mkdir()  # not DATA_DIR here: the user's own folder
+    (repo / "data" / "mine.txt").write_text("keep\n")
+    (repo / "models").mkdir()
+    (repo / "models" / "commands.pbmm").write_bytes(b"model")
+    make(repo, "clean", RUNNER="local", DATA_DIR="generated")
+    assert not (repo / "generated").exists()
+    assert (repo / "data" / "mine.txt").exists() and (repo / "models" / "commands.pbmm").exists()
+    # repo/.venv and repo/build/kenlm are symlinks: rm -rf removes the links, not this venv.
+    make(repo, "distclean", RUNNER="local", DATA_DIR="generated")
+    assert not (repo / "models").exists() and (repo / "data" / "mine.txt").exists()
+    assert (ROOT / ".venv" / "bin" / "python").exists()
+
+
+def test_example_data_refuses_to_overwrite_your_files(repo):
+    """Outside a checkout every existing file counts as yours; in one, changed or untracked."""
+    commands = (repo / "commands.csv").read_text()
+    (repo / "commands.csv").write_text(commands + "7,my own command\n")
+    result = make(repo, "example-data", check=False)
+    assert result.returncode == 2 and "FORCE=yes" in result.stderr
+    assert (repo / "commands.csv").read_text().endswith("my own command\n")
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "commands.csv").write_text(commands)
+    subprocess.run([*git, "add", "commands.csv", "original"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "example"], cwd=repo, check=True)
+    mine = repo / "original" / "en" / "shapes_me_2_3_000000_1_001.wav"
+    mine.write_bytes(b"RIFF")
+    result = make(repo, "example-data", check=False)
+    assert result.returncode == 2 and mine.name in result.stderr and mine.exists()
+    mine.unlink()
+    script = [str(ROOT / ".venv" / "bin" / "python"), "scripts/make_example_data.py"]
+    subprocess.run([*script, "--voices", "1"], cwd=repo, check=True, capture_output=True)
+    subprocess.run([*script, "--voices", "1"], cwd=repo, check=True, capture_output=True)
+
+
+def test_dependencies_install_system_packages_before_anything_else():
+    steps = make(ROOT, "-n", "dependencies", VENV="/nonexistent-venv").stdout.splitlines()
+    assert "system_packages.sh" in steps[0]
+    assert any("-m venv /nonexistent-venv" in step for step in steps[1:])
+
+
+@pytest.mark.slow
+def test_parallel_make_trains_only_after_prepare(repo):
+    """`make -j all` once started the trainer while prepare was still converting audio."""
+    fast = {**FAST, "MAX_EPOCH": "1", "N_HIDDEN": "16", "LM_TUNE_TRIALS": "0"}
+    make(repo, "-j4", "all", **fast)
+    make(repo, "log", **fast)
+    assert make(repo, "status", **fast).stdout.startswith("finished (local), epoch 1/1")

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from config_helpers import ROOT
 from pipeline_helpers import COMMANDS, name, project, read_rows, run, snapshot, tone
 
 from dstorch.data import Alphabet, read_csvs
@@ -98,7 +99,7 @@ def test_fatal_problems_raise_one_line(tmp_path, expected):
 def test_cli_prints_one_line_error(tmp_path, capsys):
     root = project(tmp_path, speakers=2)
     (root / "commands.csv").write_bytes(b"id,en\n1,\xe9t\xe9\n")
-    (root / "configuration.env").write_text("LANGUAGE=en\n")
+    (root / "configuration.env").write_text((ROOT / "configuration.env").read_text())
     assert main(["--root", str(root)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "line 2" in err

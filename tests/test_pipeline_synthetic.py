@@ -116,11 +116,11 @@ def test_a_language_no_engine_speaks_is_one_line_and_training_goes_on(tmp_path):
 
 
 def test_render_api_gives_test_clips_of_held_out_voices(tmp_path):
-    clips = render("flite:kal", TWO, tmp_path, per_command=2, seed=7)
+    clips = render("flite:kal", TWO, tmp_path, "en", per_command=2, seed=7)
     assert len(clips) == 4 and {speaker for _, _, speaker in clips} == {"flite:kal"}
     assert {text for _, text, _ in clips} == set(TWO.values())
     assert all(is_target_format(wav) for wav, _, _ in clips)
-    assert render("flite:kal", TWO, tmp_path, per_command=2, seed=7) == clips
+    assert render("flite:kal", TWO, tmp_path, "en", per_command=2, seed=7) == clips
 
 
 def test_plan_covers_every_voice_within_budget_and_is_stable():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from config_helpers import shipped_config
 from runner_helpers import clear_config_environment, load, make_project
 
 from dstorch.config import PipelineConfig
@@ -29,10 +30,10 @@ def test_set_env_value_keeps_comments_and_is_atomic(tmp_path):
 
 
 def test_job_environment_round_trips_every_key():
-    config = PipelineConfig(max_epoch=3, early_stop=True, dev_fraction=0.25, alphabet="")
+    config = shipped_config(max_epoch=3, early_stop=True, dev_fraction=0.25, alphabet="")
     env = job_environment(config)
-    assert set(PipelineConfig.keys()) <= set(env)
-    assert env["EARLY_STOP"] == "yes" and env["LOAD_FROM_CHECKPOINT"] == "yes"
+    assert set(env) - {"PYTHONUNBUFFERED"} == {f"DSTORCH_{k}" for k in PipelineConfig.keys()}
+    assert env["DSTORCH_EARLY_STOP"] == "yes" and env["DSTORCH_LOAD_FROM_CHECKPOINT"] == "yes"
     assert PipelineConfig.load("/nonexistent.env", environ=env) == config
 
 
@@ -71,12 +72,12 @@ def test_runner_selection_and_one_line_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     assert isinstance(select_runner(load(tmp_path), tmp_path), LocalRunner)  # RUNNER=auto
     assert "local (RUNNER=auto and no Docker engine answers" in capsys.readouterr().err
-    monkeypatch.setenv("RUNNER", "docker")
+    monkeypatch.setenv("DSTORCH_RUNNER", "docker")
     assert run_action("status", tmp_path) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no Docker engine answers") and "\n" not in err
     assert "scripts/start_dockerd.sh" in err and "RUNNER=local" in err
-    monkeypatch.setenv("RUNNER", "local")
+    monkeypatch.setenv("DSTORCH_RUNNER", "local")
     shutil.rmtree(tmp_path / "data")
     assert run_action("start", tmp_path) == 2
     assert "prepare the data first" in capsys.readouterr().err

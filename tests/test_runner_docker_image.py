@@ -10,9 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from config_helpers import shipped_config
 from runner_helpers import ROOT, clear_config_environment
 
-from dstorch.config import PipelineConfig
 from dstorch.runner.docker_image import (
     PipLender,
     context_files,
@@ -28,7 +28,7 @@ def clean_environment(monkeypatch):
 
 
 def test_dockerfile_renders_deps_before_code_and_no_hosts():
-    config = PipelineConfig(base_image="example/base:1")
+    config = shipped_config(base_image="example/base:1")
     text = render_dockerfile(config, ROOT, 1234, 5678)
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     # The KenLM builder stage, then the trainer: both on the base image, for the wheel's ABI.
@@ -167,10 +167,9 @@ def test_pip_configuration_is_lent_through_localhost(tmp_path):
 
 
 def test_unpullable_base_image_error_names_the_fix():
-    from dstorch.config import PipelineConfig
     from dstorch.runner.docker_image import build_error
 
-    config = PipelineConfig(base_image="example/missing:1")
+    config = shipped_config(base_image="example/missing:1")
     message = str(build_error(config, "pull access denied for example/missing"))
     assert "BASE_IMAGE=example/missing:1" in message and "RUNNER=local" in message
     assert "BASE_IMAGE" not in str(build_error(config, "RUN step exited with code 1"))

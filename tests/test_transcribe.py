@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sys
 import wave
 from pathlib import Path
@@ -13,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from config_helpers import ROOT
 from conftest import ENGLISH, load_clip, random_model
 
 from dstorch import features as F
 from dstorch.cli import main
 from dstorch.decoder import kernel
 from dstorch.graph_import import GraphImportError, load_graph_model
+from dstorch.runner.base import set_env_value
 from dstorch.transcribe import TranscribeError, Transcriber, parse_hot_words
 
 SCORER = Path(__file__).parent / "fixtures" / "scorer" / "commands.scorer"
@@ -180,9 +183,11 @@ def test_cli_defaults_to_configured_model(sharp_pbmm, tmp_path, capsys, monkeypa
     (models / "cmds.pbmm").write_bytes(sharp_pbmm.read_bytes())
     (models / "cmds.scorer").write_bytes(SCORER.read_bytes())
     config = tmp_path / "configuration.env"
-    config.write_text(f"MODELS_DIR={models}\nMODEL_NAME=cmds\n")
-    monkeypatch.delenv("MODELS_DIR", raising=False)
-    monkeypatch.delenv("MODEL_NAME", raising=False)
+    shutil.copy(ROOT / "configuration.env", config)
+    set_env_value(config, "MODELS_DIR", str(models))
+    set_env_value(config, "MODEL_NAME", "cmds")
+    monkeypatch.delenv("DSTORCH_MODELS_DIR", raising=False)
+    monkeypatch.delenv("DSTORCH_MODEL_NAME", raising=False)
     wav = write_wav(tmp_path / "a.wav", load_clip("speech"))
     code, out, _ = run_cli(["--config", str(config), "--audio", str(wav)], capsys)
     assert code == 0 and out == Transcriber(sharp_pbmm, SCORER).text(load_clip("speech")) + "\n"

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from config_helpers import shipped_config
 from conftest import ROOT, random_model
 
 from dstorch import checkpoint as ckpt
 from dstorch import job, tune
 from dstorch import scorer as S
-from dstorch.config import PipelineConfig, TrainConfig
+from dstorch.config import TrainConfig
 from dstorch.data import Alphabet, FeatureCache, read_csvs, read_wav
 from dstorch.decoder import beam_search
 from dstorch.evaluate import forward_all
@@ -193,13 +194,13 @@ def test_stage_failures_are_one_line_and_leave_no_scorer(
 
 
 def test_settings_from_pipeline_and_corpus_path():
-    settings = tune.ScorerSettings.from_pipeline(PipelineConfig(lm_tune_trials=7))
-    config = PipelineConfig().train_config("d", "c", "m")
+    settings = tune.ScorerSettings.from_pipeline(shipped_config(lm_tune_trials=7))
+    config = shipped_config().train_config("d", "c", "m")
     assert settings.trials == 7 and settings.corpus_path(config) == Path("d/lm_corpus.txt")
     assert settings.mode == "commands" and settings.space.start == (2.0, 2.0)
-    with_text = PipelineConfig(lm_text="extra.txt")
+    with_text = shipped_config(lm_text="extra.txt")
     assert tune.ScorerSettings.from_pipeline(with_text).mode == "open"
-    forced = PipelineConfig(lm_text="extra.txt", lm_mode="commands")
+    forced = shipped_config(lm_text="extra.txt", lm_mode="commands")
     assert tune.ScorerSettings.from_pipeline(forced).mode == "commands"
 
 
@@ -213,7 +214,10 @@ def example_run(tmp_path_factory) -> TrainConfig:
 
     kenlm_or_skip()
     out = tmp_path_factory.mktemp("example")
-    pipeline = PipelineConfig(
+    pipeline = shipped_config(  # no augmentation, early stop or plateaus: a plain fit
+        augment="",
+        early_stop=False,
+        reduce_lr_on_plateau=False,
         original_dir=str(ROOT / "original"),
         commands_csv=str(ROOT / "commands.csv"),
         data_dir=str(out / "data"),

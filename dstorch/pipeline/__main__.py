@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.root)
     try:
-        config = PipelineConfig.load(args.config or root / "configuration.env")
+        config = PipelineConfig.load(args.config or root / "configuration.env", root=root)
         prepare(config, root)
     except (PrepareError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)

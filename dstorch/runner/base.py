@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
-from dstorch.config import PipelineConfig
+from dstorch.config import ENV_PREFIX, PipelineConfig
 
 STATE_FILE = "state.json"
 ENV_FILE = "configuration.env"
@@ -33,13 +33,13 @@ class RunnerError(ValueError):
 
 
 def job_environment(config: PipelineConfig) -> dict[str, str]:
-    """Every PipelineConfig key, UPPER_CASE, as the text the job parses back."""
+    """Every PipelineConfig key as DSTORCH_<KEY>, the text the job parses back."""
     env = {}
     for field in fields(config):
         value = getattr(config, field.name)
         if isinstance(value, bool):
             value = "yes" if value else "no"
-        env[field.name.upper()] = str(value)
+        env[ENV_PREFIX + field.name.upper()] = str(value)
     # Logs must stream as they are written (a pipe or container log is not a terminal).
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -67,7 +67,7 @@ class LocalRunner(Runner):
 
     def __init__(self, config: PipelineConfig, root: Path):
         super().__init__(config, root)
-        self.run_dir = self.root / "runs" / config.model_name
+        self.run_dir = config.run_dir(self.root)
         self.checkpoint_dir = self.run_dir / "checkpoints"
         self.export_dir = self.run_dir / "model"
         self.pid_file = self.run_dir / "job.pid"

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dstorch.config import PipelineConfig
 from dstorch.features import SAMPLE_RATE
 from dstorch.pipeline.registry import atomic_target
 from dstorch.pipeline.report import PrepareError
@@ -98,9 +97,9 @@ def render(
     engines: str,
     commands: dict[str, str],
     out_dir: Path,
-    language: str = "en",
-    per_command: int = PipelineConfig.synthetic_takes,
-    seed: int = PipelineConfig.split_seed,
+    language: str,
+    per_command: int,
+    seed: int,
 ) -> list[tuple[Path, str, str]]:
     """Render {id: transcript} with the voices `engines` selects (SYNTHETIC_VOICES syntax,
     e.g. "festival" or "flite:slt") into out_dir/synthetic/<language>/.

@@ -1,0 +1,16 @@
+"""The shipped configuration.env as a PipelineConfig, for tests that change a few keys."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from dstorch.config import PipelineConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shipped_config(**overrides) -> PipelineConfig:
+    """configuration.env (no environment overrides) with `overrides` (field names) applied."""
+    config = PipelineConfig.load(ROOT / "configuration.env", environ={}, root=ROOT)
+    return dataclasses.replace(config, **overrides)
