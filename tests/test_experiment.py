@@ -1,35 +1,66 @@
-"""The generalisation experiment's data: held-out speakers are test-only."""
+"""The generalisation experiment: levers, and the end-to-end target on a held-out engine."""
 
-import csv
+import dataclasses
 import shutil
 from pathlib import Path
 
-from dstorch.experiment import Outcome, format_outcomes, prepare_holdout, speakers
+import pytest
+from config_helpers import shipped_config
+
+from dstorch.experiment import (
+    VARIANTS,
+    Outcome,
+    Variant,
+    format_outcomes,
+    holdout_run,
+    variant_config,
+    without_voice_augmentation,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_held_out_speakers_never_reach_training(tmp_path):
+def test_voice_augmentations_are_the_lever_removed():
+    augment = "volume[p=0.5,dbfs=-35:-15] vtlp[p=0.5,alpha=1~0.1] tilt[p=0.3] eq[p=0.2]"
+    assert without_voice_augmentation(augment) == "volume[p=0.5,dbfs=-35:-15]"
+
+
+def example_root(tmp_path: Path) -> Path:
     root = tmp_path / "root"
     root.mkdir()
     shutil.copytree(ROOT / "original", root / "original")
-    shutil.copy(ROOT / "commands.csv", root)
-    shutil.copy(ROOT / "configuration.env", root)
-    _, data = prepare_holdout(root, tmp_path / "out", holdout=3, environ={})
-    every = speakers(data / "registry.csv")
-    held = set(every[-3:])
-    with open(data / "registry.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert {r["split"] for r in rows if r["speaker"] in held} == {"test"}
-    assert {r["speaker"] for r in rows if r["split"] == "test"} == held
-    assert len(every) == 10
+    for name in ("commands.csv", "configuration.env"):
+        shutil.copy(ROOT / name, root)
+    return root
 
 
-def test_outcome_table_reports_the_difference():
-    table = format_outcomes(
-        [
-            Outcome("no-augmentation", 0.25, 0.8, 0.5, 10.0),
-            Outcome("augmentation", 0.5, 0.4, 0.2, 5.0),
-        ]
-    )
-    assert "25.0%" in table and "50.0%" in table and "+25.0 points" in table
+def test_variants_turn_synthetic_voices_and_augmentation_off(tmp_path):
+    root = example_root(tmp_path)
+    only, synthetic = VARIANTS[0], VARIANTS[-1]
+    config = variant_config(root, tmp_path / "a", only, ["espeak-ng", "flite"], {})
+    assert config.synthetic_voices == "none"
+    assert config.data_dir == str(tmp_path / "a" / "data")
+    config = variant_config(root, tmp_path / "b", synthetic, ["espeak-ng", "flite"], {})
+    assert config.synthetic_voices == "espeak-ng,flite"
+    assert config.augment == shipped_config().augment
+
+
+def test_outcome_table_has_one_row_per_outcome():
+    rows = [
+        Outcome("festival", "recordings only", "none", 0.25, 0.5, 36),
+        Outcome("festival", "recordings only", "commands", 0.97, 1.0, 36),
+    ]
+    table = format_outcomes(rows).splitlines()
+    assert len(table) == 4 and "| 25% (36 clips) | 50% |" in table[2] and "97%" in table[3]
+
+
+@pytest.mark.slow
+def test_defaults_recognise_an_engine_never_heard(tmp_path, deepspeech_lib):
+    """Issue 8's end-to-end target: defaults on, festival held out of training entirely;
+    the official client with the project scorer gets >= 90% of festival's takes."""
+    defaults = dataclasses.replace(VARIANTS[-1], name="defaults")
+    assert isinstance(defaults, Variant) and defaults.synthetic and defaults.voice_augment
+    outcomes = holdout_run(example_root(tmp_path), tmp_path / "out", "festival", [defaults])
+    strict = next(o for o in outcomes if o.scorer == "commands")
+    assert strict.clips >= 18
+    assert strict.unseen >= 0.9, format_outcomes(outcomes)
