@@ -116,8 +116,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: MAX_EPOCH")
     parser.add_argument("--n-hidden", type=int, default=None, help="default: N_HIDDEN")
     parser.add_argument("--extra", default=VOICE_AUG, help="specs added to AUGMENT")
-    parser.add_argument("--only", default=None, help="run only this variant (base|voice)")
+    parser.add_argument(
+        "--variant", action="append", default=[], help="NAME=SPECS added to AUGMENT (repeatable)"
+    )
+    parser.add_argument("--only", default=None, help="run only these variants (a,b)")
+    parser.add_argument("--table", nargs="+", type=Path, help="only print the table of logs")
     args = parser.parse_args()
+    if args.table:
+        rows = [json.loads(line) for log in args.table for line in log.read_text().splitlines()
+                if line.startswith('{"variant"') and '"commands"' in line]  # fmt: skip
+        print(format_table(rows))
+        return
     out = args.out
     overrides = {**os.environ, "DATA_DIR": str(out / "data"), "TEST_FRACTION": "0"}
     if args.epochs:
@@ -130,9 +139,10 @@ def main() -> None:
         commands = {row["id"]: row[config.language] for row in csv.DictReader(f)}
     test_csv = out / "unseen.csv"
     write_csv(test_csv, render_unseen(commands, out / "unseen"))
-    variants = {"base": config.augment, "voice": f"{config.augment} {args.extra}".strip()}
+    extras = {"base": "", "voice": args.extra} | dict(v.split("=", 1) for v in args.variant)
+    variants = {name: f"{config.augment} {extra}".strip() for name, extra in extras.items()}
     if args.only:
-        variants = {args.only: variants[args.only]}
+        variants = {name: variants[name] for name in args.only.split(",")}
     rows = []
     for seed in args.seeds:
         for name, augment in variants.items():
@@ -143,12 +153,29 @@ def main() -> None:
             result = run(config, prepared.data_dir, test_csv, folder, augment)
             rows.append({"variant": name, "seed": seed, **result})
             print(json.dumps(rows[-1]), flush=True)
-    print(f"{'variant':<8} {'seed':>6} {'greedy':>7} {'commands':>8} {'CER':>6} "
-          f"{'test loss':>9} {'dev loss':>9}")  # fmt: skip
-    for row in rows:
-        print(f"{row['variant']:<8} {row['seed']:>6} {row['greedy']:>7.1%} "
-              f"{row['commands']:>8.1%} {row['cer']:>6.3f} {row['loss']:>9.2f} "
-              f"{row['dev_loss']:>9.3f}")  # fmt: skip
+    print(format_table(rows))
+
+
+def format_table(rows: list[dict]) -> str:
+    """One line per (variant, seed), then each variant's mean over its seeds."""
+    lines = [
+        f"{'variant':<8} {'seed':>6} {'greedy':>7} {'commands':>8} {'CER':>6} {'test loss':>9}"
+    ]
+    names = list(dict.fromkeys(row["variant"] for row in rows))
+    means = [
+        {"variant": name, "seed": "mean"}
+        | {
+            k: float(np.mean([r[k] for r in rows if r["variant"] == name]))
+            for k in ("greedy", "commands", "cer", "loss")
+        }  # fmt: skip
+        for name in names
+    ]
+    for row in rows + means:
+        lines.append(
+            f"{row['variant']:<8} {row['seed']:>6} {row['greedy']:>7.1%} "
+            f"{row['commands']:>8.1%} {row['cer']:>6.3f} {row['loss']:>9.2f}"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
