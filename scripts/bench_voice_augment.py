@@ -4,7 +4,13 @@ Trains on the example data (espeak-ng voices only) and tests on flite and festiv
 saying the same commands. Each variant (an AUGMENT line) trains with the same seed, data and
 settings; greedy accuracy on the unseen engines is printed as a table, per seed.
 
-    nice .venv/bin/python scripts/bench_voice_augment.py --seeds 4568 1 --epochs 30
+    OMP_NUM_THREADS=1 nice .venv/bin/python scripts/bench_voice_augment.py --seeds 4568 1
+    .venv/bin/python scripts/bench_voice_augment.py --table run1.log run2.log  # merge logs
+
+"commands" is the accuracy of picking the command with the highest CTC likelihood (what
+`transcribe --commands` does). One thread per run: on a busy 2-core machine torch's default
+thread pool is many times slower. (From a git worktree, add PYTHONPATH=. so that its
+dstorch is imported.) The figures are in the README.
 """
 
 from __future__ import annotations
