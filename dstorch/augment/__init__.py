@@ -6,7 +6,8 @@
     samples = augmenter.apply_audio(samples, clock, rng)    # [N] -> [N'] float32
     mfcc = augmenter.apply_features(mfcc, clock, rng)       # [T, 26] -> [T, 26] float32
 
-Audio-domain: overlay, reverb, gaps, resample, codec, volume, pitch, tempo (and time_mask,
+Audio-domain: overlay, reverb, gaps, resample, codec, volume, pitch, tempo, and for voice
+differences vtlp, tilt, eq (and time_mask,
 dropout, add, multiply with domain=signal). Feature-domain (MFCC frames): time_mask,
 frequency_mask, dropout, add, multiply. See `help_text()` for keys and defaults.
 """

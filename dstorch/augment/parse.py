@@ -8,9 +8,10 @@ import re
 from dstorch.augment.audio import AUDIO_AUGMENTATIONS
 from dstorch.augment.params import Augmentation, AugmentError, Param, parse_range
 from dstorch.augment.spectral import FEATURE_AUGMENTATIONS
+from dstorch.augment.voice import VOICE_AUGMENTATIONS
 
 REGISTRY: dict[str, type[Augmentation]] = {
-    cls.NAME: cls for cls in AUDIO_AUGMENTATIONS + FEATURE_AUGMENTATIONS
+    cls.NAME: cls for cls in AUDIO_AUGMENTATIONS + VOICE_AUGMENTATIONS + FEATURE_AUGMENTATIONS
 }
 # DeepSpeech augmentations dstorch deliberately lacks, with what to use instead.
 NOT_IMPLEMENTED = {"warp": "use time_mask / frequency_mask / tempo instead"}

@@ -34,7 +34,8 @@ def preview(
         raise AugmentError(
             "nothing to listen to: the given augmentations all work on MFCC features; "
             "give at least one audio augmentation (overlay, reverb, gaps, resample, codec, "
-            "volume, pitch, tempo, or time_mask/dropout/add/multiply with domain=signal)"
+            "volume, pitch, tempo, vtlp, tilt, eq, or time_mask/dropout/add/multiply "
+            "with domain=signal)"
         )
     audio = dsp.load_audio(wav_in)
     out = Path(out_dir)
