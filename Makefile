@@ -108,7 +108,7 @@ bench: ## Training throughput/MFU, and our transcription vs the official client 
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_transcribe.py
 
-bench-generalisation: ## Accuracy on unseen voices with vs without augmentation (one run)
+bench-generalisation: ## Accuracy on a held-out engine's voices, each lever on/off, official client
 	$(PYTHON) scripts/bench_generalisation.py
 
 example-data: ## Regenerate the example recordings and commands.csv (FORCE=yes over your own)
