@@ -13,6 +13,7 @@ from dstorch.config import (
     add_arguments,
     from_namespace,
 )
+from dstorch.fs import storage_error
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -197,6 +198,13 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("DSTORCH_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # A full disk or a refused permission anywhere (not only in our atomic writes).
+        problem = storage_error(e)
+        if problem is None or os.environ.get("DSTORCH_DEBUG"):
+            raise
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

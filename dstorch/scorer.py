@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.fs import atomic_target
 from dstorch.fst import (
     ConstFst,
     FstFormatError,
@@ -210,11 +211,10 @@ def build_scorer(
         corpus.write_text("\n".join(corpus_lines) + "\n", encoding="utf-8")
         lm = tmp / "lm.binary"
         build_lm_binary(corpus, lm, order, bins, tmp)
-        partial = out.with_name(out.name + ".partial")
-        shutil.copyfile(lm, partial)
-        with open(partial, "ab") as f:
-            write_trie_section(f, fst, utf8, alpha, beta)
-        partial.replace(out)  # never leave a half-written scorer under the final name
+        with atomic_target(out) as partial:  # never a half-written scorer under its name
+            shutil.copyfile(lm, partial)
+            with open(partial, "ab") as f:
+                write_trie_section(f, fst, utf8, alpha, beta)
     return out
 
 

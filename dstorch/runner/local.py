@@ -17,6 +17,16 @@ from datetime import datetime
 from pathlib import Path
 
 from dstorch.config import PipelineConfig
+from dstorch.fs import (
+    LOCK_FD_ENV,
+    LOCK_FILE,
+    AlreadyRunning,
+    atomic_write,
+    lock_holder,
+    replaced_dir,
+    take_lock,
+    write_lock_pid,
+)
 from dstorch.runner.base import (
     STATE_FILE,
     Runner,
@@ -119,12 +129,29 @@ class LocalRunner(Runner):
         ]
 
     def start(self) -> None:
-        if self.alive():
-            print(f"local runner: already running (pid {self.pid()}); `make log` follows it")
-            return
-        self.check_data()
         self.create_volumes()
-        env = {**os.environ, **job_environment(self.config)}
+        # The run lock, taken here and inherited by the job: two `make run`s at once can
+        # never start two trainers on one checkpoint dir.
+        try:
+            lock = take_lock(self.checkpoint_dir)
+        except AlreadyRunning:
+            holder = lock_holder(self.checkpoint_dir / LOCK_FILE)
+            print(f"local runner: already running (pid {holder}); `make log` follows it")
+            return
+        try:
+            state = self.read_state()
+            self.record_epoch(state)
+            note = self.finished_note(state)
+            if note:
+                print(f"local runner: {note}")
+                return
+            self.check_data()
+            self._spawn(lock)
+        finally:
+            os.close(lock)
+
+    def _spawn(self, lock: int) -> None:
+        env = {**os.environ, **job_environment(self.config), LOCK_FD_ENV: str(lock)}
         # The package is importable from the checkout even when it is not pip-installed.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
         with open(self.log_file, "ab") as log:
@@ -138,10 +165,10 @@ class LocalRunner(Runner):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=(lock,),
             )
-        tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(f"{self._process.pid}\n")
-        os.replace(tmp, self.pid_file)
+        write_lock_pid(lock, self._process.pid)
+        atomic_write(self.pid_file, f"{self._process.pid}\n")
         print(
             f"local runner: started (pid {self._process.pid}); "
             f"log: {self.log_file.relative_to(self.root)}"
@@ -201,17 +228,24 @@ class LocalRunner(Runner):
         except KeyboardInterrupt:
             print("\n(stopped following the log; the job keeps running)")
             return 130
-        return exit_status(self.read_state())
+        state = self.read_state()
+        self.record_epoch(state)
+        return exit_status(state)
 
     def fetch_outputs(self) -> list[Path]:
-        files = sorted(p for p in self.export_dir.glob("*") if p.is_file())
+        self.record_epoch(self.read_state())
+        files = sorted(
+            p for p in self.export_dir.glob("*") if p.is_file() and not p.name.startswith(".")
+        )
         if not files:
             raise RunnerError(
                 f"no exported model in {self.export_dir.relative_to(self.root)}/ "
                 "yet; the run has not finished (see make log)"
             )
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        copies = [Path(shutil.copy2(p, self.models_dir / p.name)) for p in files]
+        with replaced_dir(self.models_dir) as staging:  # the new set, nothing stale
+            for path in files:
+                shutil.copy2(path, staging / path.name)
+        copies = [self.models_dir / p.name for p in files]
         print(f"local runner: {len(copies)} files copied into {self.config.models_dir}/")
         return copies
 
@@ -227,4 +261,5 @@ class LocalRunner(Runner):
         if self.alive():
             self.stop()
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.forget_epoch()
         print(f"local runner: removed {self.run_dir.relative_to(self.root)}/")
