@@ -193,7 +193,9 @@ def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulSt
         )
 
     try:
-        result = train(config, on_epoch=progress, stop=stop, on_setup=lambda: enter("training"))
+        # A stop during setup is recorded below, once train() has saved.
+        started = lambda: stop.requested or enter("training")  # noqa: E731
+        result = train(config, on_epoch=progress, stop=stop, on_setup=started)
         fields = {"epoch": result.state.epoch, "best_dev_loss": result.state.best_dev_loss}
         if result.stopped or stop.requested:
             enter("", **fields)  # records "stopped" and the phase it came in
