@@ -11,7 +11,7 @@ CONFIG ?= configuration.env
 
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
-	export report transcribe preview test test-fast lint format bench bench-generalisation example-data clean distclean
+	export report transcribe preview test test-fast lint format bench bench-generalisation bench-faults example-data clean distclean
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -95,6 +95,9 @@ format: ## ruff format the code
 bench: ## Training throughput/MFU, and our transcription vs the official client (same run)
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_transcribe.py
+
+bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; resume and verify
+	$(PYTHON) scripts/bench_faults.py
 
 bench-generalisation: ## Accuracy on unseen voices with vs without augmentation (one run)
 	$(PYTHON) scripts/bench_generalisation.py

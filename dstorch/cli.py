@@ -63,9 +63,18 @@ def _pipeline(args: argparse.Namespace) -> PipelineConfig:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from dstorch.fs import PREPARE_LOCK, remove_stale_temps, take_lock, write_lock_pid
     from dstorch.pipeline import prepare
 
-    prepare(_pipeline(args), Path("."))
+    config = _pipeline(args)
+    # One prepare at a time per data folder; what a killed one left half-written goes.
+    lock = take_lock(config.data_dir, PREPARE_LOCK)
+    try:
+        write_lock_pid(lock, os.getpid())
+        remove_stale_temps(config.data_dir, recursive=True)
+        prepare(config, Path("."))
+    finally:
+        os.close(lock)
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 TEMP_PREFIX = ".dstorch-tmp-"
 LOCK_FILE = "job.lock"  # in a checkpoint dir: held by the one job that writes there
+PREPARE_LOCK = ".dstorch-prepare.lock"  # in the data dir, while prepare writes there
 LOCK_FD_ENV = "DSTORCH_LOCK_FD"  # a lock the runner took and handed to the job it started
 TEMP_GLOB = f"{TEMP_PREFIX}*"
 # The OSErrors a user fixes outside the program: free space, fix permissions, remount.
@@ -99,12 +100,14 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], None
     return path
 
 
-def remove_stale_temps(directory: str | Path) -> list[Path]:
-    """Delete temp files a killed writer left in `directory` (call it holding its lock)."""
+def remove_stale_temps(directory: str | Path, recursive: bool = False) -> list[Path]:
+    """Delete temp files a killed writer left in `directory` (and below it when
+    `recursive`); call it holding the folder's lock."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    removed = [p for p in directory.glob(TEMP_GLOB) if p.is_file()]
+    found = directory.rglob(TEMP_GLOB) if recursive else directory.glob(TEMP_GLOB)
+    removed = [p for p in found if p.is_file()]
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
@@ -121,21 +124,21 @@ def lock_holder(path: Path) -> str:
         return "?"
 
 
-def take_lock(directory: str | Path) -> int:
-    """Lock `<directory>/job.lock` for this process (and children that inherit the fd);
+def take_lock(directory: str | Path, name: str = LOCK_FILE) -> int:
+    """Lock `<directory>/<name>` for this process (and children that inherit the fd);
     -> the open fd. The kernel drops the lock when the last holder exits, even on SIGKILL,
     so a crashed run never leaves a stale lock. AlreadyRunning when another holds it."""
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(directory / name, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise storage_error(e, directory / LOCK_FILE) or e from None
+        raise storage_error(e, directory / name) or e from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        pid = lock_holder(directory / LOCK_FILE)
+        pid = lock_holder(directory / name)
         raise AlreadyRunning(f"already running (pid {pid}) in {directory}") from None
     return fd
 

@@ -195,7 +195,7 @@ class DockerRunner(Runner):
         local = {
             p.relative_to(self.data_dir).as_posix(): p
             for p in sorted(self.data_dir.rglob("*"))
-            if p.is_file()
+            if p.is_file() and not p.name.startswith(".dstorch")  # our locks and temp files
         }
         hashes = {name: file_sha256(path) for name, path in local.items()}
         remote = parse_state(self._read(f"{MOUNTS['data']}/{MANIFEST}")) or {}
