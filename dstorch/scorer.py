@@ -314,6 +314,12 @@ class Scorer:
         # so that later searches with this scorer do not query KenLM again.
         self.decoder_caches: dict[tuple, list] = {}
 
+    def clear_caches(self) -> None:
+        """Forget every cached LM score (ours and the decoders'): the official client keeps
+        no such cache across clips, so honest timings start from here."""
+        self._cache.clear()
+        self.decoder_caches.clear()
+
     def log_cond_prob(self, words: tuple[str, ...], bos: bool) -> float:
         """Natural-log P(last word | preceding words), as Scorer::get_log_cond_prob.
 
