@@ -390,15 +390,19 @@ class DockerRunner(Runner):
         images = self.client.images.list(all=True, filters={"label": label})
         images += self.client.images.list(name=HELPER_IMAGE)
         names = [self.config.image_name] + [i.id for i in images]
-        removed = 0
-        for name in dict.fromkeys(names):  # the final image first: it holds the stages
-            try:
-                self.client.images.remove(name, force=True)
-                removed += 1
-            except docker.errors.ImageNotFound:
-                pass
-            except docker.errors.APIError as e:
-                print(f"docker runner: image {name} kept ({e.explanation})")
+        removed, timeout = 0, self.client.api.timeout
+        self.client.api.timeout = max(timeout, 600)  # deleting GBs of layers can take minutes
+        try:
+            for name in dict.fromkeys(names):  # the final image first: it holds the stages
+                try:
+                    self.client.images.remove(name, force=True)
+                    removed += 1
+                except docker.errors.ImageNotFound:
+                    pass
+                except docker.errors.APIError as e:
+                    print(f"docker runner: image {name} kept ({e.explanation})")
+        finally:
+            self.client.api.timeout = timeout
         return removed
 
 
