@@ -15,6 +15,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ TEMP_PREFIX = ".dstorch-tmp-"
 LOCK_FILE = "job.lock"  # in a checkpoint dir: held by the one job that writes there
 PREPARE_LOCK = ".dstorch-prepare.lock"  # in the data dir, while prepare writes there
 LOCK_FD_ENV = "DSTORCH_LOCK_FD"  # a lock the runner took and handed to the job it started
+LOCK_TRIES = 5  # about half a second of retries before "already running"
 TEMP_GLOB = f"{TEMP_PREFIX}*"
 # The OSErrors a user fixes outside the program: free space, fix permissions, remount.
 STORAGE_ERRNOS = {
@@ -134,13 +136,31 @@ def take_lock(directory: str | Path, name: str = LOCK_FILE) -> int:
         fd = os.open(directory / name, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
         raise storage_error(e, directory / name) or e from None
+    for attempt in range(LOCK_TRIES):  # a holder may be exiting, or a probe in progress
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            time.sleep(0.05 * (attempt + 1))
+    os.close(fd)
+    pid = lock_holder(directory / name)
+    raise AlreadyRunning(f"already running (pid {pid}) in {directory}")
+
+
+def lock_busy(directory: str | Path, name: str = LOCK_FILE) -> bool:
+    """Whether a live process holds `<directory>/<name>`: exactly as long as the job has
+    not exited (the kernel releases the lock with the holder's last file descriptor)."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = os.open(Path(directory) / name, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
     except BlockingIOError:
-        os.close(fd)
-        pid = lock_holder(directory / name)
-        raise AlreadyRunning(f"already running (pid {pid}) in {directory}") from None
-    return fd
+        return True
+    finally:
+        os.close(fd)  # also releases the probe's own shared lock
 
 
 def write_lock_pid(fd: int, pid: int) -> None:

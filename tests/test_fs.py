@@ -17,6 +17,7 @@ from dstorch.fs import (
     StorageError,
     atomic_target,
     atomic_write,
+    lock_busy,
     remove_stale_temps,
     replaced_dir,
     take_lock,
@@ -137,7 +138,9 @@ def test_lock_names_the_holder_and_dies_with_it(tmp_path):
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(AlreadyRunning, match=rf"^already running \(pid {holder.pid}\)"):
             take_lock(tmp_path)
+        assert lock_busy(tmp_path)
     finally:
         holder.send_signal(signal.SIGKILL)  # a crash: the kernel drops the lock
         holder.wait()
+    assert not lock_busy(tmp_path)
     os.close(take_lock(tmp_path))  # reaped: the lock is free again

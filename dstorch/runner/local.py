@@ -22,6 +22,7 @@ from dstorch.fs import (
     LOCK_FILE,
     AlreadyRunning,
     atomic_write,
+    lock_busy,
     lock_holder,
     replaced_dir,
     take_lock,
@@ -37,37 +38,6 @@ from dstorch.runner.base import (
 )
 
 POLL_S = 0.2
-
-
-HAVE_PROC = Path("/proc/self/stat").exists()
-
-
-def _proc_alive(pid: int) -> bool:
-    """True when `pid` runs and is not a zombie (a dead child nobody has reaped yet)."""
-    if not HAVE_PROC:  # not Linux: ask the kernel directly
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def _is_job(pid: int) -> bool:
-    """Guards against a stale pid file whose pid now belongs to an unrelated process."""
-    if not HAVE_PROC:
-        return True  # cannot tell; trust the pid file
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"dstorch" in cmdline and b"job" in cmdline
 
 
 class LocalRunner(Runner):
@@ -86,18 +56,24 @@ class LocalRunner(Runner):
 
     # --- process bookkeeping -------------------------------------------------------------
     def pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
+        """The job's pid: the pid file, else what the run lock names (a job started by
+        hand, or by another `make run`)."""
+        for text in (
+            self.pid_file.read_text() if self.pid_file.exists() else "",
+            lock_holder(self.checkpoint_dir / LOCK_FILE),
+        ):
+            try:
+                return int(text.strip())
+            except ValueError:
+                continue
+        return None
 
     def alive(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        if self._process is not None and self._process.pid == pid:
+        """The job's run lock is held: true from before it starts until its process is
+        gone, whatever the pid file says (a stale pid file cannot fool it)."""
+        if self._process is not None:
             self._process.poll()  # reap our own child so it does not linger as a zombie
-        return _proc_alive(pid) and _is_job(pid)
+        return lock_busy(self.checkpoint_dir)
 
     def read_state(self) -> dict | None:
         try:
