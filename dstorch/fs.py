@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -113,6 +114,18 @@ def remove_stale_temps(directory: str | Path, recursive: bool = False) -> list[P
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
+
+
+def files_digest(paths: list[str | Path]) -> str:
+    """sha256 over the contents of `paths` in order (missing ones count as empty): tells
+    whether a run's data changed since it finished."""
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+        except OSError:
+            digest.update(b"-")
+    return digest.hexdigest()
 
 
 class AlreadyRunning(ValueError):

@@ -21,7 +21,14 @@ from dstorch.config import TrainConfig
 from dstorch.data import FeatureCache, read_csvs
 from dstorch.decode_fast import fast_beam_search
 from dstorch.evaluate import forward_all, greedy_decode, score_all, summarize, write_report
-from dstorch.fs import StorageError, atomic_write, remove_stale_temps, run_lock, storage_error
+from dstorch.fs import (
+    StorageError,
+    atomic_write,
+    files_digest,
+    remove_stale_temps,
+    run_lock,
+    storage_error,
+)
 from dstorch.scorer import Scorer, ScorerError
 from dstorch.train import GracefulStop, pick_device, train
 from dstorch.tune import ScorerOutcome, ScorerSettings, run_stage
@@ -138,6 +145,12 @@ def write_report_page(config: TrainConfig, report: dict, history: list[dict]) ->
         print(f"warning: no report page ({type(e).__name__}: {e})")
 
 
+def data_files(config: TrainConfig) -> list[str]:
+    """The files a run's result depends on (CSVs, alphabet), in a fixed order."""
+    lists = (config.train_files, config.dev_files, config.test_files)
+    return [f for files in lists for f in files.split(",") if f] + [config.alphabet_config_path]
+
+
 PHASES = ("setup", "training", "scorer", "test", "export")  # state.json's "phase"
 
 
@@ -161,6 +174,7 @@ def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> str:
                 directory,
                 "running",
                 phase="setup",
+                data=files_digest(data_files(config)),
                 max_epoch=config.epochs,
                 pid=os.getpid(),
                 error=None,

@@ -110,6 +110,11 @@ def test_local_finished_run_is_not_rerun_and_current_epoch_follows(tmp_path, cap
     out = capfd.readouterr().out
     assert "already finished" in out and "raise MAX_EPOCH" in out
     assert runner.log_file.stat().st_size == log_size and not runner.alive()
+    test_csv = root / "data" / "test.csv"  # new data (make rebuild NEW_DATA=yes)
+    test_csv.write_text("".join(test_csv.read_text().splitlines(keepends=True)[:-1]))
+    runner = LocalRunner(load(root), root)
+    runner.start()
+    assert runner.follow_log() == 0 and "Test: WER" in capfd.readouterr().out
     runner.clean()
     assert env_value(root, "CURRENT_EPOCH") == "0"
 

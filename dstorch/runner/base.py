@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from dstorch.config import PipelineConfig
-from dstorch.fs import atomic_target
+from dstorch.fs import atomic_target, files_digest
 
 STATE_FILE = "state.json"
 ENV_FILE = "configuration.env"
@@ -152,6 +152,9 @@ class Runner:
         early) and MAX_EPOCH was not raised since. None when there is work left."""
         if not state or state.get("state") != "finished":
             return None
+        names = ("train.csv", "dev.csv", "test.csv", "alphabet.txt")  # as train_config()
+        if state.get("data") != files_digest([self.data_dir / n for n in names]):
+            return None  # new data (make rebuild NEW_DATA=yes): test and export again
         done = int(state.get("max_epoch") or state.get("epoch") or 0)
         if self.config.max_epoch > done:
             return None  # MAX_EPOCH raised: train on from the checkpoint
