@@ -24,7 +24,7 @@ $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),\
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
 	export report transcribe preview config system-packages test test-fast lint format bench \
-	bench-generalisation example-data clean distclean
+	bench-generalisation bench-faults example-data clean distclean
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -107,6 +107,9 @@ format: ## ruff format the code
 bench: ## Training throughput/MFU, and our transcription vs the official client (same run)
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_transcribe.py
+
+bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; resume and verify
+	$(PYTHON) scripts/bench_faults.py
 
 bench-generalisation: ## Accuracy on a held-out engine's voices, each lever on/off, official client
 	$(PYTHON) scripts/bench_generalisation.py

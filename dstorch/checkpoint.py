@@ -13,6 +13,7 @@ unreadable, so a crash while writing never costs more than the unfinished save.
 from __future__ import annotations
 
 import io
+import pickle
 import random
 import re
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 
 from dstorch.config import TrainConfig
-from dstorch.data import Alphabet, atomic_write_bytes
+from dstorch.data import Alphabet
+from dstorch.fs import atomic_write
 from dstorch.model import DeepSpeech
 
 LAST_PATTERN = re.compile(r"last-(\d+)\.pt$")
@@ -47,7 +49,10 @@ class TrainState:
 
 
 def rng_states() -> dict:
-    states = {"python": random.getstate(), "numpy": np.random.get_state()}
+    """Every RNG's state as plain values and tensors: what a weights_only load accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]
+    states = {"python": random.getstate(), "numpy": numpy_state}
     states["torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -55,8 +60,11 @@ def rng_states() -> dict:
 
 
 def restore_rng(states: dict) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))  # a list after a weights_only load
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    keys = np.asarray(keys.numpy() if isinstance(keys, torch.Tensor) else keys, np.uint32)
+    np.random.set_state((kind, keys, pos, has_gauss, cached))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -86,11 +94,15 @@ def save(
     torch.save(payload, buffer)
     data = buffer.getvalue()
     path = directory / f"last-{state.step:09d}.pt"
-    atomic_write_bytes(path, data)
+    atomic_write(path, data)
     if best:
-        atomic_write_bytes(directory / BEST, data)
-    for old in last_checkpoints(directory)[config.max_to_keep :]:
-        old.unlink(missing_ok=True)
+        atomic_write(directory / BEST, data)
+    # DeepSpeech's semantics: MAX_TO_KEEP=0 keeps every checkpoint. The file just
+    # written is never pruned, whatever the other files are called.
+    if config.max_to_keep > 0:
+        for old in last_checkpoints(directory)[config.max_to_keep :]:
+            if old != path:
+                old.unlink(missing_ok=True)
     return path
 
 
@@ -106,7 +118,16 @@ def last_checkpoints(directory: str | Path) -> list[Path]:
 def read(path: str | Path) -> dict:
     """Load one checkpoint file; CheckpointError when it is unreadable."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: a checkpoint is data; unpickling arbitrary objects would run
+        # whatever code a crafted file (`transcribe --model x.pt`) carries.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" not in str(e):
+            raise CheckpointError(f"{path}: unreadable checkpoint (UnpicklingError)") from None
+        raise CheckpointError(
+            f"{path}: holds objects other than tensors and plain values; refusing to load "
+            "it (a checkpoint from an older dstorch: retrain, or convert it where you trust it)"
+        ) from None
     except Exception as e:  # torch raises many types for truncated/garbled files
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != 1:

@@ -15,6 +15,7 @@ from dstorch.config import (
     add_arguments,
     from_namespace,
 )
+from dstorch.fs import storage_error
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -64,9 +65,18 @@ def _pipeline(args: argparse.Namespace) -> PipelineConfig:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from dstorch.fs import PREPARE_LOCK, remove_stale_temps, take_lock, write_lock_pid
     from dstorch.pipeline import prepare
 
-    prepare(_pipeline(args), Path("."))
+    config = _pipeline(args)
+    # One prepare at a time per data folder; what a killed one left half-written goes.
+    lock = take_lock(config.data_dir, PREPARE_LOCK)
+    try:
+        write_lock_pid(lock, os.getpid())
+        remove_stale_temps(config.data_dir, recursive=True)
+        prepare(config, Path("."))
+    finally:
+        os.close(lock)
     return 0
 
 
@@ -244,6 +254,13 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("DSTORCH_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # A full disk or a refused permission anywhere (not only in our atomic writes).
+        problem = storage_error(e)
+        if problem is None or os.environ.get("DSTORCH_DEBUG"):
+            raise
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

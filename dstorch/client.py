@@ -9,6 +9,7 @@ through pip (the machine's configured index); nothing fetched belongs in the rep
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.fs import atomic_target
+
 DEFAULT_CACHE = Path("build/deepspeech-0.9.3")
 WHEEL_MEMBER = "deepspeech/lib/libdeepspeech.so"
+# sha256 of deepspeech-0.9.3-cp39-cp39-manylinux1_x86_64.whl and of the library inside it.
+WHEEL_SHA256 = "e2e7295ba4997ab86b4fb1bd7a784319dfcdb508ce26638063515334c11fa05a"
+LIBRARY_SHA256 = "2c54da65e8eb87c45afd1db34a112f40b2db7ca29352e057f65134ddbbde27a3"
 PIP_ARGS = [
     "download",
     "--no-deps",
@@ -45,14 +51,24 @@ class ClientError(RuntimeError):
         super().__init__(f"{where}{message} (DeepSpeech error 0x{code:04X})")
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def fetch_library(cache_dir: Path = DEFAULT_CACHE) -> Path:
     """Download the deepspeech 0.9.3 wheel with pip and unpack its .so; idempotent.
 
+    The wheel and the library are pinned by sha256: this library is the judge of our
+    exports, so an index serving another file (or a planted cache) must not pass.
     -> cache_dir / libdeepspeech.so
     """
     cache_dir = Path(cache_dir)
     target = cache_dir / "libdeepspeech.so"
-    if target.is_file():
+    if target.is_file() and _sha256(target) == LIBRARY_SHA256:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
@@ -64,12 +80,18 @@ def fetch_library(cache_dir: Path = DEFAULT_CACHE) -> Path:
                 "could not download deepspeech==0.9.3 with pip (needs access to a package "
                 f"index): {result.stderr.strip()[-500:]}"
             )
-        partial = Path(tmp) / "libdeepspeech.so"
-        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(WHEEL_MEMBER) as src:
-            with open(partial, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        partial.chmod(0o755)
-        partial.replace(target)  # atomic: a crash never leaves a truncated library
+        found = _sha256(wheels[0])
+        if found != WHEEL_SHA256:
+            raise RuntimeError(
+                f"{wheels[0].name} has sha256 {found}, not the pinned {WHEEL_SHA256}; "
+                "the package index served another file: check the index configured for pip"
+            )
+        with atomic_target(target, mode=0o755) as partial:
+            with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(WHEEL_MEMBER) as src:
+                with open(partial, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            if _sha256(partial) != LIBRARY_SHA256:
+                raise RuntimeError(f"{WHEEL_MEMBER} in {wheels[0].name} is not the pinned library")
     return target
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import random
 import struct
 import wave
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from dstorch import features as F
+from dstorch.fs import atomic_write
 
 CSV_HEADER = ["wav_filename", "wav_filesize", "transcript"]
 
@@ -69,7 +69,7 @@ class Alphabet:
     def save(self, path: str | Path) -> None:
         lines = ["# Each line is one label; a line with one space is the space label."]
         lines += ["\\#" if label == "#" else label for label in self.labels]
-        atomic_write_text(Path(path), "\n".join(lines) + "\n")
+        atomic_write(Path(path), "\n".join(lines) + "\n")
 
     def missing(self, text: str) -> list[str]:
         return sorted({ch for ch in text if ch not in self.index})
@@ -97,18 +97,13 @@ class Alphabet:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file + rename so a crash never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    """Kept for callers outside the core; the one atomic write is dstorch.fs.atomic_write."""
+    atomic_write(path, data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Kept for callers outside the core; the one atomic write is dstorch.fs.atomic_write."""
+    atomic_write(path, text)
 
 
 def _open_wav(path: Path, header_only: bool) -> tuple[tuple[int, int, int], bytes]:

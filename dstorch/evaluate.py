@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dstorch.data import Alphabet, Batch, FeatureCache, Sample, atomic_write_text, collate
+from dstorch.data import Alphabet, Batch, FeatureCache, Sample, collate
+from dstorch.fs import atomic_write
 from dstorch.model import DeepSpeech
 
 
@@ -152,4 +153,4 @@ def summarize(results: list[Result]) -> dict:
 
 
 def write_report(path: str | Path, report: dict) -> None:
-    atomic_write_text(Path(path), json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(Path(path), json.dumps(report, indent=2, ensure_ascii=False) + "\n")

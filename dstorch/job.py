@@ -18,9 +18,17 @@ import torch
 
 from dstorch import checkpoint as ckpt
 from dstorch.config import TrainConfig
-from dstorch.data import FeatureCache, atomic_write_text, read_csvs
+from dstorch.data import FeatureCache, read_csvs
 from dstorch.decoder import beam_search
 from dstorch.evaluate import forward_all, greedy_decode, score_all, summarize, write_report
+from dstorch.fs import (
+    StorageError,
+    atomic_write,
+    files_digest,
+    remove_stale_temps,
+    run_lock,
+    storage_error,
+)
 from dstorch.scorer import Scorer, ScorerError
 from dstorch.train import GracefulStop, pick_device, train
 from dstorch.tune import ScorerOutcome, ScorerSettings, run_stage
@@ -35,7 +43,7 @@ def write_state(checkpoint_dir: str | Path, state: str, **fields) -> None:
     record = {**previous, **fields, "state": state}
     record["best_dev_loss"] = None if best is None or not math.isfinite(best) else best
     record["updated"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    atomic_write(path, json.dumps(record, indent=2) + "\n")
 
 
 def read_state(checkpoint_dir: str | Path) -> dict | None:
@@ -139,46 +147,104 @@ def write_report_page(config: TrainConfig, report: dict, history: list[dict]) ->
         return {}
 
 
+def data_files(config: TrainConfig) -> list[str]:
+    """The files a run's result depends on (CSVs, alphabet), in a fixed order."""
+    lists = (config.train_files, config.dev_files, config.test_files)
+    return [f for files in lists for f in files.split(",") if f] + [config.alphabet_config_path]
+
+
+PHASES = ("setup", "training", "scorer", "test", "export")  # state.json's "phase"
+
+
 def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> str:
     """Train, then test and export when training finished. Returns the final state.
 
     With `scorer` (and an export dir), a tuned <name>.scorer is built before testing,
-    so the report has figures with and without it.
+    so the report has figures with and without it. One stop flag (SIGTERM/SIGINT) is
+    installed first and honoured between the phases; state.json names the phase a run
+    stopped or failed in. The run holds the checkpoint dir's lock throughout.
     """
+    with GracefulStop() as stop:  # first: a stop during setup must not be lost
+        directory = Path(config.save_dir)
+        with run_lock(directory):
+            for folder in (directory, config.export_dir):
+                if folder:
+                    remove_stale_temps(folder)  # left by a killed writer; we hold the lock
+            if not config.load_checkpoint:
+                forget_checkpoints(directory)
+            write_state(
+                directory,
+                "running",
+                phase="setup",
+                data=files_digest(data_files(config)),
+                max_epoch=config.epochs,
+                pid=os.getpid(),
+                error=None,
+            )
+            return _phases(config, scorer, stop)
+
+
+def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulStop) -> str:
     directory = config.save_dir
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    if not config.load_checkpoint:
-        forget_checkpoints(directory)
-    write_state(directory, "running", max_epoch=config.epochs, pid=os.getpid())
+    phase = "setup"
+
+    def enter(name: str, **fields) -> bool:
+        """Record the phase; False (and state "stopped") when a stop was requested."""
+        nonlocal phase
+        if stop.requested:
+            write_state(directory, "stopped", phase=phase, **fields)
+            print(f"Stopped during {phase}; make run resumes from here.")
+            return False
+        phase = name
+        write_state(directory, "running", phase=name, **fields)
+        return True
 
     def progress(state) -> None:
-        write_state(directory, "running", epoch=state.epoch, best_dev_loss=state.best_dev_loss)
+        write_state(
+            directory,
+            "running",
+            phase="training",
+            epoch=state.epoch,
+            best_dev_loss=state.best_dev_loss,
+        )
 
-    # A stop request after training (during test/export) lets the export finish.
-    with GracefulStop():
-        return _train_test_export(config, progress, scorer)
-
-
-def _train_test_export(config: TrainConfig, progress, scorer: ScorerSettings | None) -> str:
-    directory = config.save_dir
     try:
-        result = train(config, on_epoch=progress)
+        # A stop during setup is recorded below, once train() has saved.
+        started = lambda: stop.requested or enter("training")  # noqa: E731
+        result = train(config, on_epoch=progress, stop=stop, on_setup=started)
         fields = {"epoch": result.state.epoch, "best_dev_loss": result.state.best_dev_loss}
-        if result.stopped:
-            write_state(directory, "stopped", **fields)
+        if result.stopped or stop.requested:
+            enter("", **fields)  # records "stopped" and the phase it came in
             return "stopped"
-        outcome = run_stage(config, scorer) if scorer and config.export_dir else None
-        if outcome is not None:
+        outcome = None
+        if scorer and config.export_dir:
+            if not enter("scorer", **fields):
+                return "stopped"
+            outcome = run_stage(config, scorer)
             fields["scorer"] = str(outcome.path) if outcome.path else f"error: {outcome.error}"
+        if config.test_files and not enter("test", **fields):
+            return "stopped"
         report = test_and_report(config, scorer=outcome) if config.test_files else {}
         if config.export_dir:
+            if not enter("export", **fields):
+                return "stopped"
             export(config)
             fields.update(write_report_page(config, report, result.state.history))
-        write_state(directory, "finished", **fields)
+        write_state(directory, "finished", phase="done", **fields)
         return "finished"
     except BaseException as e:
-        write_state(directory, "failed", error=f"{type(e).__name__}: {e}")
+        error = str(e) if isinstance(e, StorageError) else f"{type(e).__name__}: {e}"
+        _record_failure(directory, phase, " ".join(error.split()))
+        if isinstance(e, OSError) and storage_error(e) is not None:
+            raise storage_error(e) from None  # one line, not a traceback
         raise
     finally:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _record_failure(directory, phase: str, error: str) -> None:
+    try:
+        write_state(directory, "failed", phase=phase, error=error)
+    except (OSError, ValueError) as e:  # the disk that failed may refuse state.json too
+        print(f"warning: could not record the failure in {STATE_FILE}: {e}")

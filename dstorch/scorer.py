@@ -23,6 +23,7 @@ import numpy as np
 
 from dstorch.arpa import write_command_arpa
 from dstorch.config import LM_COMMANDS, LM_OPEN
+from dstorch.fs import atomic_target
 from dstorch.fst import (
     ConstFst,
     FstFormatError,
@@ -238,11 +239,10 @@ def build_scorer(
             arpa_to_binary(arpa, lm, bins, tmp)
         else:
             build_lm_binary(corpus, lm, order, bins, tmp)
-        partial = out.with_name(out.name + ".partial")
-        shutil.copyfile(lm, partial)
-        with open(partial, "ab") as f:
-            write_trie_section(f, fst, utf8, alpha, beta)
-        partial.replace(out)  # never leave a half-written scorer under the final name
+        with atomic_target(out) as partial:  # never a half-written scorer under its name
+            shutil.copyfile(lm, partial)
+            with open(partial, "ab") as f:
+                write_trie_section(f, fst, utf8, alpha, beta)
     return out
 
 
@@ -341,6 +341,12 @@ class Scorer:
         # Decoders' LM term caches by their settings (labels, alpha, hot words), kept here
         # so that later searches with this scorer do not query KenLM again.
         self.decoder_caches: dict[tuple, list] = {}
+
+    def clear_caches(self) -> None:
+        """Forget every cached LM score (ours and the decoders'): the official client keeps
+        no such cache across clips, so honest timings start from here."""
+        self._cache.clear()
+        self.decoder_caches.clear()
 
     def log_cond_prob(self, words: tuple[str, ...], bos: bool) -> float:
         """Natural-log P(last word | preceding words), as Scorer::get_log_cond_prob.

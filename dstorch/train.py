@@ -4,9 +4,11 @@ early stopping and plateau LR reduction, exact resume, graceful stop on SIGTERM/
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -227,38 +229,53 @@ def run_epoch(s: Session, stop: GracefulStop) -> bool:
     bar = tqdm(batches, desc=f"Epoch {state.epoch + 1}/{config.epochs}", unit="batch")
     bar.update(state.batch_in_epoch)
     for batch_samples in batches[state.batch_in_epoch :]:
+        if stop.requested:
+            break
         features = s.features_at(state.epoch, state.batch_in_epoch, len(batches))
         value = train_step(s, batch_samples, features)
         bar.update(1)
         bar.set_postfix(loss=f"{value:.3f}")
-        if stop.requested:
-            break
-        if time.monotonic() - s.last_save > config.checkpoint_secs:
+        if not stop.requested and time.monotonic() - s.last_save >= config.checkpoint_secs:
             s.save()
     bar.close()
     return not stop.requested
 
 
-def train(config: TrainConfig, on_epoch=None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    on_epoch: Callable[[TrainState], None] | None = None,
+    stop: GracefulStop | None = None,
+    on_setup: Callable[[], object] | None = None,
+) -> TrainResult:
     """Train until `config.epochs`, early stop, or a stop signal. `on_epoch(state)` is
-    called after every finished epoch (the job uses it to publish progress)."""
-    s = setup(config)
+    called after every finished epoch (the job uses it to publish progress), `on_setup()`
+    once the data and model are ready. `stop`: the caller's stop flag (the job installs
+    one for all its phases); without it, one is installed here before setup starts, so a
+    signal during setup (feature statistics can take minutes) is never lost."""
+    with contextlib.ExitStack() as scope:
+        stop = stop or scope.enter_context(GracefulStop())
+        s = setup(config)
+        if on_setup:
+            on_setup()
+        return _train_loop(config, s, stop, on_epoch)
+
+
+def _train_loop(config: TrainConfig, s: Session, stop: GracefulStop, on_epoch) -> TrainResult:
     state = s.state
-    with GracefulStop() as stop:
-        s.model.train()
-        while state.epoch < config.epochs and run_epoch(s, stop):
-            finish_epoch(config, state, s.model, s.dev_set, s.cache, s.device, s.writer)
-            is_best, early = update_after_epoch(state, state.history[-1]["dev_loss"], config)
-            set_lr(s.optimizer, state.learning_rate)
-            s.save(best=is_best)
-            if on_epoch:
-                on_epoch(state)
-            if early:
-                print(f"Early stop: no dev improvement for {config.es_epochs} epochs")
-                break
-        if stop.requested:
-            s.save()
-            print(f"Stopped at epoch {state.epoch}, step {state.step}; checkpoint saved.")
+    s.model.train()
+    while state.epoch < config.epochs and not stop.requested and run_epoch(s, stop):
+        finish_epoch(config, state, s.model, s.dev_set, s.cache, s.device, s.writer)
+        is_best, early = update_after_epoch(state, state.history[-1]["dev_loss"], config)
+        set_lr(s.optimizer, state.learning_rate)
+        s.save(best=is_best)
+        if on_epoch:
+            on_epoch(state)
+        if early:
+            print(f"Early stop: no dev improvement for {config.es_epochs} epochs")
+            break
+    if stop.requested:
+        s.save()
+        print(f"Stopped at epoch {state.epoch}, step {state.step}; checkpoint saved.")
     s.writer.close()
     return TrainResult(state=state, stopped=stop.requested, model=s.model, alphabet=s.alphabet)
 

@@ -29,6 +29,7 @@ from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig, TrainConfig
 from dstorch.data import FeatureCache, read_csvs
 from dstorch.decoder import beam_search
 from dstorch.evaluate import Output, forward_all, score_all, summarize
+from dstorch.fs import atomic_write
 from dstorch.scorer import (
     COMMANDS_ALPHA,
     COMMANDS_BETA,
@@ -138,11 +139,9 @@ def set_default_alpha_beta(path: str | Path, alpha: float, beta: float) -> None:
     path = Path(path)
     parsed = read_scorer(path)
     header = struct.pack("<ii?dd", TRIE_MAGIC, TRIE_VERSION, parsed.utf8, alpha, beta)
-    partial = path.with_name(path.name + ".partial")
     data = bytearray(path.read_bytes())
     data[parsed.lm_size : parsed.lm_size + len(header)] = header
-    partial.write_bytes(bytes(data))
-    partial.replace(path)  # never a half-patched scorer under the final name
+    atomic_write(path, bytes(data))  # never a half-patched scorer under the final name
     check = read_scorer(path)
     if (check.alpha, check.beta) != (alpha, beta):
         raise ScorerError(f"{path}: alpha/beta rewrite did not stick; rebuild the scorer")

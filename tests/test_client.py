@@ -106,3 +106,29 @@ def test_closed_model_raises(deepspeech_lib: Path, exported) -> None:
     client.close()
     with pytest.raises(ClientError, match="closed"):
         client.stt(np.zeros(10, dtype=np.int16))
+
+
+@pytest.mark.parametrize("planted", ["wheel", "cached library"])
+def test_an_unpinned_wheel_or_library_is_refused(tmp_path, monkeypatch, planted) -> None:
+    """An index serving another deepspeech-0.9.3 wheel, or a library planted in the cache,
+    must not become the judge of our exports."""
+    import zipfile
+
+    links = tmp_path / "links"
+    links.mkdir()
+    wheel = links / "deepspeech-0.9.3-cp39-cp39-manylinux1_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("deepspeech/lib/libdeepspeech.so", b"not the real library")
+        info = "deepspeech-0.9.3.dist-info/"
+        z.writestr(info + "METADATA", "Metadata-Version: 2.1\nName: deepspeech\nVersion: 0.9.3\n")
+        z.writestr(info + "WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: false\n")
+        z.writestr(info + "RECORD", "")
+    cache = tmp_path / "cache"
+    if planted == "cached library":
+        cache.mkdir()
+        (cache / "libdeepspeech.so").write_bytes(b"planted")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip finds only our wheel
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    with pytest.raises(RuntimeError, match="not the pinned"):
+        fetch_library(cache)
+    assert not (cache / "libdeepspeech.so").exists() or planted == "cached library"

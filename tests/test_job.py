@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from dstorch import checkpoint as ckpt
 from dstorch import job
@@ -116,3 +117,138 @@ def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
     report = json.loads(Path(config.test_output_file).read_text())
     assert "build_kenlm.sh" in report["scorer"]["error"] and "no_scorer" in report
     assert job.read_state(config.save_dir)["scorer"].startswith("error: ")
+
+
+# --- stops, faults and the lock (fast: a tiny model) ----------------------------------------
+
+
+def tiny(out: Path, **overrides) -> TrainConfig:
+    values = dict(
+        train_files=str(FIXTURES / "clips.csv"),
+        dev_files=str(FIXTURES / "clips.csv"),
+        test_files=str(FIXTURES / "clips.csv"),
+        alphabet_config_path=str(FIXTURES / "alphabet.txt"),
+        checkpoint_dir=str(out / "ck"),
+        export_dir=str(out / "model"),
+        export_file_name="m",
+        n_hidden=8,
+        epochs=1,
+        train_batch_size=4,
+        dev_batch_size=8,
+        test_batch_size=8,
+        export_beam_width=8,
+        random_seed=3,
+        device="cpu",
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+def sigterm_when(monkeypatch, module, name: str) -> None:
+    """Deliver a real SIGTERM to this process as `module.name` is entered (a stop at a
+    precise point of a phase)."""
+    import os
+    import signal
+
+    original = getattr(module, name)
+
+    def wrapped(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapped)
+
+
+def test_stop_during_setup_is_kept_and_resume_is_exact(tmp_path, monkeypatch):
+    from dstorch import train as T
+
+    straight = tiny(tmp_path / "a", epochs=2)
+    assert job.run(straight) == "finished"
+    stopped = tiny(tmp_path / "b", epochs=2)
+    with monkeypatch.context() as patch:
+        sigterm_when(patch, T, "feature_statistics")  # the first thing a fresh setup does
+        assert job.run(stopped) == "stopped"
+    state = job.read_state(stopped.save_dir)
+    assert (state["state"], state["phase"]) == ("stopped", "setup")
+    assert ckpt.load_latest(stopped.save_dir)["state"]["step"] == 0, "trained after the stop"
+    assert job.run(stopped) == "finished"
+    a, b = ckpt.load_latest(straight.save_dir), ckpt.load_latest(stopped.save_dir)
+    assert a["state"]["history"] == b["state"]["history"]
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+
+
+def test_stop_during_scorer_stage_is_not_finished(tmp_path, monkeypatch):
+    from dstorch import scorer as S
+    from dstorch.tune import ScorerSettings
+
+    try:
+        S.find_kenlm_bin()
+    except S.ScorerError as e:
+        pytest.skip(str(e))
+    corpus = tmp_path / "lm_corpus.txt"
+    corpus.write_text("go\nno\nyes\nstop\n")
+    config = tiny(tmp_path)
+    settings = ScorerSettings(trials=2, corpus=str(corpus))
+    with monkeypatch.context() as patch:
+        sigterm_when(patch, S, "build_lm_binary")  # while lmplz runs
+        assert job.run(config, scorer=settings) == "stopped"
+    state = job.read_state(config.save_dir)
+    assert (state["state"], state["phase"]) == ("stopped", "scorer")
+    assert not (Path(config.export_dir) / "m.pbmm").exists()
+    assert job.run(config, scorer=settings) == "finished"  # make run finishes the stages
+    assert (Path(config.export_dir) / "m.scorer").is_file()
+    assert job.read_state(config.save_dir)["scorer"].endswith("m.scorer")
+
+
+def test_second_job_on_a_checkpoint_dir_is_refused(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from dstorch.fs import take_lock, write_lock_pid
+
+    config = tiny(tmp_path)
+    lock = take_lock(config.save_dir)  # a run in progress: this process
+    write_lock_pid(lock, os.getpid())
+    try:
+        flags = [f"--{k}={getattr(config, k)}" for k in ("train_files", "checkpoint_dir")]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dstorch",
+                "train",
+                *flags,
+                "--alphabet_config_path",
+                config.alphabet_config_path,
+                "--n_hidden=8",
+                "--device=cpu",
+            ],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        os.close(lock)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: already running (pid {os.getpid()}) in {config.save_dir}"
+    )
+    assert not ckpt.last_checkpoints(config.save_dir)
+
+
+def test_full_disk_fails_in_one_line_with_state_failed(tmp_path):
+    from fault_helpers import dstorch, inspect_on_full_disk
+
+    config = tiny(tmp_path, export_dir="")
+    ck = Path(config.save_dir)
+    keys = ("train_files", "dev_files", "alphabet_config_path", "checkpoint_dir", "n_hidden")
+    flags = [f"--{k}={getattr(config, k)}" for k in keys] + ["--device=cpu", "--epochs=1"]
+    # 48 KiB: room for state.json, not for a checkpoint (about 100 KiB at n_hidden=8).
+    seen = inspect_on_full_disk(ck, 48, dstorch("train", *flags))
+    assert seen["rc"] == 2 and "Traceback" not in seen["stderr"], seen["stderr"]
+    message = seen["stderr"].strip().splitlines()[-1]
+    assert message.startswith(f"error: cannot write {ck}/last-") and "no space left" in message
+    state = seen["state"]
+    assert state["state"] == "failed" and state["phase"] == "training"
+    assert "no space left" in state["error"]
+    assert seen["files"] == ["job.lock", "state.json"], "a temp file was left behind"

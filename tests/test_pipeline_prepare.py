@@ -103,3 +103,41 @@ def test_cli_prints_one_line_error(tmp_path, capsys):
     assert main(["--root", str(root)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "line 2" in err
+
+
+# --- a full disk or a read-only data folder: one line, no temp files ------------------------
+
+
+def _configured_project(tmp_path: Path) -> Path:
+    import shutil
+
+    from dstorch.runner.base import set_env_value
+
+    root = project(tmp_path / "p", speakers=3)
+    shutil.copy(Path(__file__).parent.parent / "configuration.env", root / "configuration.env")
+    set_env_value(root / "configuration.env", "LANGUAGE", "en")
+    set_env_value(root / "configuration.env", "DATA_DIR", "data")
+    return root
+
+
+@pytest.mark.parametrize("fault", ["ENOSPC", "EACCES"])
+def test_storage_faults_are_one_line(tmp_path, fault):
+    from fault_helpers import dstorch, inspect_on_full_disk, without_write_permission
+
+    root = _configured_project(tmp_path)
+    data = root / "data"
+    argv = dstorch("prepare", "--config", str(root / "configuration.env"))
+    if fault == "ENOSPC":
+        seen = inspect_on_full_disk(
+            data, 16, ["sh", "-c", 'cd "$0" && exec "$@"', str(root), *argv]
+        )
+        rc, stderr, left = seen["rc"], seen["stderr"], seen["files"]
+        reason = "no space left on the device"
+    else:
+        result = without_write_permission(data, argv, cwd=root)
+        rc, stderr, left = result.returncode, result.stderr, [p.name for p in data.iterdir()]
+        reason = "permission denied"
+    assert rc == 2 and "Traceback" not in stderr, stderr
+    message = stderr.strip().splitlines()[-1]
+    assert message.startswith("error: cannot write data") and reason in message, message
+    assert not [name for name in left if name.startswith(".dstorch-tmp")]

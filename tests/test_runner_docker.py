@@ -58,7 +58,12 @@ def docker_project(root: Path, base_image: str, prefix: str) -> Path:
     )
     # What `make prepare` writes for the scorer: every command.
     (root / "data" / "lm_corpus.txt").write_text("go\nno\nyes\nstop\n")
-    for name in ("Dockerfile.template", "requirements-docker.txt", "scripts/build_kenlm.sh"):
+    for name in (
+        "Dockerfile.template",
+        "requirements-docker.txt",
+        "constraints.txt",
+        "scripts/build_kenlm.sh",
+    ):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "docker", root / "docker")
@@ -117,10 +122,17 @@ def test_docker_build_run_stop_resume_fetch(tmp_path, capfd):
         assert "already holds data/" in out and "Resuming from" in out
         assert runner.read_state()["state"] == "finished"
         assert runner.read_state()["epoch"] == stopped["epoch"] + 1
+        assert env_value(root, "CURRENT_EPOCH") == str(stopped["epoch"] + 1)  # after a finish
+        runner.start()  # a finished run is not silently rerun
+        finished = capfd.readouterr().out
+        assert "already finished" in finished and "raise MAX_EPOCH" in finished
+        (root / "models").mkdir(exist_ok=True)
+        (root / "models" / "stale.scorer").write_text("from an older model")
 
         # KenLM is in the image: the export includes <MODEL_NAME>.scorer (MODEL_NAME=commands).
         assert "Scorer: not built" not in out and "Scorer: not tuned" not in out
         copies = runner.fetch_outputs()
+        assert not (root / "models" / "stale.scorer").exists(), "models/ is replaced as a set"
         assert EXPORTS | {"commands.scorer"} <= {p.name for p in copies}
         assert all(p.stat().st_uid == os.getuid() and p.stat().st_size for p in copies)
 
@@ -132,3 +144,7 @@ def test_docker_build_run_stop_resume_fetch(tmp_path, capfd):
         runner.clean()
     names = {v.name for v in client.volumes.list()}
     assert not any(name.startswith(runner.config.volume_prefix) for name in names)
+    # Every image the project built: the trainer, its KenLM builder stage, the helper.
+    label = {"label": f"dstorch.image={runner.config.image_name}"}
+    assert client.images.list(all=True, filters=label) == []
+    assert client.images.list(name="dstorch-volume-helper") == []

@@ -173,3 +173,87 @@ def test_unpullable_base_image_error_names_the_fix():
     message = str(build_error(config, "pull access denied for example/missing"))
     assert "BASE_IMAGE=example/missing:1" in message and "RUNNER=local" in message
     assert "BASE_IMAGE" not in str(build_error(config, "RUN step exited with code 1"))
+
+
+def test_pip_lender_serves_no_listing_and_no_other_file(tmp_path):
+    """A file:// index in a home folder: the build may read package files and index
+    pages, never a listing of the folder or a file such as ~/.ssh/id_rsa."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("PRIVATE KEY")
+    (home / "notes.txt").write_text("private")
+    (home / "wheels").mkdir()
+    (home / "wheels" / "demo-1.0-py3-none-any.whl").write_bytes(b"wheel")
+    (home / "wheels" / "README").write_text("not a package")
+    (home / "simple" / "demo").mkdir(parents=True)
+    (home / "simple" / "demo" / "index.html").write_text('<a href="../../wheels/x.whl">x</a>')
+    options = {"extra-index-url": f"file://{home}/simple", "find-links": f"{home}/wheels"}
+    with PipLender(options, 0) as lender:
+        base = f"{lender.url}/f{home.resolve()}"
+
+        def get(path: str) -> str:
+            return urllib.request.urlopen(base + path).read().decode()
+
+        assert "../../wheels/x.whl" in get("/simple/demo/")  # the index page
+        assert get("/wheels/demo-1.0-py3-none-any.whl") == "wheel"
+        listing = get("/wheels/")  # what pip reads for find-links
+        assert "demo-1.0-py3-none-any.whl" in listing and "README" not in listing
+        assert ".ssh" not in get("/") and "notes.txt" not in get("/")
+        for secret in ("/.ssh/id_rsa", "/notes.txt", "/wheels/README"):
+            with pytest.raises(urllib.error.HTTPError):
+                get(secret)
+
+
+def test_every_stage_is_labelled_for_make_clean():
+    # `make clean` removes images by this label: the KenLM builder stage (1.7 GB) too.
+    config = shipped_config(base_image="example/base:1", image_name="my-trainer")
+    lines = render_dockerfile(config, ROOT, 1, 1).splitlines()
+    stages = [i for i, line in enumerate(lines) if line.startswith("FROM")]
+    assert len(stages) == 2
+    for i in stages:
+        assert lines[i + 1] == "LABEL dstorch.image=my-trainer"
+
+
+def test_image_installs_with_the_venv_constraints(tmp_path):
+    """pip_install.sh applies constraints.txt (shipped in the context) less what the image
+    pins itself (torch, the builder stage's wheels)."""
+    assert context_files(ROOT)["deps/constraints.txt"] == ROOT / "constraints.txt"
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    for name in ("pip_install.sh", "pip_config.sh"):
+        (deps / name).write_bytes((ROOT / "docker" / name).read_bytes())
+    (deps / "constraints.txt").write_text("numpy==2.4.6\nkenlm==0.3.0\ntorch==1.0\n# note\n")
+    (deps / "requirements.txt").write_text("numpy\n")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "kenlm-0.2.0-cp311-cp311-linux_x86_64.whl").write_bytes(b"")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # `python -m pip install ...` prints the constraints it was given instead of installing.
+    (bin_dir / "python").write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "-m" ]; then\n'
+        '  while [ "$1" != "-c" ]; do shift; done; cat "$2"; exit 0\nfi\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    (bin_dir / "python").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        ["sh", str(deps / "pip_install.sh"), str(deps / "requirements.txt"), str(wheels)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    pins = sorted(line for line in result.stdout.splitlines() if "==" in line)
+    import torch
+
+    assert pins == ["kenlm==0.2.0", "numpy==2.4.6", f"torch=={torch.__version__}"]
+
+
+def test_unpullable_base_image_error_names_the_local_base_image_script():
+    from dstorch.runner.docker_image import build_error
+
+    config = shipped_config(base_image="example/missing:1")
+    message = str(build_error(config, "pull access denied for example/missing"))
+    assert "scripts/make_base_image.sh" in message and "\n" not in message

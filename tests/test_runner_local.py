@@ -9,6 +9,7 @@ import pytest
 from runner_helpers import (
     EXPORTS,
     REPORT_PLOTS,
+    ROOT,
     clear_config_environment,
     env_value,
     load,
@@ -90,3 +91,57 @@ def test_local_stale_pid_and_failed_job(tmp_path):
     assert runner.status_line().startswith("failed (local)")
     with pytest.raises(RunnerError, match="no exported model"):
         runner.fetch_outputs()
+
+
+def test_local_finished_run_is_not_rerun_and_current_epoch_follows(tmp_path, capfd):
+    root = make_project(tmp_path, RUNNER="local", MAX_EPOCH="1")
+    (root / "models").mkdir()
+    (root / "models" / "old.scorer").write_text("from an earlier model")
+    runner = LocalRunner(load(root), root)
+    runner.start()
+    assert runner.follow_log() == 0
+    assert env_value(root, "CURRENT_EPOCH") == "1"  # also after a finish, not only a stop
+    copied = {p.name for p in runner.fetch_outputs()}
+    assert {p.name for p in (root / "models").iterdir()} == copied, "a stale file survived"
+    assert "old.scorer" not in copied
+    log_size = runner.log_file.stat().st_size
+    capfd.readouterr()
+    LocalRunner(load(root), root).start()
+    out = capfd.readouterr().out
+    assert "already finished" in out and "raise MAX_EPOCH" in out
+    assert runner.log_file.stat().st_size == log_size and not runner.alive()
+    test_csv = root / "data" / "test.csv"  # new data (make rebuild NEW_DATA=yes)
+    test_csv.write_text("".join(test_csv.read_text().splitlines(keepends=True)[:-1]))
+    runner = LocalRunner(load(root), root)
+    runner.start()
+    assert runner.follow_log() == 0 and "Test: WER" in capfd.readouterr().out
+    runner.clean()
+    assert env_value(root, "CURRENT_EPOCH") == "0"
+
+
+def test_local_start_says_already_running_while_the_lock_is_held(tmp_path, capfd):
+    import sys
+
+    root = make_project(tmp_path, RUNNER="local")
+    runner = LocalRunner(load(root), root)
+    code = (
+        "import os, sys, time\nfrom dstorch.fs import take_lock, write_lock_pid\n"
+        "fd = take_lock(sys.argv[1]); write_lock_pid(fd, os.getpid())\n"
+        "print('held', flush=True); time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(runner.checkpoint_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        capfd.readouterr()
+        runner.start()  # another `make run` (or a job started by hand) holds the run
+        assert f"already running (pid {holder.pid})" in capfd.readouterr().out
+        assert not runner.pid_file.exists()
+    finally:
+        holder.kill()
+        holder.wait()

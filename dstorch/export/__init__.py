@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dstorch.data import Alphabet, atomic_write_bytes
+from dstorch.data import Alphabet
 from dstorch.export.graph import DEFAULT_N_STEPS, build_graph
 from dstorch.export.pbmm import pbmm_bytes
 from dstorch.export.protobuf import encode_graph
+from dstorch.fs import atomic_write
 from dstorch.model import DeepSpeech
 
 __all__ = ["export_model", "export_bytes"]
@@ -46,6 +47,6 @@ def export_model(
     pb, pbmm = export_bytes(model, alphabet, beam_width=beam_width, n_steps=n_steps)
     export_dir = Path(export_dir)
     pb_path, pbmm_path = export_dir / f"{name}.pb", export_dir / f"{name}.pbmm"
-    atomic_write_bytes(pb_path, pb)
-    atomic_write_bytes(pbmm_path, pbmm)
+    atomic_write(pb_path, pb)
+    atomic_write(pbmm_path, pbmm)
     return pb_path, pbmm_path

@@ -20,6 +20,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from dstorch.features import SAMPLE_RATE
+from dstorch.fs import StorageError
 from dstorch.pipeline.registry import atomic_target
 from dstorch.pipeline.report import FileProblem
 
@@ -53,8 +54,8 @@ def convert(src: Path, dst: Path) -> Converted:
     for decoder in (_with_soundfile, _with_sox, _with_pydub):
         try:
             was = decoder(src, dst)
-        except FileProblem:
-            raise
+        except (FileProblem, StorageError):
+            raise  # a full disk is not the file's fault: stop, do not try another decoder
         except Exception as e:  # decoders fail in many library-specific ways; try the next
             errors.append(_reason(e))
             continue

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from dstorch.data import atomic_write_text
+from dstorch.fs import atomic_target, atomic_write
 from dstorch.pipeline.report import PrepareError
+
+__all__ = ["Entry", "atomic_target", "file_sha256", "load_registry", "save_registry"]
 
 
 @dataclass
@@ -74,7 +74,7 @@ def save_registry(path: Path, entries: dict[str, Entry]) -> None:
         row = asdict(entries[source])
         row["duration"] = f"{row['duration']:.3f}"
         writer.writerow(row)
-    atomic_write_text(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
 
 
 def source_key(path: Path, root: Path) -> str:
@@ -91,16 +91,3 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-@contextmanager
-def atomic_target(path: Path):
-    """Yield a temp path next to `path`; it replaces `path` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # keeps the type for tools
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

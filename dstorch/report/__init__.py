@@ -56,7 +56,7 @@ def build_report(
     report: dict, history: list[dict], out_dir: Path, registry: Path | None = None
 ) -> Path:
     """Write report.json (enriched), the plots and report.html into out_dir; -> the HTML."""
-    from dstorch.data import atomic_write_text
+    from dstorch.fs import atomic_write
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -64,9 +64,9 @@ def build_report(
     analysis["plots"] = _plots(analysis, out_dir)
     enriched = {**report, "analysis": analysis}
     text = json.dumps(enriched, indent=2, ensure_ascii=False, allow_nan=False)
-    atomic_write_text(out_dir / JSON_NAME, text + "\n")
+    atomic_write(out_dir / JSON_NAME, text + "\n")
     html_path = out_dir / HTML_NAME
-    atomic_write_text(html_path, render(analysis, out_dir, "Evaluation report"))
+    atomic_write(html_path, render(analysis, out_dir, "Evaluation report"))
     return html_path
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dstorch.fs import atomic_write
+
 LOSS_PNG = "report-loss.png"
 CONFUSION_PNG = "report-confusion.png"
 ACCURACY_PNG = "report-accuracy.png"
@@ -28,8 +30,7 @@ def _figure(width: float, height: float):
 
 def _save(figure, path: Path) -> Path:
     figure.tight_layout()
-    figure.savefig(path, format="png")
-    return path
+    return atomic_write(path, lambda f: figure.savefig(f, format="png"))
 
 
 def loss_plot(history: list[dict], path: Path) -> Path | None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import fields
 from pathlib import Path
 
 from dstorch.config import ENV_PREFIX, PipelineConfig
+from dstorch.fs import atomic_target, files_digest
 
 STATE_FILE = "state.json"
 ENV_FILE = "configuration.env"
@@ -48,8 +46,8 @@ def job_environment(config: PipelineConfig) -> dict[str, str]:
 def set_env_value(path: Path, key: str, value: str) -> None:
     """Set KEY=value in a dotenv file, keeping every other line (comments too).
 
-    Written to a temporary file and renamed, so an interrupted write never leaves a
-    half-written configuration.env behind.
+    Written atomically (dstorch.fs), so an interrupted write never leaves a half-written
+    configuration.env behind.
     """
     path = Path(path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
@@ -63,16 +61,9 @@ def set_env_value(path: Path, key: str, value: str) -> None:
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         lines.append(f"{key}={value}\n")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(lines)
-        if path.exists():
-            shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    with atomic_target(path, mode=mode) as tmp:
+        tmp.write_text("".join(lines), encoding="utf-8")
 
 
 def parse_state(text: str | bytes | None) -> dict | None:
@@ -156,12 +147,35 @@ class Runner:
             )
 
     def record_epoch(self, state: dict | None) -> None:
-        """Copy the last finished epoch into configuration.env (what `make stop` promises)."""
+        """Copy the last finished epoch into configuration.env (what `make stop` promises).
+
+        Every verb that reads the state calls this, so CURRENT_EPOCH follows the run:
+        after a stop, after it finished, and back to 0 after reset/clean."""
         if state is None or "epoch" not in state:
+            return
+        if int(state["epoch"]) == self.config.current_epoch:
             return
         set_env_value(self.root / ENV_FILE, "CURRENT_EPOCH", str(int(state["epoch"])))
         self.config.current_epoch = int(state["epoch"])
         print(f"CURRENT_EPOCH={state['epoch']} recorded in {ENV_FILE}")
+
+    def finished_note(self, state: dict | None) -> str | None:
+        """Why `make run` has nothing to do: the run finished at MAX_EPOCH (or stopped
+        early) and MAX_EPOCH was not raised since. None when there is work left."""
+        if not state or state.get("state") != "finished":
+            return None
+        names = ("train.csv", "dev.csv", "test.csv", "alphabet.txt")  # as train_config()
+        if state.get("data") != files_digest([self.data_dir / n for n in names]):
+            return None  # new data (make rebuild NEW_DATA=yes): test and export again
+        done = int(state.get("max_epoch") or state.get("epoch") or 0)
+        if self.config.max_epoch > done:
+            return None  # MAX_EPOCH raised: train on from the checkpoint
+        epoch = state.get("epoch", "?")
+        return (
+            f"the run already finished (epoch {epoch}, MAX_EPOCH={done}); make export copies "
+            f"the model. To train on, raise MAX_EPOCH (make run MAX_EPOCH={done + 20}); "
+            "to start over, make reset"
+        )
 
     def forget_epoch(self) -> None:
         if (self.root / ENV_FILE).exists():
@@ -208,4 +222,6 @@ class Runner:
         raise NotImplementedError
 
     def status_line(self) -> str:
-        return format_status(self.read_state(), self.alive(), self.name)
+        state = self.read_state()
+        self.record_epoch(state)
+        return format_status(state, self.alive(), self.name)

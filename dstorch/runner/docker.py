@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -23,6 +24,7 @@ from docker.models.containers import Container
 from docker.types import DeviceRequest
 
 from dstorch.config import PipelineConfig
+from dstorch.fs import replaced_dir
 from dstorch.pipeline.registry import file_sha256
 from dstorch.runner.base import (
     FAILED,
@@ -38,6 +40,7 @@ from dstorch.runner.docker_image import DOCKERFILE, build_image
 MOUNTS = {"data": "/data", "checkpoints": "/checkpoints", "model": "/model"}
 MANIFEST = ".dstorch-manifest.json"  # in the data volume: file -> sha256 of what it holds
 HELPER_IMAGE = "dstorch-volume-helper"
+IMAGE_LABEL = "dstorch.image"  # on every stage of the trainer image (Dockerfile.template)
 LABEL = {"dstorch": "runner"}
 
 
@@ -195,7 +198,7 @@ class DockerRunner(Runner):
         local = {
             p.relative_to(self.data_dir).as_posix(): p
             for p in sorted(self.data_dir.rglob("*"))
-            if p.is_file()
+            if p.is_file() and not p.name.startswith(".dstorch")  # our locks and temp files
         }
         hashes = {name: file_sha256(path) for name, path in local.items()}
         remote = parse_state(self._read(f"{MOUNTS['data']}/{MANIFEST}")) or {}
@@ -240,6 +243,12 @@ class DockerRunner(Runner):
         if container is not None and container.status == "running":
             print(f"docker runner: {self.container_name} already running; make log follows it")
             return
+        state = self.read_state()
+        self.record_epoch(state)
+        note = self.finished_note(state)
+        if note:
+            print(f"docker runner: {note}")
+            return
         self.check_data()
         try:
             self.client.images.get(self.config.image_name)
@@ -260,6 +269,9 @@ class DockerRunner(Runner):
                     "install the NVIDIA Container Toolkit and restart dockerd, "
                     "or set RUNNER=local"
                 ) from None
+            if e.status_code == 409:  # another `make run` created it a moment ago
+                print(f"docker runner: {self.container_name} already running; make log follows it")
+                return
             raise RunnerError(f"cannot start {self.container_name}: {e.explanation or e}") from None
         print(
             f"docker runner: started {self.container_name} "
@@ -298,32 +310,40 @@ class DockerRunner(Runner):
         except KeyboardInterrupt:
             print("\n(stopped following the log; the job keeps running)")
             return 130
-        return exit_status(self.read_state()) if code == 0 else FAILED
+        state = self.read_state()
+        self.record_epoch(state)
+        return exit_status(state) if code == 0 else FAILED
 
     def fetch_outputs(self) -> list[Path]:
+        self.record_epoch(self.read_state())
         try:
             stream, _ = self.helper().get_archive(MOUNTS["model"])
         except docker.errors.NotFound:
             stream = []
-        copies = []
         with tempfile.TemporaryFile() as buffer:
             for chunk in stream:
                 buffer.write(chunk)
             buffer.seek(0)
-            with tarfile.open(fileobj=buffer) as tar:
-                for member in tar:
-                    parts = Path(member.name).parts
-                    # Only files directly in the export folder ("model/<file>"): no paths
-                    # from the archive are trusted beyond a plain file name.
-                    if member.isfile() and len(parts) == 2:
-                        target = self.models_dir / parts[1]
-                        _write_atomically(tar.extractfile(member), target)
-                        copies.append(target)
-        if not copies:
-            raise RunnerError(
-                f"no exported model in volume {self.volume_names['model']} "
-                "yet; the run has not finished (see make log)"
-            )
+            with tarfile.open(fileobj=buffer) if stream else _empty_tar() as tar:
+                # Only files directly in the export folder ("model/<file>"): no paths
+                # from the archive are trusted beyond a plain file name.
+                members = [
+                    m
+                    for m in tar
+                    if m.isfile()
+                    and len(Path(m.name).parts) == 2
+                    and not Path(m.name).name.startswith(".")
+                ]
+                if not members:
+                    raise RunnerError(
+                        f"no exported model in volume {self.volume_names['model']} "
+                        "yet; the run has not finished (see make log)"
+                    )
+                with replaced_dir(self.models_dir) as staging:  # the new set, nothing stale
+                    for member in members:
+                        with open(staging / Path(member.name).name, "wb") as out:
+                            shutil.copyfileobj(tar.extractfile(member), out)
+        copies = [self.models_dir / Path(m.name).name for m in members]
         print(f"docker runner: {len(copies)} files copied into {self.config.models_dir}/")
         return copies
 
@@ -359,23 +379,32 @@ class DockerRunner(Runner):
             self.stop()
         self._remove_containers()
         self._remove_volumes(tuple(MOUNTS))
-        try:
-            self.client.images.remove(self.config.image_name)
-        except docker.errors.ImageNotFound:
-            pass
-        except docker.errors.APIError as e:
-            print(f"docker runner: image {self.config.image_name} kept ({e.explanation})")
+        removed = self._remove_images()
         (self.root / DOCKERFILE).unlink(missing_ok=True)
-        print("docker runner: containers, volumes and image removed")
+        self.forget_epoch()
+        print(f"docker runner: containers, volumes and {removed} images removed")
+
+    def _remove_images(self) -> int:
+        """IMAGE_NAME, its builder stage (KenLM, about 1.7 GB) and the volume helper."""
+        label = f"{IMAGE_LABEL}={self.config.image_name}"
+        images = self.client.images.list(all=True, filters={"label": label})
+        images += self.client.images.list(name=HELPER_IMAGE)
+        names = [self.config.image_name] + [i.id for i in images]
+        removed, timeout = 0, self.client.api.timeout
+        self.client.api.timeout = max(timeout, 600)  # deleting GBs of layers can take minutes
+        try:
+            for name in dict.fromkeys(names):  # the final image first: it holds the stages
+                try:
+                    self.client.images.remove(name, force=True)
+                    removed += 1
+                except docker.errors.ImageNotFound:
+                    pass
+                except docker.errors.APIError as e:
+                    print(f"docker runner: image {name} kept ({e.explanation})")
+        finally:
+            self.client.api.timeout = timeout
+        return removed
 
 
-def _write_atomically(source, target: Path) -> None:
-    """Readers (a client loading the model) never see a half-copied file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        dir=target.parent, prefix=f".{target.name}.", delete=False
-    ) as tmp:
-        while block := source.read(1 << 20):
-            tmp.write(block)
-    os.chmod(tmp.name, 0o644)
-    Path(tmp.name).replace(target)
+def _empty_tar() -> tarfile.TarFile:
+    return tarfile.open(fileobj=io.BytesIO(_tar_bytes({})))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import html
 import http.server
 import io
 import os
@@ -49,7 +50,12 @@ def render_dockerfile(config: PipelineConfig, root: Path, uid: int, gid: int) ->
     template = Path(root) / TEMPLATE
     if not template.exists():
         raise RunnerError(f"{TEMPLATE} is missing from {root}; restore it from git")
-    values = {"BASE_IMAGE": config.base_image, "UID": str(uid), "GID": str(gid)}
+    values = {
+        "BASE_IMAGE": config.base_image,
+        "IMAGE_NAME": config.image_name,  # labels every stage: what `make clean` removes
+        "UID": str(uid),
+        "GID": str(gid),
+    }
     text = re.sub(
         r"\{\{(\w+)\}\}", lambda m: values.get(m.group(1), m.group(0)), template.read_text()
     )
@@ -73,6 +79,7 @@ def context_files(root: Path) -> dict[str, Path]:
     root = Path(root)
     files = {
         f"deps/{REQUIREMENTS}": root / REQUIREMENTS,
+        "deps/constraints.txt": root / "constraints.txt",  # the venv's versions
         "deps/pip_install.sh": root / "docker" / "pip_install.sh",
         "deps/pip_config.sh": root / "docker" / "pip_config.sh",
         # The KenLM builder stage: it compiles lmplz/build_binary with the same script
@@ -137,6 +144,17 @@ def _unrepr(text: str) -> str:
     return value if isinstance(value, str) else text
 
 
+# What the lender serves from a local index or find-links folder: pip's own files only.
+PACKAGE_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
+INDEX_PAGES = ("index.html", "index.htm")
+
+
+def lendable(path: Path) -> bool:
+    """A package archive or a simple-index page: the only files lent to a build."""
+    name = path.name.lower()
+    return path.is_file() and (name.endswith(PACKAGE_SUFFIXES) or name in INDEX_PAGES)
+
+
 def _local_path(location: str) -> Path | None:
     """The directory or file a pip location names on this machine; None for remote URLs."""
     parsed = urlparse(location)
@@ -197,7 +215,21 @@ class PipLender:
                     return "/nonexistent"  # send_head() answers 404
                 target = Path(path[2:]).resolve()
                 ok = any(target == r or r in target.parents for r in lender.allowed)
+                # Only what pip reads: index pages, package files and folders (whose
+                # listing shows package files only); never any other file.
+                ok = ok and (target.is_dir() or lendable(target))
                 return str(target) if ok else "/nonexistent"
+
+            def list_directory(self, path: str):
+                """A find-links page: the folder's package files, nothing else."""
+                names = sorted(p.name for p in Path(path).iterdir() if lendable(p))
+                links = "".join(f'<a href="{quote(n)}">{html.escape(n)}</a>\n' for n in names)
+                body = f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                return io.BytesIO(body)
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 data = lender.files.get(self.path)
@@ -277,6 +309,7 @@ def build_error(config: PipelineConfig, reason: str) -> RunnerError:
     if "registry" in reason or "pull access denied" in reason or "not found" in reason:
         hint = (
             f"; BASE_IMAGE={config.base_image} could not be pulled: check network access to"
-            " its registry, set BASE_IMAGE to a local image, or use RUNNER=local"
+            " its registry, or build a local base image (scripts/make_base_image.sh "
+            "dstorch-base:latest) and set BASE_IMAGE=dstorch-base:latest, or use RUNNER=local"
         )
     return RunnerError(f"docker build of {config.image_name} failed: {reason}{hint}")

@@ -17,6 +17,17 @@ from datetime import datetime
 from pathlib import Path
 
 from dstorch.config import PipelineConfig
+from dstorch.fs import (
+    LOCK_FD_ENV,
+    LOCK_FILE,
+    AlreadyRunning,
+    atomic_write,
+    lock_busy,
+    lock_holder,
+    replaced_dir,
+    take_lock,
+    write_lock_pid,
+)
 from dstorch.runner.base import (
     STATE_FILE,
     Runner,
@@ -27,37 +38,6 @@ from dstorch.runner.base import (
 )
 
 POLL_S = 0.2
-
-
-HAVE_PROC = Path("/proc/self/stat").exists()
-
-
-def _proc_alive(pid: int) -> bool:
-    """True when `pid` runs and is not a zombie (a dead child nobody has reaped yet)."""
-    if not HAVE_PROC:  # not Linux: ask the kernel directly
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def _is_job(pid: int) -> bool:
-    """Guards against a stale pid file whose pid now belongs to an unrelated process."""
-    if not HAVE_PROC:
-        return True  # cannot tell; trust the pid file
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"dstorch" in cmdline and b"job" in cmdline
 
 
 class LocalRunner(Runner):
@@ -76,18 +56,24 @@ class LocalRunner(Runner):
 
     # --- process bookkeeping -------------------------------------------------------------
     def pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
+        """The job's pid: the pid file, else what the run lock names (a job started by
+        hand, or by another `make run`)."""
+        for text in (
+            self.pid_file.read_text() if self.pid_file.exists() else "",
+            lock_holder(self.checkpoint_dir / LOCK_FILE),
+        ):
+            try:
+                return int(text.strip())
+            except ValueError:
+                continue
+        return None
 
     def alive(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        if self._process is not None and self._process.pid == pid:
+        """The job's run lock is held: true from before it starts until its process is
+        gone, whatever the pid file says (a stale pid file cannot fool it)."""
+        if self._process is not None:
             self._process.poll()  # reap our own child so it does not linger as a zombie
-        return _proc_alive(pid) and _is_job(pid)
+        return lock_busy(self.checkpoint_dir)
 
     def read_state(self) -> dict | None:
         try:
@@ -119,12 +105,29 @@ class LocalRunner(Runner):
         ]
 
     def start(self) -> None:
-        if self.alive():
-            print(f"local runner: already running (pid {self.pid()}); `make log` follows it")
-            return
-        self.check_data()
         self.create_volumes()
-        env = {**os.environ, **job_environment(self.config)}
+        # The run lock, taken here and inherited by the job: two `make run`s at once can
+        # never start two trainers on one checkpoint dir.
+        try:
+            lock = take_lock(self.checkpoint_dir)
+        except AlreadyRunning:
+            holder = lock_holder(self.checkpoint_dir / LOCK_FILE)
+            print(f"local runner: already running (pid {holder}); `make log` follows it")
+            return
+        try:
+            state = self.read_state()
+            self.record_epoch(state)
+            note = self.finished_note(state)
+            if note:
+                print(f"local runner: {note}")
+                return
+            self.check_data()
+            self._spawn(lock)
+        finally:
+            os.close(lock)
+
+    def _spawn(self, lock: int) -> None:
+        env = {**os.environ, **job_environment(self.config), LOCK_FD_ENV: str(lock)}
         # The package is importable from the checkout even when it is not pip-installed.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
         with open(self.log_file, "ab") as log:
@@ -138,10 +141,10 @@ class LocalRunner(Runner):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=(lock,),
             )
-        tmp = self.pid_file.with_suffix(".tmp")
-        tmp.write_text(f"{self._process.pid}\n")
-        os.replace(tmp, self.pid_file)
+        write_lock_pid(lock, self._process.pid)
+        atomic_write(self.pid_file, f"{self._process.pid}\n")
         print(
             f"local runner: started (pid {self._process.pid}); "
             f"log: {self.log_file.relative_to(self.root)}"
@@ -201,17 +204,24 @@ class LocalRunner(Runner):
         except KeyboardInterrupt:
             print("\n(stopped following the log; the job keeps running)")
             return 130
-        return exit_status(self.read_state())
+        state = self.read_state()
+        self.record_epoch(state)
+        return exit_status(state)
 
     def fetch_outputs(self) -> list[Path]:
-        files = sorted(p for p in self.export_dir.glob("*") if p.is_file())
+        self.record_epoch(self.read_state())
+        files = sorted(
+            p for p in self.export_dir.glob("*") if p.is_file() and not p.name.startswith(".")
+        )
         if not files:
             raise RunnerError(
                 f"no exported model in {self.export_dir.relative_to(self.root)}/ "
                 "yet; the run has not finished (see make log)"
             )
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        copies = [Path(shutil.copy2(p, self.models_dir / p.name)) for p in files]
+        with replaced_dir(self.models_dir) as staging:  # the new set, nothing stale
+            for path in files:
+                shutil.copy2(path, staging / path.name)
+        copies = [self.models_dir / p.name for p in files]
         print(f"local runner: {len(copies)} files copied into {self.config.models_dir}/")
         return copies
 
@@ -227,4 +237,5 @@ class LocalRunner(Runner):
         if self.alive():
             self.stop()
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.forget_epoch()
         print(f"local runner: removed {self.run_dir.relative_to(self.root)}/")
