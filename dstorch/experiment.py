@@ -7,8 +7,10 @@ on any machine: different vocal tracts, prosody and signal chain. The levers:
 - synthetic voices (SYNTHETIC_VOICES) of the engines not held out, in training;
 - voice augmentation (VOICE_AUGMENT: vtlp/tilt/eq, added to AUGMENT);
 - the scorer: none, the open LM, or the command-strict LM (LM_MODE).
-Scorers need no retraining, so each trained model is judged with all three. "Seen" clips
-are new takes (other rates and pitches) of voices from the engines in training.
+Scorers need no retraining, so each trained model is judged with all three, and also by
+our own decoding constrained to the command sentences (`transcribe --commands`, with the
+strict scorer): the ceiling the client's strict scorer should come near. "Seen" clips are
+new takes (other rates and pitches) of voices from the engines in training.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig
 from dstorch.pipeline import prepare
 from dstorch.pipeline.sources import read_commands
 from dstorch.pipeline.synthetic import ENGINES, render
-from dstorch.transcribe import read_audio
+from dstorch.transcribe import Transcriber, read_audio
 from dstorch.tune import ScorerSettings, run_stage
 
 # Specs that imitate other vocal tracts and signal chains (dstorch/augment/voice.py). Not in
@@ -36,6 +38,7 @@ VOICE_AUGMENT = "vtlp[p=0.5,alpha=1~0.12] tilt[p=0.5,db=0~2] eq[p=0.5,n=2,gain=0
 VOICE_AUGMENTATIONS = ("vtlp", "tilt", "eq")
 CLIP_SEED = 97  # test takes use other rates/pitches than any training take
 SCORERS = ("none", LM_OPEN, LM_COMMANDS)
+GRAMMAR = "ours --commands"  # not the client: the command-constrained reference row
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ VARIANTS = (
 class Outcome:
     holdout: str  # the engine never used in training
     variant: str
-    scorer: str  # "none", "open" or "commands"
+    scorer: str  # "none", "open", "commands" (official client) or GRAMMAR
     unseen: float  # exact transcripts on the held-out engine's voices
     seen: float  # exact transcripts on new takes of the engines in training
     clips: int  # unseen clips judged
@@ -107,21 +110,26 @@ def train(config: PipelineConfig, root: Path, out: Path) -> dict[str, Path | Non
     return scorers
 
 
-def exact(model: OfficialModel, clips: list[tuple[Path, str, str]]) -> float:
-    hits = [model.stt(read_audio(wav)).strip() == text for wav, text, _ in clips]
+def exact(recognise, clips: list[tuple[Path, str, str]]) -> float:
+    """Share of clips [(wav, transcript, speaker)] that recognise(int16 PCM) gets exactly."""
+    hits = [recognise(read_audio(wav)).strip() == text for wav, text, _ in clips]
     return float(np.mean(hits)) if hits else float("nan")
 
 
 def judge(files: dict[str, Path | None], unseen: list, seen: list) -> dict[str, tuple]:
-    """{scorer: (unseen exact, seen exact)} through the official client."""
+    """{scorer: (unseen exact, seen exact)} through the official client, plus GRAMMAR."""
     results = {}
+    if files.get(LM_COMMANDS) is not None:
+        sentences = sorted({text for _, text, _ in unseen + seen})
+        ours = Transcriber(files["model"], files[LM_COMMANDS], commands=sentences)
+        results[GRAMMAR] = (exact(ours.text, unseen), exact(ours.text, seen))
     for name in SCORERS:
         if name != "none" and files.get(name) is None:
             continue  # that scorer could not be built; the stage printed why
         with OfficialModel(files["model"]) as model:
             if name != "none":
                 model.enable_scorer(files[name])
-            results[name] = (exact(model, unseen), exact(model, seen))
+            results[name] = (exact(model.stt, unseen), exact(model.stt, seen))
     return results
 
 

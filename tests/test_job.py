@@ -190,7 +190,7 @@ def test_stop_during_scorer_stage_is_not_finished(tmp_path, monkeypatch):
     config = tiny(tmp_path)
     settings = ScorerSettings(trials=2, corpus=str(corpus))
     with monkeypatch.context() as patch:
-        sigterm_when(patch, S, "build_lm_binary")  # while lmplz runs
+        sigterm_when(patch, S, "_run")  # while KenLM (lmplz or build_binary) runs
         assert job.run(config, scorer=settings) == "stopped"
     state = job.read_state(config.save_dir)
     assert (state["state"], state["phase"]) == ("stopped", "scorer")
