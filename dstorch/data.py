@@ -96,16 +96,6 @@ class Alphabet:
         return b"".join(out)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Kept for callers outside the core; the one atomic write is dstorch.fs.atomic_write."""
-    atomic_write(path, data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Kept for callers outside the core; the one atomic write is dstorch.fs.atomic_write."""
-    atomic_write(path, text)
-
-
 def _open_wav(path: Path, header_only: bool) -> tuple[tuple[int, int, int], bytes]:
     try:
         with wave.open(str(path), "rb") as w:

@@ -22,6 +22,7 @@ from dstorch.data import FeatureCache, read_csvs
 from dstorch.decoder import beam_search
 from dstorch.evaluate import forward_all, greedy_decode, score_all, summarize, write_report
 from dstorch.fs import (
+    STATE_FILE,
     StorageError,
     atomic_write,
     files_digest,
@@ -32,8 +33,6 @@ from dstorch.fs import (
 from dstorch.scorer import Scorer, ScorerError
 from dstorch.train import GracefulStop, pick_device, train
 from dstorch.tune import ScorerOutcome, ScorerSettings, run_stage
-
-STATE_FILE = "state.json"
 
 
 def write_state(checkpoint_dir: str | Path, state: str, **fields) -> None:

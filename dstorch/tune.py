@@ -16,7 +16,6 @@ for a dev-set gain that a handful of clips cannot show.
 from __future__ import annotations
 
 import math
-import struct
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from dstorch import checkpoint as ckpt
-from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig, TrainConfig
+from dstorch.config import LM_COMMANDS, LM_CORPUS, LM_OPEN, PipelineConfig, TrainConfig
 from dstorch.data import FeatureCache, read_csvs
 from dstorch.decoder import beam_search
 from dstorch.evaluate import Output, forward_all, score_all, summarize
@@ -35,19 +34,16 @@ from dstorch.scorer import (
     COMMANDS_BETA,
     DEFAULT_ALPHA,
     DEFAULT_BETA,
-    TRIE_MAGIC,
-    TRIE_VERSION,
     Scorer,
     ScorerError,
     build_scorer,
     find_kenlm_bin,
     read_scorer,
+    trie_header,
 )
 from dstorch.train import pick_device
 
 EXPLORE_SHARE = 2 / 3  # of the trials sweep the box; the rest refine the best point
-# The name dstorch.pipeline.lm_corpus writes (not imported: the job needs no pipeline deps).
-LM_CORPUS = "lm_corpus.txt"
 
 
 @dataclass(frozen=True)
@@ -138,7 +134,7 @@ def set_default_alpha_beta(path: str | Path, alpha: float, beta: float) -> None:
     """Rewrite the alpha/beta stored in a scorer's header (the client's defaults)."""
     path = Path(path)
     parsed = read_scorer(path)
-    header = struct.pack("<ii?dd", TRIE_MAGIC, TRIE_VERSION, parsed.utf8, alpha, beta)
+    header = trie_header(parsed.utf8, alpha, beta)
     data = bytearray(path.read_bytes())
     data[parsed.lm_size : parsed.lm_size + len(header)] = header
     atomic_write(path, bytes(data))  # never a half-patched scorer under the final name
