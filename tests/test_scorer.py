@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from conftest import ENGLISH, load_clip
 
-from dstorch import scorer as S
 from dstorch.fst import (
     FstFormatError,
     build_word_acceptor,
@@ -18,7 +17,17 @@ from dstorch.fst import (
     read_const_fst,
     write_const_fst,
 )
-from dstorch.scorer import ScorerError, build_scorer, read_scorer, vocabulary_fst, word_labels
+from dstorch.scorer import (
+    DEFAULT_ALPHA,
+    DEFAULT_BETA,
+    ScorerError,
+    build_scorer,
+    choose_order,
+    find_kenlm_bin,
+    read_scorer,
+    vocabulary_fst,
+    word_labels,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scorer"
 COMMANDS = FIXTURES / "commands.scorer"  # build_scorer(COMMAND_SENTENCES, ENGLISH)
@@ -36,7 +45,7 @@ DS_ERR_INVALID_SCORER = 0x2002  # every scorer load failure in DS_EnableExternal
 @pytest.fixture(scope="session")
 def kenlm_bin() -> Path:
     try:
-        return S.find_kenlm_bin()
+        return find_kenlm_bin()
     except ScorerError as e:
         pytest.skip(str(e))
 
@@ -48,9 +57,9 @@ def built(kenlm_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_choose_order() -> None:
-    assert S.choose_order(["stop"]) == 2
-    assert S.choose_order(["turn on the light", "stop"]) == 5
-    assert S.choose_order(["a b c"]) == 4
+    assert choose_order(["stop"]) == 2
+    assert choose_order(["turn on the light", "stop"]) == 5
+    assert choose_order(["a b c"]) == 4
 
 
 def test_vocabulary_trie_accepts_exactly_the_words() -> None:
@@ -118,7 +127,7 @@ def test_const_fst_read_errors() -> None:
 
 def test_read_committed_scorer() -> None:
     sc = read_scorer(COMMANDS)
-    assert (sc.utf8, sc.alpha, sc.beta) == (False, S.DEFAULT_ALPHA, S.DEFAULT_BETA)
+    assert (sc.utf8, sc.alpha, sc.beta) == (False, DEFAULT_ALPHA, DEFAULT_BETA)
     raw = COMMANDS.read_bytes()
     assert raw.startswith(b"mmap lm ") and raw[sc.lm_size : sc.lm_size + 4] == b"EIRT"
     for word in VOCAB:
@@ -170,7 +179,7 @@ def test_build_scorer_input_errors(sentences, labels, match, tmp_path: Path) -> 
 def test_build_scorer_order_and_missing_kenlm(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(ScorerError, match="order 9"):
         build_scorer(["stop"], ENGLISH, tmp_path / "x.scorer", order=9)
-    monkeypatch.setattr(S, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.scorer.REPO_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ScorerError, match="build_kenlm.sh"):

@@ -17,9 +17,9 @@ import torch
 from config_helpers import ROOT
 from conftest import ENGLISH, load_clip, random_model
 
-from dstorch import features as F
 from dstorch.cli import main
 from dstorch.decoder import kernel
+from dstorch.features import audio_features, context_windows
 from dstorch.graph_import import GraphImportError, load_graph_model
 from dstorch.runner.base import set_env_value
 from dstorch.transcribe import TranscribeError, Transcriber, parse_hot_words
@@ -53,7 +53,7 @@ def write_wav(path: Path, pcm: np.ndarray) -> Path:
 def test_exported_graph_loads_back_to_identical_logits(exported, peaked_model, kind) -> None:
     graph = load_graph_model(exported[kind])
     assert graph.labels == ENGLISH and graph.beam_width == 500 and graph.n_steps == 16
-    x = torch.from_numpy(F.context_windows(F.audio_features(load_clip("speech"))))[None]
+    x = torch.from_numpy(context_windows(audio_features(load_clip("speech"))))[None]
     with torch.no_grad():
         assert torch.equal(graph.model(x)[0], peaked_model(x)[0])
 

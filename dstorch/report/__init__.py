@@ -12,7 +12,18 @@ import datetime
 import json
 from pathlib import Path
 
-from dstorch.report import analysis as A
+from dstorch.report.analysis import (
+    clean_history,
+    commands_of,
+    confusion,
+    headline,
+    per_command,
+    per_sample,
+    per_speaker,
+    speaker_groups,
+    training,
+    worst_samples,
+)
 from dstorch.report.page import LABELS, pct, render
 from dstorch.report.speakers import load_speakers
 
@@ -23,10 +34,10 @@ SCORER_KEYS = ("file", "mode", "alpha", "beta", "beam_width")  # what the page s
 
 def analyze(report: dict, history: list[dict], registry: Path | None = None) -> dict:
     """Every figure of the page, JSON-ready (no plots yet)."""
-    decoded = A.per_sample(report)
-    commands = A.commands_of(decoded)
+    decoded = per_sample(report)
+    commands = commands_of(decoded)
     speakers, seen, notes = load_speakers(registry, list(decoded["no_scorer"]))
-    speaker_rows = A.per_speaker(decoded, speakers, seen) if speakers else []
+    speaker_rows = per_speaker(decoded, speakers, seen) if speakers else []
     scorer = report.get("scorer") or {}
     if scorer.get("error"):
         notes.insert(0, f"scorer: {scorer['error']}")
@@ -39,15 +50,15 @@ def analyze(report: dict, history: list[dict], registry: Path | None = None) -> 
         "generated": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "samples": samples,
         "decoders": list(decoded),
-        "headline": A.headline(report, decoded),
-        "commands": A.per_command(decoded, commands),
-        "confusion": A.confusion(decoded, commands),
+        "headline": headline(report, decoded),
+        "commands": per_command(decoded, commands),
+        "confusion": confusion(decoded, commands),
         "speakers": speaker_rows,
-        "speaker_groups": A.speaker_groups(decoded, speaker_rows, speakers),
-        "worst": A.worst_samples(decoded, speakers),
+        "speaker_groups": speaker_groups(decoded, speaker_rows, speakers),
+        "worst": worst_samples(decoded, speakers),
         "scorer": {k: scorer[k] for k in SCORER_KEYS if k in scorer} if "file" in scorer else None,
-        "training": A.training(history),
-        "history": A.clean_history(history),
+        "training": training(history),
+        "history": clean_history(history),
         "notes": notes,
     }
 
