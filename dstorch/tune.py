@@ -27,7 +27,7 @@ from dstorch import checkpoint as ckpt
 from dstorch.config import LM_COMMANDS, LM_CORPUS, LM_OPEN, PipelineConfig, TrainConfig
 from dstorch.data import FeatureCache, read_csvs
 from dstorch.decoder import beam_search
-from dstorch.evaluate import Output, forward_all, score_all, summarize
+from dstorch.evaluate import Output, ScorerReport, forward_all, score_all, summarize
 from dstorch.fs import atomic_write
 from dstorch.scorer import (
     COMMANDS_ALPHA,
@@ -115,19 +115,18 @@ class ScorerOutcome:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
-    def report(self) -> dict:
-        """JSON-ready summary for report.json (figures on the test set are added there)."""
+    def report(self) -> ScorerReport:
+        """report.json's scorer section (the job adds the figures on the test set)."""
         if self.path is None:
-            return {"error": self.error}
-        tuning = asdict(self.tuning) if self.tuning else None
-        return {
-            "file": self.path.name,
-            "mode": self.mode,
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "tuning": tuning,
-            "notes": self.notes,
-        }
+            return ScorerReport(error=self.error)
+        return ScorerReport(
+            file=self.path.name,
+            mode=self.mode,
+            alpha=self.alpha,
+            beta=self.beta,
+            tuning=asdict(self.tuning) if self.tuning else None,
+            notes=list(self.notes),
+        )
 
 
 def set_default_alpha_beta(path: str | Path, alpha: float, beta: float) -> None:
@@ -221,7 +220,7 @@ def tune(
             return beam_search(log_probs, labels, beam_width, scorer)[0].text
 
         figures = summarize(score_all(outputs, decode))
-        return figures["wer"], figures["cer"]
+        return figures.wer, figures.cer
 
     done = search(objective, trials, seed, space)
     wer, cer, _, alpha, beta = min(done)

@@ -16,7 +16,7 @@ from dstorch import job, tune
 from dstorch.config import TrainConfig
 from dstorch.data import Alphabet, FeatureCache, read_csvs, read_wav
 from dstorch.decoder import beam_search
-from dstorch.evaluate import forward_all
+from dstorch.evaluate import ScorerReport, forward_all
 from dstorch.scorer import (
     DEFAULT_ALPHA,
     DEFAULT_BETA,
@@ -113,8 +113,8 @@ def test_stage_builds_tunes_and_stores_alpha_beta(checkpointed: TrainConfig):
     assert outcome.tuning is not None and outcome.tuning.trials == 4
     assert outcome.tuning.dev_samples == 8
     report = job.test_and_report(checkpointed, scorer=outcome)
-    assert report["scorer"]["file"] == "m.scorer" and report["scorer"]["samples"] == 8
-    assert report["no_scorer"]["wer"] == report["wer"]
+    assert report.scorer.file == "m.scorer" and report.scorer.figures.samples == 8
+    assert report.scorer.beam_width == checkpointed.export_beam_width
     assert json.loads(Path(checkpointed.test_output_file).read_text())["scorer"]["alpha"] == (
         outcome.alpha
     )
@@ -140,7 +140,7 @@ def test_no_tuning_without_trials_or_dev_set(checkpointed: TrainConfig, mode, st
     outcome = tune.run_stage(checkpointed, tune.ScorerSettings(trials=0, mode=mode))
     assert outcome.path is not None and outcome.tuning is None
     assert (outcome.alpha, outcome.beta) == start == astuple(read_scorer(outcome.path))
-    assert outcome.report()["mode"] == mode
+    assert outcome.report().mode == mode
     no_dev = dataclasses.replace(checkpointed, dev_files="")
     outcome = tune.run_stage(no_dev, tune.ScorerSettings(trials=3))
     assert outcome.path is not None and "no dev samples" in outcome.notes[0]
@@ -197,7 +197,9 @@ def test_stage_failures_are_one_line_and_leave_no_scorer(
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 1 and printed[0].startswith("Scorer: not built:")
     report = job.test_and_report(checkpointed, scorer=outcome)
-    assert report["scorer"] == {"error": outcome.error}
+    assert report.scorer == ScorerReport(error=outcome.error)
+    on_disk = json.loads(Path(checkpointed.test_output_file).read_text())
+    assert on_disk["scorer"] == {"error": outcome.error}
 
 
 def test_settings_from_pipeline_and_corpus_path():
