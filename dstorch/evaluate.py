@@ -237,8 +237,10 @@ class ScorerReport:
         out = {k: getattr(self, k) for k in ("file", "mode", "alpha", "beta", "tuning", "notes")}
         if self.error is not None:
             out["error"] = self.error
+        if self.beam_width is not None:
+            out["beam_width"] = self.beam_width
         if self.figures is not None:
-            out |= {"beam_width": self.beam_width, **self.figures.to_json()}
+            out |= self.figures.to_json()
         return out
 
     @classmethod
