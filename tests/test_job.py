@@ -190,8 +190,7 @@ def test_stop_during_scorer_stage_is_not_finished(tmp_path, monkeypatch):
     config = tiny(tmp_path)
     settings = ScorerSettings(trials=2, corpus=str(corpus))
     with monkeypatch.context() as patch:
-        # Both LM modes end in build_binary (the open one runs lmplz first).
-        sigterm_when(patch, dstorch.scorer, "arpa_to_binary")
+        sigterm_when(patch, dstorch.scorer, "_run")  # while KenLM (lmplz or build_binary) runs
         assert job.run(config, scorer=settings) == "stopped"
     state = job.read_state(config.save_dir)
     assert (state["state"], state["phase"]) == ("stopped", "scorer")
