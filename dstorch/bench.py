@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
-from dstorch import features as F
+from dstorch.features import CONTEXT_FRAMES, N_MFCC, SAMPLE_RATE, STEP
 from dstorch.model import DeepSpeech, flops_per_step
 
-SECONDS_PER_FRAME = F.STEP / F.SAMPLE_RATE
+SECONDS_PER_FRAME = STEP / SAMPLE_RATE
 
 
 def _sync(device: torch.device) -> None:
@@ -57,7 +57,7 @@ def train_step_time(
     model: DeepSpeech, batch: int, frames: int, device: torch.device, amp: bool, steps: int
 ) -> float:
     """Median wall time of one Adam + CTC training step on random features."""
-    inputs = torch.randn(batch, frames, F.CONTEXT_FRAMES, F.N_MFCC, device=device)
+    inputs = torch.randn(batch, frames, CONTEXT_FRAMES, N_MFCC, device=device)
     labels = torch.randint(0, model.n_classes - 1, (batch, frames // 4), device=device)
     lengths = torch.full((batch,), frames, dtype=torch.long)
     label_lengths = torch.full((batch,), frames // 4, dtype=torch.long)

@@ -33,6 +33,7 @@ LM_MODES = (LM_AUTO, LM_COMMANDS, LM_OPEN)
 ENV_PREFIX = "DSTORCH_"
 # The local runner keeps each model's pid, log and checkpoints in RUNS_DIR/<MODEL_NAME>.
 RUNS_DIR = "runs"
+LM_CORPUS = "lm_corpus.txt"  # in the data dir: prepare writes it, the scorer stage reads it
 
 
 class ConfigError(ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dstorch import features as F
+from dstorch.features import CONTEXT_FRAMES, N_MFCC, SAMPLE_RATE, audio_features, context_windows
 from dstorch.fs import atomic_write
 
 CSV_HEADER = ["wav_filename", "wav_filesize", "transcript"]
@@ -96,16 +96,6 @@ class Alphabet:
         return b"".join(out)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Kept for callers outside the core; the one atomic write is dstorch.fs.atomic_write."""
-    atomic_write(path, data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Kept for callers outside the core; the one atomic write is dstorch.fs.atomic_write."""
-    atomic_write(path, text)
-
-
 def _open_wav(path: Path, header_only: bool) -> tuple[tuple[int, int, int], bytes]:
     try:
         with wave.open(str(path), "rb") as w:
@@ -120,7 +110,7 @@ def _open_wav(path: Path, header_only: bool) -> tuple[tuple[int, int, int], byte
 def check_wav(path: str | Path, header_only: bool = True) -> bytes:
     """Validate that `path` is 16 kHz mono 16-bit PCM; returns the PCM bytes if read."""
     (rate, channels, width), raw = _open_wav(Path(path), header_only)
-    if (rate, channels, width) != (F.SAMPLE_RATE, 1, 2):
+    if (rate, channels, width) != (SAMPLE_RATE, 1, 2):
         raise DataError(
             f"{path}: {rate} Hz, {channels} channel(s), {8 * width}-bit; DeepSpeech needs "
             f"16000 Hz mono 16-bit (fix: sox in.wav -r 16000 -c 1 -b 16 out.wav)"
@@ -191,7 +181,7 @@ class FeatureCache:
         """A sample's (or a wav's) features -> [T, CONTEXT_FRAMES, N_MFCC] float32"""
         wav = item.wav if isinstance(item, Sample) else item
         if wav not in self._cache:
-            self._cache[wav] = F.context_windows(F.audio_features(read_wav(wav)))
+            self._cache[wav] = context_windows(audio_features(read_wav(wav)))
         return self._cache[wav]
 
 
@@ -210,7 +200,7 @@ def collate(samples: list[Sample], features: Callable[[Sample], np.ndarray]) -> 
     """Pad `features(sample)` ([T, 19, 26] each) of every sample into one batch."""
     feats = [features(s) for s in samples]
     lengths = [len(f) for f in feats]
-    inputs = np.zeros((len(feats), max(lengths), F.CONTEXT_FRAMES, F.N_MFCC), np.float32)
+    inputs = np.zeros((len(feats), max(lengths), CONTEXT_FRAMES, N_MFCC), np.float32)
     for i, f in enumerate(feats):
         inputs[i, : len(f)] = f
     return Batch(

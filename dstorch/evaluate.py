@@ -1,19 +1,24 @@
-"""Loss, transcription and WER/CER of a model over a sample set, and the test report."""
+"""Loss, transcription and WER/CER of a model over a sample set, and the test report
+(TestReport: the one definition of report.json)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
-from dstorch.data import Alphabet, Batch, FeatureCache, Sample, collate
 from dstorch.fs import atomic_write
-from dstorch.model import DeepSpeech
+
+if TYPE_CHECKING:  # torch loads only to run a model: reading report.json needs none of it
+    import torch
+
+    from dstorch.data import Alphabet, Batch, FeatureCache, Sample
+    from dstorch.model import DeepSpeech
 
 
 def edit_distance(a: list | str, b: list | str) -> int:
@@ -42,6 +47,8 @@ def forward_losses(
 
     DeepSpeech reports the mean of per-sample losses, so callers average over the batch.
     """
+    import torch
+
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         logits, _ = model(batch.inputs.to(device, non_blocking=True))
     log_probs = logits.float().log_softmax(-1)
@@ -67,6 +74,9 @@ class Result:
     cer: float
 
 
+RESULT_KEYS = tuple(f.name for f in fields(Result))
+
+
 @dataclass
 class Output:
     """One sample's acoustic model output, kept so several decoders can reuse it."""
@@ -85,6 +95,11 @@ def forward_all(
     desc: str = "Test",
 ) -> list[Output]:
     """One acoustic forward per sample (decoding is the cheap part to repeat)."""
+    import torch
+    from tqdm import tqdm
+
+    from dstorch.data import collate
+
     model.eval()
     outputs = []
     batches = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
@@ -131,26 +146,158 @@ def score(sample: Sample, prediction: str, loss: float) -> Result:
     )
 
 
-def summarize(results: list[Result]) -> dict:
-    """Corpus WER/CER (errors over reference length), accuracy and example samples."""
+def summarize(results: list[Result]) -> Summary:
+    """Corpus WER/CER (errors over reference length), accuracy and the ranked samples."""
     word_errors = sum(edit_distance(r.reference.split(), r.prediction.split()) for r in results)
     char_errors = sum(edit_distance(r.reference, r.prediction) for r in results)
     words = max(sum(len(r.reference.split()) for r in results), 1)
     chars = max(sum(len(r.reference) for r in results), 1)
-    ranked = sorted(results, key=lambda r: (r.wer, r.cer, r.loss))
-    as_dict = [r.__dict__ for r in ranked]
-    return {
-        "samples": len(results),
-        "wer": word_errors / words,
-        "cer": char_errors / chars,
-        "accuracy": sum(r.prediction == r.reference for r in results) / max(len(results), 1),
-        "mean_loss": float(np.mean([r.loss for r in results])) if results else None,
-        "best": as_dict[:3],
-        "median": as_dict[len(as_dict) // 2 : len(as_dict) // 2 + 1],
-        "worst": as_dict[-3:][::-1],
-        "all": as_dict,
-    }
+    return Summary(
+        samples=len(results),
+        wer=word_errors / words,
+        cer=char_errors / chars,
+        accuracy=sum(r.prediction == r.reference for r in results) / max(len(results), 1),
+        mean_loss=float(np.mean([r.loss for r in results])) if results else None,
+        results=sorted(results, key=lambda r: (r.wer, r.cer, r.loss)),
+    )
 
 
-def write_report(path: str | Path, report: dict) -> None:
-    atomic_write(Path(path), json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+def finite_or_none(value):
+    """NaN/inf as None: json.dumps would write them as invalid JSON."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+class ReportError(ValueError):
+    """report.json cannot be read as a test report; the message names the file and the fix."""
+
+
+@dataclass
+class Summary:
+    """One decoder's figures over a sample set; `results` ranked best first (WER, CER, loss).
+
+    None figures: nothing was decoded (a report read from an empty report.json).
+    """
+
+    samples: int = 0
+    wer: float | None = None
+    cer: float | None = None
+    accuracy: float | None = None
+    mean_loss: float | None = None
+    results: list[Result] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        # A diverged model's NaN loss must not make report.json invalid JSON.
+        ranked = [{k: finite_or_none(v) for k, v in asdict(r).items()} for r in self.results]
+        middle = len(ranked) // 2
+        return {
+            "samples": self.samples,
+            "wer": self.wer,
+            "cer": self.cer,
+            "accuracy": self.accuracy,
+            "mean_loss": finite_or_none(self.mean_loss),
+            "best": ranked[:3],
+            "median": ranked[middle : middle + 1],
+            "worst": ranked[-3:][::-1],
+            "all": ranked,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Summary:
+        """The figures and `all`; best/median/worst are views of `all`, rebuilt on write."""
+        results = [Result(**{k: r[k] for k in RESULT_KEYS}) for r in data.get("all") or []]
+        return cls(
+            samples=data.get("samples", len(results)),
+            wer=data.get("wer"),
+            cer=data.get("cer"),
+            accuracy=data.get("accuracy"),
+            mean_loss=data.get("mean_loss"),
+            results=results,
+        )
+
+
+@dataclass
+class ScorerReport:
+    """report.json's "scorer" section: what the scorer stage produced (file, LM mode,
+    stored alpha/beta, tuning) and, when the scorer loaded, the test figures decoding with
+    it at `beam_width`. Only `error` is set when no scorer was built."""
+
+    file: str | None = None
+    mode: str | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    tuning: dict | None = None  # dstorch.tune.Tuning as a dict (tune imports this module)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    beam_width: int | None = None
+    figures: Summary | None = None
+
+    def to_json(self) -> dict:
+        if self.file is None:
+            return {"error": self.error}
+        out = {k: getattr(self, k) for k in ("file", "mode", "alpha", "beta", "tuning", "notes")}
+        if self.error is not None:
+            out["error"] = self.error
+        if self.beam_width is not None:
+            out["beam_width"] = self.beam_width
+        if self.figures is not None:
+            out |= self.figures.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> ScorerReport:
+        keys = ("file", "mode", "alpha", "beta", "tuning", "error", "beam_width")
+        return cls(
+            **{k: data.get(k) for k in keys},
+            notes=list(data.get("notes") or []),
+            figures=Summary.from_json(data) if data.get("all") is not None else None,
+        )
+
+
+@dataclass
+class TestReport:
+    """report.json: the test set decoded without a scorer (greedy, or the given decoder)
+    and, when the job built one, with the scorer; `analysis` is added by dstorch.report.
+
+    On disk the no-scorer figures are the top level (earlier readers use them); with a
+    scorer section, "no_scorer" repeats its WER/CER/accuracy next to "scorer".
+    """
+
+    __test__ = False  # a report, not a pytest test class
+
+    figures: Summary = field(default_factory=Summary)
+    scorer: ScorerReport | None = None
+    analysis: dict | None = None
+
+    def to_json(self) -> dict:
+        out = self.figures.to_json()
+        if self.scorer is not None:
+            out["no_scorer"] = {k: out[k] for k in ("wer", "cer", "accuracy")}
+            out["scorer"] = self.scorer.to_json()
+        if self.analysis is not None:
+            out["analysis"] = self.analysis
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> TestReport:
+        scorer = data.get("scorer")
+        return cls(
+            figures=Summary.from_json(data),
+            scorer=ScorerReport.from_json(scorer) if scorer is not None else None,
+            analysis=data.get("analysis"),
+        )
+
+    def write(self, path: str | Path) -> Path:
+        text = json.dumps(self.to_json(), indent=2, ensure_ascii=False, allow_nan=False)
+        return atomic_write(Path(path), text + "\n")
+
+    @classmethod
+    def read(cls, path: str | Path) -> TestReport:
+        """FileNotFoundError when absent; ReportError (one line) when unreadable."""
+        try:
+            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ReportError(
+                f"{path}: unreadable report ({e}); fetch it again (make export)"
+            ) from None

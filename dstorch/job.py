@@ -20,8 +20,16 @@ from dstorch import checkpoint as ckpt
 from dstorch.config import TrainConfig
 from dstorch.data import FeatureCache, read_csvs
 from dstorch.decoder import beam_search
-from dstorch.evaluate import forward_all, greedy_decode, score_all, summarize, write_report
+from dstorch.evaluate import (
+    ScorerReport,
+    TestReport,
+    forward_all,
+    greedy_decode,
+    score_all,
+    summarize,
+)
 from dstorch.fs import (
+    STATE_FILE,
     StorageError,
     atomic_write,
     files_digest,
@@ -32,8 +40,6 @@ from dstorch.fs import (
 from dstorch.scorer import Scorer, ScorerError
 from dstorch.train import GracefulStop, pick_device, train
 from dstorch.tune import ScorerOutcome, ScorerSettings, run_stage
-
-STATE_FILE = "state.json"
 
 
 def write_state(checkpoint_dir: str | Path, state: str, **fields) -> None:
@@ -62,33 +68,37 @@ def forget_checkpoints(directory: str | Path) -> None:
     shutil.rmtree(directory / "summaries", ignore_errors=True)
 
 
-def test_and_report(config: TrainConfig, decoder=None, scorer: ScorerOutcome | None = None) -> dict:
-    """Evaluate the best checkpoint on the test set and write the JSON report.
+def test_and_report(
+    config: TrainConfig, decoder=None, scorer: ScorerOutcome | None = None
+) -> TestReport | None:
+    """Evaluate the best checkpoint on the test set and write the JSON report; None for
+    an empty test set.
 
-    The top-level figures are without a scorer (greedy unless `decoder` is given); with a
-    scorer outcome, "scorer" holds the figures decoding with it, as the client would.
+    The main figures are without a scorer (greedy unless `decoder` is given); with a
+    scorer outcome, the scorer section holds the figures decoding with it, as the client
+    would.
     """
     model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
     device = pick_device(config.device)
     samples = read_csvs(config.test_files, alphabet, allow_empty=True)
     if not samples:
         print("Test: the test set is empty; no report written (add recordings or TEST_FRACTION)")
-        return {}
+        return None
     outputs = forward_all(model.to(device), samples, FeatureCache(), config.test_batch_size, device)
-    report = summarize(score_all(outputs, decoder or (lambda lp: greedy_decode(lp, alphabet))))
+    figures = summarize(score_all(outputs, decoder or (lambda lp: greedy_decode(lp, alphabet))))
     print(
-        f"Test: WER {report['wer']:.3f}, CER {report['cer']:.3f}, "
-        f"{report['accuracy']:.0%} exact over {report['samples']} samples"
+        f"Test: WER {figures.wer:.3f}, CER {figures.cer:.3f}, "
+        f"{figures.accuracy:.0%} exact over {figures.samples} samples"
     )
+    report = TestReport(figures)
     if scorer is not None:
-        report["no_scorer"] = {k: report[k] for k in ("wer", "cer", "accuracy")}
-        report["scorer"] = _scorer_report(config, scorer, outputs, alphabet.labels)
+        report.scorer = _scorer_report(config, scorer, outputs, alphabet.labels)
     if config.test_output_file:
-        write_report(config.test_output_file, report)
+        report.write(config.test_output_file)
     return report
 
 
-def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) -> dict:
+def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) -> ScorerReport:
     """Test figures decoding with the scorer (its stored alpha/beta, export beam width)."""
     section = scorer.report()
     if scorer.path is None:
@@ -96,14 +106,16 @@ def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) 
     try:
         lm = Scorer(scorer.path)
     except ScorerError as e:
-        return {**section, "error": str(e)}
+        section.error = str(e)
+        return section
     width = config.export_beam_width
     figures = summarize(score_all(outputs, lambda lp: beam_search(lp, labels, width, lm)[0].text))
     print(
-        f"Test with the scorer: WER {figures['wer']:.3f}, CER {figures['cer']:.3f}, "
-        f"{figures['accuracy']:.0%} exact"
+        f"Test with the scorer: WER {figures.wer:.3f}, CER {figures.cer:.3f}, "
+        f"{figures.accuracy:.0%} exact"
     )
-    return {**section, "beam_width": width, **figures}
+    section.beam_width, section.figures = width, figures
+    return section
 
 
 def export(config: TrainConfig) -> list[Path]:
@@ -128,19 +140,19 @@ def export(config: TrainConfig) -> list[Path]:
     return paths
 
 
-def write_report_page(config: TrainConfig, report: dict, history: list[dict]) -> dict:
+def write_report_page(config: TrainConfig, report: TestReport, history: list[dict]) -> dict:
     """report.html, plots and the enriched report.json next to the model; -> the test
     accuracy on unseen and seen voices for state.json. A failure only warns: the exported
     model matters more than its page."""
-    from dstorch.report import build_report, voice_accuracy
+    from dstorch.report import JSON_NAME, build_report, voice_accuracy
 
     data_dir = Path(config.test_files.split(",")[0]).parent if config.test_files else None
     registry = data_dir / "registry.csv" if data_dir else None
     try:
         registry = registry if registry and registry.is_file() else None
-        path = build_report(report, history, Path(config.export_dir), registry)
+        path = build_report(report or TestReport(), history, Path(config.export_dir), registry)
         print(f"Report: {path}")
-        analysis = json.loads((path.parent / "report.json").read_text())["analysis"]
+        analysis = TestReport.read(path.parent / JSON_NAME).analysis
         return {f"{k}_accuracy": v for k, v in voice_accuracy(analysis).items()}
     except Exception as e:  # noqa: BLE001 - any plotting failure must not lose the run
         print(f"warning: no report page ({type(e).__name__}: {e})")
@@ -224,7 +236,7 @@ def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulSt
             fields["scorer"] = str(outcome.path) if outcome.path else f"error: {outcome.error}"
         if config.test_files and not enter("test", **fields):
             return "stopped"
-        report = test_and_report(config, scorer=outcome) if config.test_files else {}
+        report = test_and_report(config, scorer=outcome) if config.test_files else None
         if config.export_dir:
             if not enter("export", **fields):
                 return "stopped"

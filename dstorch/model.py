@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dstorch import features as F
+from dstorch.features import CONTEXT_FRAMES, N_INPUT, N_MFCC
 
 
 class DeepSpeech(nn.Module):
@@ -24,7 +24,7 @@ class DeepSpeech(nn.Module):
     ):
         super().__init__()
         self.n_classes, self.n_hidden, self.relu_clip = n_classes, n_hidden, relu_clip
-        self.layer_1 = nn.Linear(F.N_INPUT, n_hidden)
+        self.layer_1 = nn.Linear(N_INPUT, n_hidden)
         self.layer_2 = nn.Linear(n_hidden, n_hidden)
         self.layer_3 = nn.Linear(n_hidden, n_hidden)
         self.lstm = nn.LSTM(n_hidden, n_hidden, batch_first=True)
@@ -34,8 +34,8 @@ class DeepSpeech(nn.Module):
         # Per-coefficient feature normalisation. DeepSpeech feeds raw MFCCs (values down to
         # about -60), which saturates the clipped ReLUs of small models; the statistics are
         # folded into layer_1 at export, so the graph contract does not change.
-        self.register_buffer("input_mean", torch.zeros(F.N_MFCC))
-        self.register_buffer("input_std", torch.ones(F.N_MFCC))
+        self.register_buffer("input_mean", torch.zeros(N_MFCC))
+        self.register_buffer("input_std", torch.ones(N_MFCC))
         self._init_like_tf()
 
     def _init_like_tf(self) -> None:
@@ -59,7 +59,7 @@ class DeepSpeech(nn.Module):
         causal), so batches are simply zero-padded.
         """
         x = (inputs - self.input_mean) / self.input_std
-        x = x.reshape(inputs.shape[0], inputs.shape[1], F.N_INPUT)
+        x = x.reshape(inputs.shape[0], inputs.shape[1], N_INPUT)
         x = self.dense(self.layer_3, self.dense(self.layer_2, self.dense(self.layer_1, x)))
         x, state = self.lstm(x, state)
         x = self.dense(self.layer_5, x)
@@ -75,9 +75,9 @@ class DeepSpeech(nn.Module):
 
         W((x - m) / s) + b = (W / s) x + (b - (W / s) m), tiled over the context positions.
         """
-        scale = (1.0 / self.input_std).repeat(F.CONTEXT_FRAMES)
+        scale = (1.0 / self.input_std).repeat(CONTEXT_FRAMES)
         weights = self.layer_1.weight.detach().T * scale[:, None]
-        bias = self.layer_1.bias.detach() - self.input_mean.repeat(F.CONTEXT_FRAMES) @ weights
+        bias = self.layer_1.bias.detach() - self.input_mean.repeat(CONTEXT_FRAMES) @ weights
         return weights, bias
 
     def tf_weights(self) -> dict[str, np.ndarray]:
@@ -109,5 +109,5 @@ class DeepSpeech(nn.Module):
 def flops_per_step(n_hidden: int, n_classes: int) -> int:
     """Multiply-adds x2 of one forward time step for one sample (training ~3x this)."""
     n = n_hidden
-    macs = F.N_INPUT * n + 2 * n * n + 2 * n * 4 * n + n * n + n * n_classes
+    macs = N_INPUT * n + 2 * n * n + 2 * n * 4 * n + n * n + n * n_classes
     return 2 * macs

@@ -25,6 +25,7 @@ from dstorch.arpa import write_command_arpa
 from dstorch.config import LM_COMMANDS, LM_OPEN
 from dstorch.fs import atomic_target
 from dstorch.fst import (
+    FST_MAGIC,
     ConstFst,
     FstFormatError,
     build_word_acceptor,
@@ -46,6 +47,11 @@ KENLM_MAX_ORDER = 6  # KenLM's default compiled maximum, used by the 0.9.3 clien
 COMMANDS_ALPHA = 2.0
 COMMANDS_BETA = 2.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def trie_header(utf8: bool, alpha: float, beta: float) -> bytes:
+    """The TRIE header the client reads after the KenLM model (its default alpha/beta)."""
+    return _HEADER.pack(TRIE_MAGIC, TRIE_VERSION, utf8, alpha, beta)
 
 
 class ScorerError(ValueError):
@@ -182,7 +188,7 @@ def arpa_to_binary(arpa: Path, out: Path, kenlm_bin: Path, tmp: Path) -> None:
 
 def write_trie_section(f, fst: ConstFst, utf8: bool, alpha: float, beta: float) -> None:
     """Append header + aligned FST at the current end of ``f`` (opened 'ab' / 'r+b')."""
-    f.write(_HEADER.pack(TRIE_MAGIC, TRIE_VERSION, utf8, alpha, beta))
+    f.write(trie_header(utf8, alpha, beta))
     write_const_fst(f, fst)
 
 
@@ -254,7 +260,7 @@ def _find_trie_header(data: mmap.mmap, path: Path) -> int:
     read_scorer then checks that the FST parses and ends exactly at end of file.
     """
     needle = struct.pack("<ii", TRIE_MAGIC, TRIE_VERSION)
-    fst_magic = struct.pack("<i", 0x7EB2FDD6)
+    fst_magic = struct.pack("<i", FST_MAGIC)
     pos = data.find(needle)
     while pos >= 0:
         if data[pos + _HEADER.size : pos + _HEADER.size + 4] == fst_magic:

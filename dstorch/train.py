@@ -17,12 +17,12 @@ import torch
 from tqdm import tqdm
 
 from dstorch import checkpoint as ckpt
-from dstorch import features as F
 from dstorch.augment import AugmentedFeatures, Augmenter, clock_for, parse_augmentations
 from dstorch.checkpoint import TrainState
 from dstorch.config import TrainConfig
 from dstorch.data import Alphabet, FeatureCache, bucketed_batches, collate, read_csvs
 from dstorch.evaluate import forward_losses
+from dstorch.features import N_CONTEXT
 
 
 class GracefulStop:
@@ -125,7 +125,7 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 def feature_statistics(samples, cache: FeatureCache) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-coefficient mean and std over every frame of `samples`: two [N_MFCC] tensors."""
-    frames = np.concatenate([cache(s.wav)[:, F.N_CONTEXT] for s in samples])
+    frames = np.concatenate([cache(s.wav)[:, N_CONTEXT] for s in samples])
     return torch.from_numpy(frames.mean(0)), torch.from_numpy(frames.std(0))
 
 

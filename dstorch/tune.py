@@ -16,7 +16,6 @@ for a dev-set gain that a handful of clips cannot show.
 from __future__ import annotations
 
 import math
-import struct
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,29 +24,26 @@ from pathlib import Path
 import numpy as np
 
 from dstorch import checkpoint as ckpt
-from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig, TrainConfig
+from dstorch.config import LM_COMMANDS, LM_CORPUS, LM_OPEN, PipelineConfig, TrainConfig
 from dstorch.data import FeatureCache, read_csvs
 from dstorch.decoder import beam_search
-from dstorch.evaluate import Output, forward_all, score_all, summarize
+from dstorch.evaluate import Output, ScorerReport, forward_all, score_all, summarize
 from dstorch.fs import atomic_write
 from dstorch.scorer import (
     COMMANDS_ALPHA,
     COMMANDS_BETA,
     DEFAULT_ALPHA,
     DEFAULT_BETA,
-    TRIE_MAGIC,
-    TRIE_VERSION,
     Scorer,
     ScorerError,
     build_scorer,
     find_kenlm_bin,
     read_scorer,
+    trie_header,
 )
 from dstorch.train import pick_device
 
 EXPLORE_SHARE = 2 / 3  # of the trials sweep the box; the rest refine the best point
-# The name dstorch.pipeline.lm_corpus writes (not imported: the job needs no pipeline deps).
-LM_CORPUS = "lm_corpus.txt"
 
 
 @dataclass(frozen=True)
@@ -119,26 +115,25 @@ class ScorerOutcome:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
-    def report(self) -> dict:
-        """JSON-ready summary for report.json (figures on the test set are added there)."""
+    def report(self) -> ScorerReport:
+        """report.json's scorer section (the job adds the figures on the test set)."""
         if self.path is None:
-            return {"error": self.error}
-        tuning = asdict(self.tuning) if self.tuning else None
-        return {
-            "file": self.path.name,
-            "mode": self.mode,
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "tuning": tuning,
-            "notes": self.notes,
-        }
+            return ScorerReport(error=self.error)
+        return ScorerReport(
+            file=self.path.name,
+            mode=self.mode,
+            alpha=self.alpha,
+            beta=self.beta,
+            tuning=asdict(self.tuning) if self.tuning else None,
+            notes=list(self.notes),
+        )
 
 
 def set_default_alpha_beta(path: str | Path, alpha: float, beta: float) -> None:
     """Rewrite the alpha/beta stored in a scorer's header (the client's defaults)."""
     path = Path(path)
     parsed = read_scorer(path)
-    header = struct.pack("<ii?dd", TRIE_MAGIC, TRIE_VERSION, parsed.utf8, alpha, beta)
+    header = trie_header(parsed.utf8, alpha, beta)
     data = bytearray(path.read_bytes())
     data[parsed.lm_size : parsed.lm_size + len(header)] = header
     atomic_write(path, bytes(data))  # never a half-patched scorer under the final name
@@ -225,7 +220,7 @@ def tune(
             return beam_search(log_probs, labels, beam_width, scorer)[0].text
 
         figures = summarize(score_all(outputs, decode))
-        return figures["wer"], figures["cer"]
+        return figures.wer, figures.cer
 
     done = search(objective, trials, seed, space)
     wer, cer, _, alpha, beta = min(done)

@@ -92,9 +92,9 @@ def parity_clips() -> dict[str, np.ndarray]:
 
 def our_log_probs(model: DeepSpeech, pcm: np.ndarray) -> np.ndarray:
     """Our PyTorch forward over the client's features: int16 [N] -> log-softmax [T, C]."""
-    from dstorch import features as F
+    from dstorch.features import audio_features, context_windows
 
-    x = torch.from_numpy(F.context_windows(F.audio_features(pcm)))[None]
+    x = torch.from_numpy(context_windows(audio_features(pcm)))[None]
     with torch.no_grad():
         logits, _ = model(x)
     return torch.log_softmax(logits[0].double(), dim=-1).numpy()

@@ -11,8 +11,8 @@ import pytest
 from conftest import ENGLISH
 
 from dstorch import arpa
-from dstorch import scorer as S
 from dstorch.arpa import OUTSIDE_BACKOFF, Entry, command_ngrams, command_order
+from dstorch.scorer import KENLM_MAX_ORDER, Scorer, ScorerError, build_scorer, find_kenlm_bin
 
 LN10 = math.log(10)
 
@@ -20,8 +20,8 @@ LN10 = math.log(10)
 def kenlm_or_skip() -> Path:
     pytest.importorskip("kenlm")
     try:
-        return S.find_kenlm_bin()
-    except S.ScorerError as e:
+        return find_kenlm_bin()
+    except ScorerError as e:
         pytest.skip(str(e))
 
 
@@ -67,7 +67,7 @@ def test_arpa_text_header_and_lines():
     assert text.rstrip().endswith("\\end\\")
 
 
-def client_lm_score(lm: S.Scorer, words: tuple[str, ...]) -> float:
+def client_lm_score(lm: Scorer, words: tuple[str, ...]) -> float:
     """Sum of what the client adds (before alpha) as each word ends: ln P(word | history),
     history = the last `order` words, from <s> while shorter than the order."""
     total = 0.0
@@ -81,17 +81,17 @@ COMMANDS = ["stop", "please stop the music", "turn on the light", "turn off the 
 
 
 @pytest.fixture(scope="module")
-def strict(tmp_path_factory) -> S.Scorer:
+def strict(tmp_path_factory) -> Scorer:
     kenlm_or_skip()
     out = tmp_path_factory.mktemp("strict") / "commands.scorer"
-    return S.Scorer(S.build_scorer(COMMANDS, ENGLISH, out, 2.0, 2.0, mode="commands"))
+    return Scorer(build_scorer(COMMANDS, ENGLISH, out, 2.0, 2.0, mode="commands"))
 
 
 def is_prefix(words: tuple[str, ...], commands: list[str]) -> bool:
     return any(tuple(c.split()[: len(words)]) == words for c in commands)
 
 
-def test_every_word_sequence_outside_the_commands_pays_the_back_off(strict: S.Scorer):
+def test_every_word_sequence_outside_the_commands_pays_the_back_off(strict: Scorer):
     """Every sequence of up to 5 vocabulary words: a command prefix costs at most
     ln(1 / number of commands); anything else at least one -10 (log10) back-off."""
     assert strict.order == 5 and (strict.file.alpha, strict.file.beta) == (2.0, 2.0)
@@ -112,8 +112,8 @@ def test_every_word_sequence_outside_the_commands_pays_the_back_off(strict: S.Sc
 def test_commands_longer_than_kenlm_allows_still_score_as_commands(tmp_path: Path):
     kenlm_or_skip()
     long = ["please turn on all of the lights now", "stop"]
-    lm = S.Scorer(S.build_scorer(long, ENGLISH, tmp_path / "x.scorer", mode="commands"))
-    assert lm.order == S.KENLM_MAX_ORDER
+    lm = Scorer(build_scorer(long, ENGLISH, tmp_path / "x.scorer", mode="commands"))
+    assert lm.order == KENLM_MAX_ORDER
     for sentence in long:
         words = tuple(sentence.split())
         for n in range(1, len(words) + 1):
@@ -125,12 +125,12 @@ def test_open_mode_lets_word_salad_through(tmp_path: Path):
     """The contrast that makes the strict mode necessary: lmplz's LM (open) scores
     "stop the" far above the strict LM's back-off floor."""
     kenlm_or_skip()
-    lm = S.Scorer(S.build_scorer(COMMANDS, ENGLISH, tmp_path / "open.scorer", mode="open"))
+    lm = Scorer(build_scorer(COMMANDS, ENGLISH, tmp_path / "open.scorer", mode="open"))
     assert client_lm_score(lm, ("stop", "the")) > OUTSIDE_BACKOFF * LN10 / 2
 
 
 def test_unknown_mode_is_one_line(tmp_path: Path):
-    with pytest.raises(S.ScorerError, match="LM mode 'strict' unknown; use open or commands"):
-        S.build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", mode="strict")
-    with pytest.raises(S.ScorerError, match="word-based; build it without UTF-8"):
-        S.build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", utf8=True, mode="commands")
+    with pytest.raises(ScorerError, match="LM mode 'strict' unknown; use open or commands"):
+        build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", mode="strict")
+    with pytest.raises(ScorerError, match="word-based; build it without UTF-8"):
+        build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", utf8=True, mode="commands")

@@ -10,8 +10,8 @@ import pytest
 import soundfile
 from augment_helpers import FEATURE_SPECS, RATE, run_audio, run_features, voice
 
-from dstorch import features as F
 from dstorch.augment import AugmentError, dsp, parse_augmentation
+from dstorch.features import N_MFCC, audio_features
 
 
 def dominant_hz(audio: np.ndarray) -> float:
@@ -85,8 +85,8 @@ def test_short_and_empty_clips_survive_every_augmentation(overlay_dir):
             out = run_audio(spec, audio=voice()[:n])
             assert out.dtype == np.float32 and np.all(np.isfinite(out))
     for spec in FEATURE_SPECS.values():
-        out = run_features(spec, F.audio_features(voice()[:100]))
-        assert out.shape == (1, F.N_MFCC)
+        out = run_features(spec, audio_features(voice()[:100]))
+        assert out.shape == (1, N_MFCC)
 
 
 # --- what the audio augmentations actually do ----------------------------------------------

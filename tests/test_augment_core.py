@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from augment_helpers import voice, voice_wav
 
-from dstorch import features as F
 from dstorch.augment import (
     AugmentedFeatures,
     Augmenter,
@@ -17,6 +16,7 @@ from dstorch.augment import (
     rng_for,
 )
 from dstorch.data import FeatureCache
+from dstorch.features import CONTEXT_FRAMES, N_MFCC
 
 
 def test_augmenter_splits_domains_and_keeps_order():
@@ -75,7 +75,7 @@ def test_augmented_features_shapes_and_reproducibility(wav):
     augmenter = Augmenter(parse_augmentations(["tempo[factor=0.8:1.25]", "add[stddev=1]"]), 9)
     train = AugmentedFeatures(augmenter)
     first = train(wav, epoch=1, sample_index=3, pass_index=0, clock=0.5)
-    assert first.shape[1:] == (F.CONTEXT_FRAMES, F.N_MFCC) and first.dtype == np.float32
+    assert first.shape[1:] == (CONTEXT_FRAMES, N_MFCC) and first.dtype == np.float32
     again = AugmentedFeatures(augmenter)(wav, epoch=1, sample_index=3, pass_index=0, clock=0.5)
     np.testing.assert_array_equal(first, again)  # a resumed run recomputes the same thing
     other_pass = train(wav, epoch=1, sample_index=3, pass_index=1, clock=0.5)

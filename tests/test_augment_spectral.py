@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from augment_helpers import FEATURE_SPECS, run_features, voice
 
-from dstorch import features as F
+from dstorch.features import audio_features
 
 
 @pytest.fixture(scope="module")
 def mfcc() -> np.ndarray:
-    return F.audio_features(voice())
+    return audio_features(voice())
 
 
 @pytest.mark.parametrize("name", list(FEATURE_SPECS))
@@ -23,7 +23,7 @@ def test_feature_augmentation_contract(name, mfcc):
     assert not np.array_equal(out, run_features(spec, mfcc, seed=1))
     assert not np.allclose(out, mfcc)
     np.testing.assert_array_equal(run_features(spec.replace("[", "[p=0,"), mfcc), mfcc)
-    np.testing.assert_array_equal(mfcc, F.audio_features(voice()))  # input left untouched
+    np.testing.assert_array_equal(mfcc, audio_features(voice()))  # input left untouched
 
 
 def test_feature_masks_fill_with_the_coefficient_mean(mfcc):

@@ -10,13 +10,13 @@ import pytest
 import torch
 from conftest import greedy_decode, load_clip, our_log_probs, random_model
 
-from dstorch import features as F
 from dstorch.client import OfficialModel
 from dstorch.data import Alphabet
 from dstorch.export import export_bytes, export_model
 from dstorch.export.graph import ALLOWED_OPS, build_graph
 from dstorch.export.pbmm import ALIGN, GRAPH_REGION, MIN_MEMMAPPED_BYTES, read_pbmm
 from dstorch.export.protobuf import DType, Shape, decode_graph, encode_attr, encode_graph
+from dstorch.features import CONTEXT_FRAMES, N_MFCC, SAMPLE_RATE, WINDOW, frame_count
 
 KINDS = ["pb", "pbmm"]
 
@@ -52,11 +52,11 @@ def test_graph_follows_the_contract(files, english: Alphabet, peaked_model) -> N
     nodes = {n.name: n for n in decode_graph(files["pb"])}
     n_hidden, n_classes = peaked_model.n_hidden, len(english) + 1
     placeholders = {
-        "input_node": (DType.FLOAT, (1, 16, F.CONTEXT_FRAMES, F.N_MFCC)),
+        "input_node": (DType.FLOAT, (1, 16, CONTEXT_FRAMES, N_MFCC)),
         "input_lengths": (DType.INT32, (1,)),
         "previous_state_c": (DType.FLOAT, (1, n_hidden)),
         "previous_state_h": (DType.FLOAT, (1, n_hidden)),
-        "input_samples": (DType.FLOAT, (F.WINDOW,)),
+        "input_samples": (DType.FLOAT, (WINDOW,)),
     }
     for name, (dtype, shape) in placeholders.items():
         assert nodes[name].op == "Placeholder"
@@ -146,7 +146,7 @@ def clients(deepspeech_lib: Path, exported: dict[str, Path]):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_client_loads_model(clients, kind: str) -> None:
-    assert clients[kind].sample_rate == F.SAMPLE_RATE
+    assert clients[kind].sample_rate == SAMPLE_RATE
     assert clients[kind].beam_width == 500  # read from metadata_beam_width
 
 
@@ -161,7 +161,7 @@ def test_transcript_matches_pytorch_greedy(
     """The client (TF graph, its own features, beam search) agrees with our forward pass."""
     pcm = parity_clips[clip]
     log_probs = our_log_probs(peaked_model, pcm)
-    assert len(log_probs) == F.frame_count(len(pcm))
+    assert len(log_probs) == frame_count(len(pcm))
     top2 = np.sort(log_probs, axis=1)[:, -2:]
     assert (top2[:, 1] - top2[:, 0]).min() > 1.0, "reference ambiguous: a near-tie frame"
     text, steps = greedy_decode(log_probs, english)
@@ -222,7 +222,7 @@ def test_confidences_are_our_ctc_likelihoods(soft_client, clip: str) -> None:
     client, model = soft_client
     pcm = load_clip(clip)
     candidates = client.stt_with_metadata(pcm, num_results=1024)
-    assert len(candidates) > 1 or len(pcm) < F.WINDOW
+    assert len(candidates) > 1 or len(pcm) < WINDOW
     log_probs = client_view(our_log_probs(model, pcm))
     ours = np.array([ctc_log_likelihood(log_probs, len(c.text)) for c in candidates])
     theirs = np.array([c.confidence for c in candidates])

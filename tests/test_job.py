@@ -86,10 +86,9 @@ def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
     """The scorer is optional: without KenLM the job says so in one line and exports."""
     import json
 
-    from dstorch import scorer as S
     from dstorch.tune import ScorerSettings
 
-    monkeypatch.setattr(S, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.scorer.REPO_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     config = TrainConfig(
@@ -178,19 +177,20 @@ def test_stop_during_setup_is_kept_and_resume_is_exact(tmp_path, monkeypatch):
 
 
 def test_stop_during_scorer_stage_is_not_finished(tmp_path, monkeypatch):
-    from dstorch import scorer as S
+    import dstorch.scorer
+    from dstorch.scorer import ScorerError, find_kenlm_bin
     from dstorch.tune import ScorerSettings
 
     try:
-        S.find_kenlm_bin()
-    except S.ScorerError as e:
+        find_kenlm_bin()
+    except ScorerError as e:
         pytest.skip(str(e))
     corpus = tmp_path / "lm_corpus.txt"
     corpus.write_text("go\nno\nyes\nstop\n")
     config = tiny(tmp_path)
     settings = ScorerSettings(trials=2, corpus=str(corpus))
     with monkeypatch.context() as patch:
-        sigterm_when(patch, S, "_run")  # while KenLM (lmplz or build_binary) runs
+        sigterm_when(patch, dstorch.scorer, "_run")  # while KenLM (lmplz or build_binary) runs
         assert job.run(config, scorer=settings) == "stopped"
     state = job.read_state(config.save_dir)
     assert (state["state"], state["phase"]) == ("stopped", "scorer")

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from dstorch import features as F
+from dstorch.features import CONTEXT_FRAMES, N_INPUT, N_MFCC
 from dstorch.model import DeepSpeech
 
 
@@ -37,19 +37,19 @@ def test_tf_weights_reproduce_torch_lstm():
 
 def test_forward_shapes_and_clipping():
     model = DeepSpeech(n_classes=29, n_hidden=16, relu_clip=0.5).eval()
-    inputs = torch.randn(3, 11, F.CONTEXT_FRAMES, F.N_MFCC) * 100
+    inputs = torch.randn(3, 11, CONTEXT_FRAMES, N_MFCC) * 100
     logits, (h, c) = model(inputs)
     assert logits.shape == (3, 11, 29)
     assert h.shape == c.shape == (1, 3, 16)
-    hidden = model.dense(model.layer_1, inputs.reshape(3, 11, F.N_INPUT))
+    hidden = model.dense(model.layer_1, inputs.reshape(3, 11, N_INPUT))
     assert hidden.max() <= 0.5 and hidden.min() >= 0
 
 
 def test_padding_does_not_change_earlier_outputs():
     torch.manual_seed(1)
     model = DeepSpeech(n_classes=6, n_hidden=12).eval()
-    x = torch.randn(1, 9, F.CONTEXT_FRAMES, F.N_MFCC)
-    padded = torch.cat([x, torch.zeros(1, 7, F.CONTEXT_FRAMES, F.N_MFCC)], dim=1)
+    x = torch.randn(1, 9, CONTEXT_FRAMES, N_MFCC)
+    padded = torch.cat([x, torch.zeros(1, 7, CONTEXT_FRAMES, N_MFCC)], dim=1)
     a, _ = model(x)
     b, _ = model(padded)
     torch.testing.assert_close(a, b[:, :9])
@@ -65,11 +65,11 @@ def test_default_geometry_matches_deepspeech_parameter_count():
 def test_normalization_is_folded_into_exported_layer_1():
     torch.manual_seed(2)
     model = DeepSpeech(n_classes=5, n_hidden=8).eval()
-    model.set_normalization(torch.randn(F.N_MFCC) * 10, torch.rand(F.N_MFCC) * 5 + 0.5)
-    x = torch.randn(2, 3, F.CONTEXT_FRAMES, F.N_MFCC) * 20
-    normalized = ((x - model.input_mean) / model.input_std).reshape(2, 3, F.N_INPUT)
+    model.set_normalization(torch.randn(N_MFCC) * 10, torch.rand(N_MFCC) * 5 + 0.5)
+    x = torch.randn(2, 3, CONTEXT_FRAMES, N_MFCC) * 20
+    normalized = ((x - model.input_mean) / model.input_std).reshape(2, 3, N_INPUT)
     expected = model.layer_1(normalized).detach()
     w = model.tf_weights()
-    flat = x.reshape(2, 3, F.N_INPUT).numpy()
+    flat = x.reshape(2, 3, N_INPUT).numpy()
     got = flat @ w["layer_1/weights"] + w["layer_1/bias"]
     np.testing.assert_allclose(got, expected.reshape(2, 3, 8).numpy(), rtol=1e-4, atol=1e-3)

@@ -6,11 +6,12 @@ import json
 import random
 import struct
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from dstorch.evaluate import Result, edit_distance, summarize
+from dstorch.evaluate import Result, ScorerReport, TestReport, edit_distance, summarize
 from dstorch.report import build_report, print_report_location, voice_accuracy
 from dstorch.report.plots import ACCURACY_PNG, CONFUSION_PNG, LOSS_PNG
 
@@ -52,19 +53,18 @@ def _results(column: int, seed: int) -> list[Result]:
     return results
 
 
-def make_report(scorer: bool = True) -> dict:
-    """What job.test_and_report writes: summarize() output, plus the scorer section."""
-    report = summarize(_results(2, seed=1))
+def make_report(scorer: bool = True) -> TestReport:
+    """What job.test_and_report writes: the figures, plus the scorer section."""
+    report = TestReport(summarize(_results(2, seed=1)))
     if scorer:
-        report["no_scorer"] = {k: report[k] for k in ("wer", "cer", "accuracy")}
-        section = {
-            "file": "m.scorer",
-            "mode": "commands",
-            "alpha": 0.9,
-            "beta": 1.2,
-            "beam_width": 100,
-        }
-        report["scorer"] = {**section, **summarize(_results(3, seed=2))}
+        report.scorer = ScorerReport(
+            file="m.scorer",
+            mode="commands",
+            alpha=0.9,
+            beta=1.2,
+            beam_width=100,
+            figures=summarize(_results(3, seed=2)),
+        )
     return report
 
 
@@ -195,8 +195,9 @@ def test_without_scorer_and_with_scorer_error(tmp_path: Path):
     assert analysis["speakers"] == []  # no registry given
     assert any(n.startswith("no scorer") for n in analysis["notes"])
 
-    report = {**make_report(scorer=False), "scorer": {"error": "lmplz not found; make kenlm"}}
-    report["no_scorer"] = {k: report[k] for k in ("wer", "cer", "accuracy")}
+    report = replace(
+        make_report(scorer=False), scorer=ScorerReport(error="lmplz not found; make kenlm")
+    )
     build_report(report, [], tmp_path / "error")
     page = (tmp_path / "error" / "report.html").read_text(encoding="utf-8")
     assert "lmplz not found; make kenlm" in page
@@ -206,7 +207,7 @@ def test_without_scorer_and_with_scorer_error(tmp_path: Path):
 def test_empty_test_set(tmp_path: Path):
     build_report(make_report(), make_history(), tmp_path, registry=REGISTRY)
     assert (tmp_path / CONFUSION_PNG).exists()
-    build_report({}, make_history(2), tmp_path, registry=REGISTRY)  # rebuilt in place
+    build_report(TestReport(), make_history(2), tmp_path, registry=REGISTRY)  # rebuilt in place
     analysis = load_json(tmp_path / "report.json")["analysis"]
     assert analysis["samples"] == 0 and analysis["commands"] == []
     assert analysis["notes"][0].startswith("the test set is empty")
@@ -214,13 +215,13 @@ def test_empty_test_set(tmp_path: Path):
     assert not (tmp_path / CONFUSION_PNG).exists()  # the old run's plot is gone
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "The test set is empty" in page
-    build_report({}, [], tmp_path / "bare")  # nothing at all still gives a page
+    build_report(TestReport(), [], tmp_path / "bare")  # nothing at all still gives a page
     assert "The test set is empty" in (tmp_path / "bare" / "report.html").read_text()
 
 
 def test_all_correct_has_no_worst_samples(tmp_path: Path):
     result = Result("/d/en/yes_a_1.wav", "yes", "yes", 0.1, 0.0, 0.0)
-    build_report(summarize([result]), [], tmp_path)
+    build_report(TestReport(summarize([result])), [], tmp_path)
     assert load_json(tmp_path / "report.json")["analysis"]["worst"] == []
     assert "Every test sample was recognized" in (tmp_path / "report.html").read_text()
 
@@ -243,7 +244,7 @@ def test_without_matplotlib_plots_come_later(tmp_path: Path, monkeypatch, capsys
 
 def test_untrusted_text_is_escaped(tmp_path: Path):
     result = Result("/d/en/x_a_1.wav", "yes", "<script>alert(1)</script>", 1.0, 1.0, 1.0)
-    build_report(summarize([result]), [], tmp_path)
+    build_report(TestReport(summarize([result])), [], tmp_path)
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page
 
@@ -274,7 +275,7 @@ def test_print_report_location_builds_a_missing_page(tmp_path: Path, capsys):
     assert print_report_location(tmp_path, "commands") == 1
     assert "no report" in capsys.readouterr().out
     # A report.json straight from test_and_report (no analysis yet): the page is built.
-    (tmp_path / "report.json").write_text(json.dumps(make_report(scorer=False)))
+    make_report(scorer=False).write(tmp_path / "report.json")
     assert print_report_location(tmp_path, "commands") == 0
     assert (tmp_path / "report.html").exists() and (tmp_path / ACCURACY_PNG).exists()
     assert "with scorer: n/a" in capsys.readouterr().out

@@ -9,8 +9,9 @@ import pytest
 from config_helpers import shipped_config
 from runner_helpers import clear_config_environment, load, make_project
 
+from dstorch.cli import main
 from dstorch.config import PipelineConfig
-from dstorch.runner import LocalRunner, run_action, select_runner
+from dstorch.runner import LocalRunner, select_runner
 from dstorch.runner.base import format_status, job_environment, set_env_value
 
 
@@ -73,11 +74,12 @@ def test_runner_selection_and_one_line_errors(tmp_path, monkeypatch, capsys):
     assert isinstance(select_runner(load(tmp_path), tmp_path), LocalRunner)  # RUNNER=auto
     assert "local (RUNNER=auto and no Docker engine answers" in capsys.readouterr().err
     monkeypatch.setenv("DSTORCH_RUNNER", "docker")
-    assert run_action("status", tmp_path) == 2
+    monkeypatch.chdir(tmp_path)  # the CLI works in the project folder, as make runs it
+    assert main(["status"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no Docker engine answers") and "\n" not in err
     assert "scripts/start_dockerd.sh" in err and "RUNNER=local" in err
     monkeypatch.setenv("DSTORCH_RUNNER", "local")
     shutil.rmtree(tmp_path / "data")
-    assert run_action("start", tmp_path) == 2
+    assert main(["run"]) == 2
     assert "prepare the data first" in capsys.readouterr().err

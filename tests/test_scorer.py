@@ -1,24 +1,25 @@
-"""KenLM external scorer: building, the ConstFst vocabulary trie, reading, the real client."""
+"""KenLM external scorer: building, the vocabulary trie, reading, the real client.
+
+The ConstFst format itself is tested in test_fst.py."""
 
 from __future__ import annotations
 
-import io
-import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import ENGLISH, load_clip
 
-from dstorch import scorer as S
-from dstorch.fst import (
-    FstFormatError,
-    build_word_acceptor,
-    compute_properties,
-    read_const_fst,
-    write_const_fst,
+from dstorch.scorer import (
+    DEFAULT_ALPHA,
+    DEFAULT_BETA,
+    ScorerError,
+    build_scorer,
+    choose_order,
+    find_kenlm_bin,
+    read_scorer,
+    vocabulary_fst,
+    word_labels,
 )
-from dstorch.scorer import ScorerError, build_scorer, read_scorer, vocabulary_fst, word_labels
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scorer"
 COMMANDS = FIXTURES / "commands.scorer"  # build_scorer(COMMAND_SENTENCES, ENGLISH)
@@ -36,7 +37,7 @@ DS_ERR_INVALID_SCORER = 0x2002  # every scorer load failure in DS_EnableExternal
 @pytest.fixture(scope="session")
 def kenlm_bin() -> Path:
     try:
-        return S.find_kenlm_bin()
+        return find_kenlm_bin()
     except ScorerError as e:
         pytest.skip(str(e))
 
@@ -48,9 +49,9 @@ def built(kenlm_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_choose_order() -> None:
-    assert S.choose_order(["stop"]) == 2
-    assert S.choose_order(["turn on the light", "stop"]) == 5
-    assert S.choose_order(["a b c"]) == 4
+    assert choose_order(["stop"]) == 2
+    assert choose_order(["turn on the light", "stop"]) == 5
+    assert choose_order(["a b c"]) == 4
 
 
 def test_vocabulary_trie_accepts_exactly_the_words() -> None:
@@ -64,61 +65,9 @@ def test_vocabulary_trie_accepts_exactly_the_words() -> None:
     assert word_labels("d0g", ENGLISH, False) is None  # skipped: "0" is not a label
 
 
-def test_word_acceptor_is_minimal_and_sorted() -> None:
-    fst = build_word_acceptor([[3, 1, 20, 1], [2, 1, 20, 1]])  # "cat " and "bat "
-    assert (fst.num_states, len(fst.arcs)) == (5, 5)  # the shared suffix "at " is merged
-    assert fst.start == 0
-    assert np.all(fst.arcs["ilabel"] == fst.arcs["olabel"])
-    assert np.all(fst.arcs["weight"] == 0)
-    first = fst.arcs[: fst.states["narcs"][0]]
-    assert list(first["ilabel"]) == sorted(first["ilabel"])  # SortedMatcher binary-searches
-    assert np.isfinite(fst.states["final"]).sum() == 1
-
-
-def test_fst_properties_match_openfst_bits() -> None:
-    fst = build_word_acceptor([[3, 1, 20, 1], [2, 1, 20, 1]])
-    # kExpanded kAcceptor kIDeterministic kODeterministic kNoEpsilons kNoIEpsilons
-    # kNoOEpsilons kILabelSorted kOLabelSorted kUnweighted kAcyclic kInitialAcyclic
-    # kTopSorted kAccessible kCoAccessible kNotString kUnweightedCycles
-    assert fst.properties == 0xA56A5A950001
-    assert compute_properties(build_word_acceptor([[1, 2]])) & 0x100000000000  # kString
-
-
-@pytest.mark.parametrize("offset", [0, 1, 7, 16, 25, 31])
-def test_const_fst_round_trip_is_aligned_from_file_start(offset: int) -> None:
-    fst = vocabulary_fst(VOCAB, ENGLISH)
-    buf = io.BytesIO(b"x" * offset)
-    buf.seek(offset)
-    write_const_fst(buf, fst)
-    data = buf.getvalue()
-    magic, n = struct.unpack_from("<ii", data, offset)
-    assert (magic, data[offset + 8 : offset + 8 + n]) == (0x7EB2FDD6, b"const")
-    buf.seek(offset)
-    back = read_const_fst(buf)
-    assert buf.tell() == len(data)
-    header_end = offset + 4 + (4 + 5) + (4 + 8) + 40  # magic, "const", "standard", fields
-    states_at = header_end + (-header_end % 16)
-    arcs_at = states_at + fst.num_states * 20
-    arcs_at += -arcs_at % 16
-    assert len(data) == arcs_at + len(fst.arcs) * 16
-    assert back.start == fst.start and back.properties == fst.properties
-    assert np.array_equal(back.states, fst.states) and np.array_equal(back.arcs, fst.arcs)
-
-
-def test_const_fst_read_errors() -> None:
-    buf = io.BytesIO()
-    write_const_fst(buf, vocabulary_fst(["stop"], ENGLISH))
-    data = buf.getvalue()
-    with pytest.raises(FstFormatError, match="magic"):
-        read_const_fst(io.BytesIO(b"\0" * 4 + data[4:]))
-    with pytest.raises(FstFormatError, match="truncated"):
-        read_const_fst(io.BytesIO(data[:-3]))
-    assert issubclass(FstFormatError, ValueError)
-
-
 def test_read_committed_scorer() -> None:
     sc = read_scorer(COMMANDS)
-    assert (sc.utf8, sc.alpha, sc.beta) == (False, S.DEFAULT_ALPHA, S.DEFAULT_BETA)
+    assert (sc.utf8, sc.alpha, sc.beta) == (False, DEFAULT_ALPHA, DEFAULT_BETA)
     raw = COMMANDS.read_bytes()
     assert raw.startswith(b"mmap lm ") and raw[sc.lm_size : sc.lm_size + 4] == b"EIRT"
     for word in VOCAB:
@@ -170,7 +119,7 @@ def test_build_scorer_input_errors(sentences, labels, match, tmp_path: Path) -> 
 def test_build_scorer_order_and_missing_kenlm(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(ScorerError, match="order 9"):
         build_scorer(["stop"], ENGLISH, tmp_path / "x.scorer", order=9)
-    monkeypatch.setattr(S, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.scorer.REPO_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ScorerError, match="build_kenlm.sh"):

@@ -13,8 +13,8 @@ import pytest
 import torch
 from conftest import ENGLISH, our_log_probs, random_model
 
-from dstorch import scorer as S
 from dstorch.data import Alphabet, read_wav
+from dstorch.scorer import Scorer, ScorerError, build_scorer, find_kenlm_bin
 
 # The example data's commands (commands.csv, column en).
 COMMANDS = [
@@ -110,12 +110,12 @@ def chatty(tmp_path_factory) -> tuple[torch.nn.Module, Path]:
 def scorers(tmp_path_factory) -> dict[str, Path]:
     """{mode: .scorer} from COMMANDS, both storing alpha 2, beta 2 (the commands default)."""
     try:
-        S.find_kenlm_bin()
-    except S.ScorerError as e:
+        find_kenlm_bin()
+    except ScorerError as e:
         pytest.skip(str(e))
     out = tmp_path_factory.mktemp("scorers")
     return {
-        mode: S.build_scorer(COMMANDS, ENGLISH, out / f"{mode}.scorer", 2.0, 2.0, mode=mode)
+        mode: build_scorer(COMMANDS, ENGLISH, out / f"{mode}.scorer", 2.0, 2.0, mode=mode)
         for mode in ("commands", "open")
     }
 
@@ -168,7 +168,7 @@ def test_our_decoders_answer_like_the_client_with_the_strict_scorer(
     from dstorch.decoder.reference import ReferenceBeamSearch
 
     model, pbmm = chatty
-    lm = S.Scorer(scorers["commands"])
+    lm = Scorer(scorers["commands"])
     with OfficialModel(pbmm, deepspeech_lib) as client:
         client.enable_scorer(scorers["commands"])
         width = client.beam_width

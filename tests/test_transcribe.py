@@ -1,6 +1,6 @@
-"""dstorch.transcribe: model import, streaming, commands, CLI, end-to-end parity.
+"""dstorch.transcribe: streaming, commands, CLI, end-to-end parity.
 
-The decoder itself is tested in tests/decoder/."""
+The decoder itself is tested in tests/decoder/, the model import in test_graph_import.py."""
 
 from __future__ import annotations
 
@@ -17,10 +17,8 @@ import torch
 from config_helpers import ROOT
 from conftest import ENGLISH, load_clip, random_model
 
-from dstorch import features as F
 from dstorch.cli import main
 from dstorch.decoder import kernel
-from dstorch.graph_import import GraphImportError, load_graph_model
 from dstorch.runner.base import set_env_value
 from dstorch.transcribe import TranscribeError, Transcriber, parse_hot_words
 
@@ -49,15 +47,6 @@ def write_wav(path: Path, pcm: np.ndarray) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["pb", "pbmm"])
-def test_exported_graph_loads_back_to_identical_logits(exported, peaked_model, kind) -> None:
-    graph = load_graph_model(exported[kind])
-    assert graph.labels == ENGLISH and graph.beam_width == 500 and graph.n_steps == 16
-    x = torch.from_numpy(F.context_windows(F.audio_features(load_clip("speech"))))[None]
-    with torch.no_grad():
-        assert torch.equal(graph.model(x)[0], peaked_model(x)[0])
-
-
 def test_stream_in_uneven_chunks_equals_whole_buffer(sharp_pbmm: Path) -> None:
     ours = Transcriber(sharp_pbmm, SCORER, beam_width=64)
     pcm = load_clip("speech")
@@ -66,7 +55,11 @@ def test_stream_in_uneven_chunks_equals_whole_buffer(sharp_pbmm: Path) -> None:
     cuts = [0, 1, 333, 512, 5000, 5001, 20000, len(pcm)]
     for start, end in zip(cuts, cuts[1:], strict=False):
         stream.feed(pcm[start:end])
-        assert isinstance(stream.intermediate(), str)
+        # The partial transcript depends on the audio so far, not on how it was cut.
+        at_once = ours.stream()
+        at_once.feed(pcm[:end])
+        assert stream.intermediate() == at_once.intermediate(), end
+    assert stream.intermediate(), "no partial transcript of the whole clip"
     assert stream.finish(3) == whole
     with pytest.raises(TranscribeError, match="finished"):
         stream.feed(pcm)
@@ -205,11 +198,6 @@ def test_cli_official_client_matches(sharp_pbmm, tmp_path, capsys, deepspeech_li
 def test_bad_inputs_give_one_line_errors(sharp_pbmm, tmp_path, capsys) -> None:
     junk = tmp_path / "junk.pb"
     junk.write_bytes(b"\xff\xff\xff\xff")
-    with pytest.raises(GraphImportError, match="not a readable GraphDef"):
-        load_graph_model(junk)
-    (tmp_path / "junk.pbmm").write_bytes(b"\x00" * 64)
-    with pytest.raises(GraphImportError, match="memory-mapped"):
-        load_graph_model(tmp_path / "junk.pbmm")
     with pytest.raises(TranscribeError, match="hot word"):
         parse_hot_words("lights=4")
     assert parse_hot_words("lights:4.5, off:-2") == {"lights": 4.5, "off": -2.0}

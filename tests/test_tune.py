@@ -13,19 +13,26 @@ from conftest import ROOT, random_model
 
 from dstorch import checkpoint as ckpt
 from dstorch import job, tune
-from dstorch import scorer as S
 from dstorch.config import TrainConfig
 from dstorch.data import Alphabet, FeatureCache, read_csvs, read_wav
 from dstorch.decoder import beam_search
-from dstorch.evaluate import forward_all
-from dstorch.scorer import DEFAULT_ALPHA, DEFAULT_BETA, ScorerError, read_scorer
+from dstorch.evaluate import ScorerReport, forward_all
+from dstorch.scorer import (
+    DEFAULT_ALPHA,
+    DEFAULT_BETA,
+    Scorer,
+    ScorerError,
+    build_scorer,
+    find_kenlm_bin,
+    read_scorer,
+)
 
 CLIPS = Path(__file__).parent / "fixtures" / "clips"
 
 
 def kenlm_or_skip() -> Path:
     try:
-        return S.find_kenlm_bin()
+        return find_kenlm_bin()
     except ScorerError as e:
         pytest.skip(str(e))
 
@@ -106,8 +113,8 @@ def test_stage_builds_tunes_and_stores_alpha_beta(checkpointed: TrainConfig):
     assert outcome.tuning is not None and outcome.tuning.trials == 4
     assert outcome.tuning.dev_samples == 8
     report = job.test_and_report(checkpointed, scorer=outcome)
-    assert report["scorer"]["file"] == "m.scorer" and report["scorer"]["samples"] == 8
-    assert report["no_scorer"]["wer"] == report["wer"]
+    assert report.scorer.file == "m.scorer" and report.scorer.figures.samples == 8
+    assert report.scorer.beam_width == checkpointed.export_beam_width
     assert json.loads(Path(checkpointed.test_output_file).read_text())["scorer"]["alpha"] == (
         outcome.alpha
     )
@@ -115,14 +122,14 @@ def test_stage_builds_tunes_and_stores_alpha_beta(checkpointed: TrainConfig):
 
 def test_header_rewrite_keeps_the_lm(tmp_path: Path):
     kenlm_or_skip()
-    path = S.build_scorer(["go", "stop"], list(" abcdefghijklmnopqrstuvwxyz'"), tmp_path / "x")
+    path = build_scorer(["go", "stop"], list(" abcdefghijklmnopqrstuvwxyz'"), tmp_path / "x")
     before = path.read_bytes()
     tune.set_default_alpha_beta(path, 2.25, -0.5)
     parsed = read_scorer(path)
     assert (parsed.alpha, parsed.beta) == (2.25, -0.5)
     after = path.read_bytes()
     assert len(after) == len(before) and after[: parsed.lm_size] == before[: parsed.lm_size]
-    assert S.Scorer(path).alpha == 2.25
+    assert Scorer(path).alpha == 2.25
 
 
 @pytest.mark.parametrize(
@@ -133,7 +140,7 @@ def test_no_tuning_without_trials_or_dev_set(checkpointed: TrainConfig, mode, st
     outcome = tune.run_stage(checkpointed, tune.ScorerSettings(trials=0, mode=mode))
     assert outcome.path is not None and outcome.tuning is None
     assert (outcome.alpha, outcome.beta) == start == astuple(read_scorer(outcome.path))
-    assert outcome.report()["mode"] == mode
+    assert outcome.report().mode == mode
     no_dev = dataclasses.replace(checkpointed, dev_files="")
     outcome = tune.run_stage(no_dev, tune.ScorerSettings(trials=3))
     assert outcome.path is not None and "no dev samples" in outcome.notes[0]
@@ -150,14 +157,14 @@ def test_stage_builds_the_scorer_of_the_mode(checkpointed: TrainConfig):
     scores = {}
     for mode in ("commands", "open"):
         outcome = tune.run_stage(checkpointed, tune.ScorerSettings(trials=0, mode=mode))
-        lm = S.Scorer(outcome.path)
+        lm = Scorer(outcome.path)
         scores[mode] = lm.log_cond_prob(("stop", "go"), bos=True)
         assert lm.log_cond_prob(("go", "stop"), bos=True) > -1.0, mode
     assert scores["commands"] < -23 < -5 < scores["open"], scores
 
 
 def _hide_kenlm(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(S, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.scorer.REPO_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
 
@@ -190,7 +197,9 @@ def test_stage_failures_are_one_line_and_leave_no_scorer(
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 1 and printed[0].startswith("Scorer: not built:")
     report = job.test_and_report(checkpointed, scorer=outcome)
-    assert report["scorer"] == {"error": outcome.error}
+    assert report.scorer == ScorerReport(error=outcome.error)
+    on_disk = json.loads(Path(checkpointed.test_output_file).read_text())
+    assert on_disk["scorer"] == {"error": outcome.error}
 
 
 def test_settings_from_pipeline_and_corpus_path():
@@ -263,7 +272,7 @@ def test_official_client_takes_the_scorer_and_decodes_like_us(example_run, deeps
     )
     held_out = {s.wav for s in read_csvs(example_run.test_files, alphabet)}
     path = Path(example_run.export_dir) / "commands.scorer"
-    lm = S.Scorer(path)
+    lm = Scorer(path)
     outputs = forward_all(model, samples, FeatureCache(), 16, torch.device("cpu"))
     width = example_run.export_beam_width
     ours = [beam_search(o.log_probs, alphabet.labels, width, lm)[0].text for o in outputs]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dstorch import features as F
 from dstorch.augment.params import AUDIO, FEATURES, Augmentation
+from dstorch.features import PCM_SCALE, audio_features, context_windows
 
 # Separates this stream from other users of the same seed (batch order, dropout, init).
 STREAM_TAG = 0xA06
@@ -126,12 +126,12 @@ class AugmentedFeatures:
     def mfcc(self, wav: Path, clock: float, rng: np.random.Generator) -> np.ndarray:
         """Augmented MFCC frames of one clip. -> [T', 26] float32"""
         if self.augmenter.has_audio:
-            samples = self._plain_audio(wav).astype(np.float64) * F.PCM_SCALE
+            samples = self._plain_audio(wav).astype(np.float64) * PCM_SCALE
             # Quantise like the client's int16 input so training sees reachable features.
-            mfcc = F.audio_features(quantize(self.augmenter.apply_audio(samples, clock, rng)))
+            mfcc = audio_features(quantize(self.augmenter.apply_audio(samples, clock, rng)))
         else:
             if wav not in self._mfcc:
-                self._mfcc[wav] = F.audio_features(self._plain_audio(wav))
+                self._mfcc[wav] = audio_features(self._plain_audio(wav))
             mfcc = self._mfcc[wav]
         return (
             self.augmenter.apply_features(mfcc, clock, rng) if self.augmenter.has_features else mfcc
@@ -142,4 +142,4 @@ class AugmentedFeatures:
     ) -> np.ndarray:
         """-> [T', CONTEXT_FRAMES, N_MFCC] float32, deterministic in all arguments."""
         rng = self.augmenter.rng(epoch, sample_index, pass_index)
-        return F.context_windows(self.mfcc(Path(wav), clock, rng))
+        return context_windows(self.mfcc(Path(wav), clock, rng))

@@ -26,7 +26,6 @@ import platform
 import stat
 import subprocess
 import sys
-import tempfile
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from dstorch.decoder.base import (
     check_probs,
     pruned_rows,
 )
+from dstorch.fs import atomic_target
 
 SOURCE_DIR = Path(__file__).with_name("kernel")
 SOURCE = SOURCE_DIR / "ctc_kernel.c"
@@ -101,16 +101,10 @@ def _private_dir(folder: Path) -> None:
 
 def _compile(target: Path) -> None:
     """cc the source into target, atomically (parallel test workers may race here)."""
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
-        cmd = [os.environ.get("CC", "cc"), *CFLAGS, "-o", tmp, str(SOURCE), "-lm"]
+    # 0755 after linking: the linker applies the umask, which may allow group writes.
+    with atomic_target(target, mode=0o755) as tmp:
+        cmd = [os.environ.get("CC", "cc"), *CFLAGS, "-o", str(tmp), str(SOURCE), "-lm"]
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-        os.chmod(tmp, 0o755)  # the linker applies the umask, which may allow group writes
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def library_name() -> str:

@@ -11,8 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from dstorch import features as F
 from dstorch.export.protobuf import DType, Node, Shape, Tensor
+from dstorch.features import (
+    CONTEXT_FRAMES,
+    LOWER_HZ,
+    N_INPUT,
+    N_MEL,
+    N_MFCC,
+    SAMPLE_RATE,
+    STEP,
+    STEP_MS,
+    UPPER_HZ,
+    WINDOW,
+    WINDOW_MS,
+)
 
 GRAPH_VERSION = 6  # metadata_version; the 0.9.3 client requires >= 6
 DEFAULT_N_STEPS = 16
@@ -70,29 +82,29 @@ class GraphBuilder:
 
 def add_features(g: GraphBuilder) -> None:
     """input_samples [512] -> mfccs [1, 26], the client's per-window feature graph."""
-    samples = g.placeholder("input_samples", DType.FLOAT, (F.WINDOW,))
+    samples = g.placeholder("input_samples", DType.FLOAT, (WINDOW,))
     # AudioSpectrogram wants [samples, channels]; Reshape because ExpandDims is not
     # registered in the library.
-    samples = g.reshape("features/samples", samples, [F.WINDOW, 1])
+    samples = g.reshape("features/samples", samples, [WINDOW, 1])
     spectrogram = g.op(
         "features/AudioSpectrogram",
         "AudioSpectrogram",
         [samples],
-        window_size=F.WINDOW,
-        stride=F.STEP,
+        window_size=WINDOW,
+        stride=STEP,
         magnitude_squared=True,
     )
-    rate = g.const("features/sample_rate", np.array(F.SAMPLE_RATE, dtype=np.int32))
+    rate = g.const("features/sample_rate", np.array(SAMPLE_RATE, dtype=np.int32))
     mfcc = g.op(
         "features/Mfcc",
         "Mfcc",
         [spectrogram, rate],
-        upper_frequency_limit=F.UPPER_HZ,
-        lower_frequency_limit=F.LOWER_HZ,
-        filterbank_channel_count=F.N_MEL,
-        dct_coefficient_count=F.N_MFCC,
+        upper_frequency_limit=UPPER_HZ,
+        lower_frequency_limit=LOWER_HZ,
+        filterbank_channel_count=N_MEL,
+        dct_coefficient_count=N_MFCC,
     )
-    mfcc = g.reshape("features/mfcc_frames", mfcc, [-1, F.N_MFCC])
+    mfcc = g.reshape("features/mfcc_frames", mfcc, [-1, N_MFCC])
     g.op("mfccs", "Identity", [mfcc], T=DType.FLOAT)
 
 
@@ -152,9 +164,9 @@ def add_lstm(g: GraphBuilder, x: str, weights: dict[str, np.ndarray], n_cell: in
 def add_metadata(g: GraphBuilder, alphabet: bytes, beam_width: int) -> None:
     """The metadata constants the client reads at load time (all shape [1])."""
     g.int32("metadata_version", [GRAPH_VERSION])
-    g.int32("metadata_sample_rate", [F.SAMPLE_RATE])
-    g.int32("metadata_feature_win_len", [F.WINDOW_MS])
-    g.int32("metadata_feature_win_step", [F.STEP_MS])
+    g.int32("metadata_sample_rate", [SAMPLE_RATE])
+    g.int32("metadata_feature_win_len", [WINDOW_MS])
+    g.int32("metadata_feature_win_step", [STEP_MS])
     g.int32("metadata_beam_width", [beam_width])
     tensor = Tensor(DType.STRING, (1,), strings=[alphabet])
     g.op("metadata_alphabet", "Const", [], dtype=DType.STRING, value=tensor)
@@ -167,8 +179,8 @@ def check_weights(weights: dict[str, np.ndarray], n_labels: int) -> tuple[int, i
         raise ValueError(f"weights missing {missing}; pass DeepSpeech.tf_weights()")
     n_hidden = weights["layer_1/weights"].shape[1]
     n_classes = weights["layer_6/bias"].shape[0]
-    if weights["layer_1/weights"].shape[0] != F.N_INPUT:
-        raise ValueError(f"layer_1 expects {F.N_INPUT} inputs (19 frames x 26 MFCCs)")
+    if weights["layer_1/weights"].shape[0] != N_INPUT:
+        raise ValueError(f"layer_1 expects {N_INPUT} inputs (19 frames x 26 MFCCs)")
     if weights["lstm/kernel"].shape[1] % 4:
         raise ValueError("lstm/kernel must have 4 * n_cell columns")
     if n_classes != n_labels + 1:
@@ -198,7 +210,7 @@ def build_graph(
     n_hidden, n_classes = check_weights(weights, n_labels)
     n_cell = weights["lstm/kernel"].shape[1] // 4
     g = GraphBuilder()
-    g.placeholder("input_node", DType.FLOAT, (1, n_steps, F.CONTEXT_FRAMES, F.N_MFCC))
+    g.placeholder("input_node", DType.FLOAT, (1, n_steps, CONTEXT_FRAMES, N_MFCC))
     g.placeholder("input_lengths", DType.INT32, (1,))
     g.placeholder("previous_state_c", DType.FLOAT, (1, n_cell))
     g.placeholder("previous_state_h", DType.FLOAT, (1, n_cell))
@@ -211,7 +223,7 @@ def build_graph(
         T=DType.FLOAT,
         Tperm=DType.INT32,
     )
-    x = g.reshape("input_reshaped", x, [-1, F.N_INPUT])
+    x = g.reshape("input_reshaped", x, [-1, N_INPUT])
     for name in ("layer_1", "layer_2", "layer_3"):
         x = g.dense(name, x, weights, clip=relu_clip)
     x = g.reshape("lstm/input", x, [-1, 1, n_hidden])

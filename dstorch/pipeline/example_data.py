@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from dstorch.data import atomic_write_text
+from dstorch.fs import atomic_write
 from dstorch.pipeline.registry import atomic_target
 
 # Acoustically distinct on purpose: the example should train to a usable model quickly.
@@ -132,5 +132,5 @@ def make_example_data(
                 _speak(spec, text, out, Path(scratch))
                 written.append(out)
     rows = [f"id,{language}"] + [f"{key},{text}" for key, text in commands.items()]
-    atomic_write_text(Path(root, "commands.csv"), "\n".join(rows) + "\n")
+    atomic_write(Path(root, "commands.csv"), "\n".join(rows) + "\n")
     return written

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dstorch.data import Alphabet, atomic_write_text
+from dstorch.config import LM_CORPUS
+from dstorch.data import Alphabet
+from dstorch.fs import atomic_write
 from dstorch.pipeline.report import PrepareError
 from dstorch.pipeline.sources import normalise_text
 
 if TYPE_CHECKING:  # prepare imports this module
     from dstorch.pipeline.prepare import Transcripts
-
-LM_CORPUS = "lm_corpus.txt"
 
 
 def read_extra_text(spec: str, root: Path) -> list[str]:
@@ -85,5 +85,5 @@ def write_lm_corpus(
     skipped = {k for k, p in transcripts.problems.items() if p.code == "bad_chars"}
     extra = read_extra_text(lm_text, root) if lm_text else []
     lines, notes = corpus_lines(transcripts.text, skipped, extra, alphabet, f"LM_TEXT={lm_text}")
-    atomic_write_text(data_dir / LM_CORPUS, "".join(line + "\n" for line in lines))
+    atomic_write(data_dir / LM_CORPUS, "".join(line + "\n" for line in lines))
     return notes

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dstorch.config import PipelineConfig
+from dstorch.config import LM_CORPUS, PipelineConfig
 from dstorch.data import AlphabetError
 from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.pipeline import sources
 from dstorch.pipeline.audio import convert
-from dstorch.pipeline.lm_corpus import LM_CORPUS, write_lm_corpus
+from dstorch.pipeline.lm_corpus import write_lm_corpus
 from dstorch.pipeline.registry import (
     Entry,
     file_sha256,

@@ -7,7 +7,8 @@ import re
 import unicodedata
 from pathlib import Path
 
-from dstorch.data import Alphabet, AlphabetError, atomic_write_bytes
+from dstorch.data import Alphabet, AlphabetError
+from dstorch.fs import atomic_write
 from dstorch.pipeline.report import FileProblem, PrepareError
 
 # Files users often leave next to recordings; they are not audio, so not worth a warning.
@@ -163,7 +164,7 @@ def load_alphabet(spec: str, root: Path, target: Path) -> Alphabet | None:
     except AlphabetError as e:
         raise PrepareError(f"ALPHABET: {e}") from None
     if path.resolve() != target.resolve():
-        atomic_write_bytes(target, path.read_bytes())
+        atomic_write(target, path.read_bytes())
     return alphabet
 
 

@@ -14,7 +14,8 @@ import io
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from dstorch.data import CSV_HEADER, atomic_write_text
+from dstorch.data import CSV_HEADER
+from dstorch.fs import atomic_write
 from dstorch.pipeline.registry import Entry
 
 SPLITS = ("train", "dev", "test")
@@ -273,5 +274,5 @@ def write_csvs(data_dir: Path, entries: list[Entry], transcripts: dict[str, str]
         writer.writerow(CSV_HEADER)
         writer.writerows((wav, size, text) for size, wav, text in sorted(items))
         paths[split] = data_dir / f"{split}.csv"
-        atomic_write_text(paths[split], buffer.getvalue())
+        atomic_write(paths[split], buffer.getvalue())
     return paths

@@ -9,10 +9,22 @@ rebuilt from report.json alone (e.g. where the trainer image lacks matplotlib).
 from __future__ import annotations
 
 import datetime
-import json
+from dataclasses import replace
 from pathlib import Path
 
-from dstorch.report import analysis as A
+from dstorch.evaluate import ReportError, ScorerReport, TestReport
+from dstorch.report.analysis import (
+    clean_history,
+    commands_of,
+    confusion,
+    headline,
+    per_command,
+    per_sample,
+    per_speaker,
+    speaker_groups,
+    training,
+    worst_samples,
+)
 from dstorch.report.page import LABELS, pct, render
 from dstorch.report.speakers import load_speakers
 
@@ -21,15 +33,15 @@ HTML_NAME = "report.html"
 SCORER_KEYS = ("file", "mode", "alpha", "beta", "beam_width")  # what the page says about the scorer
 
 
-def analyze(report: dict, history: list[dict], registry: Path | None = None) -> dict:
+def analyze(report: TestReport, history: list[dict], registry: Path | None = None) -> dict:
     """Every figure of the page, JSON-ready (no plots yet)."""
-    decoded = A.per_sample(report)
-    commands = A.commands_of(decoded)
+    decoded = per_sample(report)
+    commands = commands_of(decoded)
     speakers, seen, notes = load_speakers(registry, list(decoded["no_scorer"]))
-    speaker_rows = A.per_speaker(decoded, speakers, seen) if speakers else []
-    scorer = report.get("scorer") or {}
-    if scorer.get("error"):
-        notes.insert(0, f"scorer: {scorer['error']}")
+    speaker_rows = per_speaker(decoded, speakers, seen) if speakers else []
+    scorer = report.scorer or ScorerReport()
+    if scorer.error:
+        notes.insert(0, f"scorer: {scorer.error}")
     elif "scorer" not in decoded:
         notes.insert(0, "no scorer: the figures are without a language model")
     samples = len(decoded["no_scorer"])
@@ -39,21 +51,29 @@ def analyze(report: dict, history: list[dict], registry: Path | None = None) -> 
         "generated": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "samples": samples,
         "decoders": list(decoded),
-        "headline": A.headline(report, decoded),
-        "commands": A.per_command(decoded, commands),
-        "confusion": A.confusion(decoded, commands),
+        "headline": headline(report),
+        "commands": per_command(decoded, commands),
+        "confusion": confusion(decoded, commands),
         "speakers": speaker_rows,
-        "speaker_groups": A.speaker_groups(decoded, speaker_rows, speakers),
-        "worst": A.worst_samples(decoded, speakers),
-        "scorer": {k: scorer[k] for k in SCORER_KEYS if k in scorer} if "file" in scorer else None,
-        "training": A.training(history),
-        "history": A.clean_history(history),
+        "speaker_groups": speaker_groups(decoded, speaker_rows, speakers),
+        "worst": worst_samples(decoded, speakers),
+        "scorer": _scorer_facts(scorer),
+        "training": training(history),
+        "history": clean_history(history),
         "notes": notes,
     }
 
 
+def _scorer_facts(scorer: ScorerReport) -> dict | None:
+    """What the page says about the scorer; None when none was built."""
+    if scorer.file is None:
+        return None
+    facts = {k: getattr(scorer, k) for k in SCORER_KEYS}
+    return {k: v for k, v in facts.items() if v is not None or k != "beam_width"}
+
+
 def build_report(
-    report: dict, history: list[dict], out_dir: Path, registry: Path | None = None
+    report: TestReport, history: list[dict], out_dir: Path, registry: Path | None = None
 ) -> Path:
     """Write report.json (enriched), the plots and report.html into out_dir; -> the HTML."""
     from dstorch.fs import atomic_write
@@ -62,9 +82,7 @@ def build_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     analysis = analyze(report, history, registry)
     analysis["plots"] = _plots(analysis, out_dir)
-    enriched = {**report, "analysis": analysis}
-    text = json.dumps(enriched, indent=2, ensure_ascii=False, allow_nan=False)
-    atomic_write(out_dir / JSON_NAME, text + "\n")
+    replace(report, analysis=analysis).write(out_dir / JSON_NAME)
     html_path = out_dir / HTML_NAME
     atomic_write(html_path, render(analysis, out_dir, "Evaluation report"))
     return html_path
@@ -150,19 +168,18 @@ def print_report_location(
     models_dir = Path(models_dir)
     json_path, html_path = models_dir / JSON_NAME, models_dir / HTML_NAME
     try:
-        report = json.loads(json_path.read_text(encoding="utf-8"))
+        report = TestReport.read(json_path)
     except FileNotFoundError:
         print(f"no report in {models_dir}/ yet: train (make run), then fetch it (make export)")
         return 1
-    except json.JSONDecodeError as e:
-        print(f"{json_path}: unreadable report ({e}); fetch it again (make export)")
+    except ReportError as e:
+        print(e)
         return 1
-    analysis = report.get("analysis")
+    analysis = report.analysis
     if analysis is None or analysis.get("plots_skipped") or not html_path.exists():
         history = (analysis or {}).get("history", [])
-        base = {k: v for k, v in report.items() if k != "analysis"}
-        build_report(base, history, models_dir, registry)
-        analysis = json.loads(json_path.read_text(encoding="utf-8"))["analysis"]
+        build_report(replace(report, analysis=None), history, models_dir, registry)
+        analysis = TestReport.read(json_path).analysis
     for line in summary_lines(analysis, model_name):
         print(line)
     print(f"Report: {html_path.resolve()}")

@@ -1,15 +1,17 @@
-"""The figures behind the evaluation report, computed from the test report dict.
+"""The figures behind the evaluation report, computed from the test report.
 
 Everything here is plain data (JSON-ready): per-command accuracy, the confusion between
 commands, WER/CER per decoder, per-speaker accuracy and the worst samples. A "decoder" is
-"no_scorer" (the top-level figures of report.json) or "scorer" (its "scorer" section).
+"no_scorer" (TestReport.figures) or "scorer" (TestReport.scorer's figures).
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
+from dataclasses import asdict
 from pathlib import Path
+
+from dstorch.evaluate import Summary, TestReport, finite_or_none
 
 DECODERS = ("no_scorer", "scorer")
 OTHER = "other"  # confusion column for predictions that are no command at all
@@ -17,34 +19,36 @@ UNKNOWN_SPEAKER = "?"
 WORST = 10
 
 
-def per_sample(report: dict) -> dict[str, dict[str, dict]]:
-    """decoder -> wav -> that sample's result; the scorer only when it decoded the test set.
+def summaries(report: TestReport) -> dict[str, Summary]:
+    """decoder -> its figures; the scorer only when it decoded the test set."""
+    out = {"no_scorer": report.figures}
+    if report.scorer is not None and report.scorer.figures is not None:
+        out["scorer"] = report.scorer.figures
+    return out
+
+
+def per_sample(report: TestReport) -> dict[str, dict[str, dict]]:
+    """decoder -> wav -> that sample's result (a JSON-ready dict).
 
     Samples are matched by wav path because the two lists are each sorted by their own
     error ranking, not in one shared order.
     """
-    decoded = {"no_scorer": {r["wav"]: r for r in report.get("all") or []}}
-    scorer = report.get("scorer") or {}
-    if scorer.get("all") is not None:
-        decoded["scorer"] = {r["wav"]: r for r in scorer["all"]}
-    return decoded
-
-
-def headline(report: dict, decoded: dict) -> dict[str, dict]:
-    """Corpus WER/CER/accuracy per decoder, as test_and_report computed them."""
-    top = report.get("no_scorer") or report
-    figures = {"no_scorer": _figures(top, len(decoded["no_scorer"]))}
-    if "scorer" in decoded:
-        figures["scorer"] = _figures(report["scorer"], len(decoded["scorer"]))
-    return figures
-
-
-def _figures(section: dict, samples: int) -> dict:
     return {
-        "samples": samples,
-        "wer": section.get("wer"),
-        "cer": section.get("cer"),
-        "accuracy": section.get("accuracy"),
+        decoder: {r.wav: asdict(r) for r in figures.results}
+        for decoder, figures in summaries(report).items()
+    }
+
+
+def headline(report: TestReport) -> dict[str, dict]:
+    """Corpus WER/CER/accuracy per decoder, as test_and_report computed them."""
+    return {
+        decoder: {
+            "samples": len(figures.results),
+            "wer": figures.wer,
+            "cer": figures.cer,
+            "accuracy": figures.accuracy,
+        }
+        for decoder, figures in summaries(report).items()
     }
 
 
@@ -186,10 +190,4 @@ def training(history: list[dict]) -> dict:
 
 def clean_history(history: list[dict] | None) -> list[dict]:
     """History with NaN/inf as None: json.dumps would write them as invalid JSON."""
-    return [{k: _finite(v) for k, v in h.items()} for h in history or []]
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return [{k: finite_or_none(v) for k, v in h.items()} for h in history or []]

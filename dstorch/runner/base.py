@@ -16,7 +16,6 @@ from pathlib import Path
 from dstorch.config import ENV_PREFIX, PipelineConfig
 from dstorch.fs import atomic_target, files_digest
 
-STATE_FILE = "state.json"
 ENV_FILE = "configuration.env"
 # Exit statuses of follow_log(): the run ended well, badly, or is not known to have run.
 OK, FAILED = 0, 1

@@ -24,11 +24,10 @@ from docker.models.containers import Container
 from docker.types import DeviceRequest
 
 from dstorch.config import PipelineConfig
-from dstorch.fs import replaced_dir
+from dstorch.fs import STATE_FILE, replaced_dir
 from dstorch.pipeline.registry import file_sha256
 from dstorch.runner.base import (
     FAILED,
-    STATE_FILE,
     Runner,
     RunnerError,
     exit_status,

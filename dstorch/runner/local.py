@@ -20,6 +20,7 @@ from dstorch.config import PipelineConfig
 from dstorch.fs import (
     LOCK_FD_ENV,
     LOCK_FILE,
+    STATE_FILE,
     AlreadyRunning,
     atomic_write,
     lock_busy,
@@ -29,7 +30,6 @@ from dstorch.fs import (
     write_lock_pid,
 )
 from dstorch.runner.base import (
-    STATE_FILE,
     Runner,
     RunnerError,
     exit_status,
