@@ -53,7 +53,7 @@ def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float, str
     """-> (wall seconds, peak RSS MiB, stdout) of one whole process."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
