@@ -104,9 +104,10 @@ lint: ## ruff lint and format check
 format: ## ruff format the code
 	$(VENV)/bin/ruff format dstorch tests scripts
 
-bench: ## Training throughput/MFU, and our transcription vs the official client (same run)
+bench: ## Training throughput/MFU; our transcription and start-up vs the official client (same run)
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_transcribe.py
+	$(PYTHON) scripts/bench_startup.py
 
 bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; resume and verify
 	$(PYTHON) scripts/bench_faults.py

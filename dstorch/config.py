@@ -11,6 +11,7 @@ generated from it. Trainer flags (TrainConfig) keep DeepSpeech.py 0.9.3's names 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import math
 import os
@@ -122,8 +123,14 @@ def key(help: str, check: Check | None = None, default: object = MISSING) -> Fie
     return field(default=default, metadata=metadata)
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, type]:
+    # once per class: resolving them per field made every `dstorch` command 0.16 s slower
+    return typing.get_type_hints(cls)
+
+
 def _field_type(cls: type, f: Field) -> type:
-    hint = typing.get_type_hints(cls)[f.name]
+    hint = _type_hints(cls)[f.name]
     if isinstance(hint, types.UnionType):  # `str | None` style hints: use the concrete type
         hint = next(t for t in typing.get_args(hint) if t is not type(None))
     return hint

@@ -1,4 +1,4 @@
-"""Load an exported `.pb` / `.pbmm` back into a PyTorch DeepSpeech.
+"""Read an exported `.pb` / `.pbmm` back: its weights as numpy arrays, or a PyTorch DeepSpeech.
 
 So that `dstorch transcribe` runs the very file the official client runs: the weights
 are read from the GraphDef (and, for `.pbmm`, from its memory-mapped regions), found by
@@ -7,6 +7,9 @@ nodes in order, with their BiasAdd biases and the Minimum clip; the LSTM is the
 BlockLSTM node (kernel [in + units, 4 * units] with gate blocks i, c, f, o, x rows
 first). The input normalisation is folded into layer_1 at export, so the rebuilt model
 has identity normalisation.
+
+`read_graph` needs only numpy (the lean inference path, dstorch.inference, runs on it);
+torch is imported by `build_torch_model` alone.
 """
 
 from __future__ import annotations
@@ -14,17 +17,45 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from dstorch.export.pbmm import read_pbmm
 from dstorch.export.protobuf import NUMPY_DTYPES, Node, Shape, Tensor, decode_graph
-from dstorch.model import DeepSpeech
+
+if TYPE_CHECKING:
+    from dstorch.model import DeepSpeech
 
 
 class GraphImportError(ValueError):
     """A file that is not a DeepSpeech 0.9.3 inference graph we can read."""
+
+
+@dataclass
+class GraphWeights:
+    """What an exported graph computes, in its own layout (float32 arrays).
+
+    dense: (weights [in, out], bias [out]) of layer_1 (normalisation folded in), layer_2,
+    layer_3, layer_5, layer_6; lstm_kernel [n_hidden + n_hidden, 4 * n_hidden], x rows
+    first, gate blocks i, c, f, o; lstm_bias [4 * n_hidden] with the forget bias folded in.
+    """
+
+    dense: list[tuple[np.ndarray, np.ndarray]]
+    lstm_kernel: np.ndarray
+    lstm_bias: np.ndarray
+    relu_clip: float
+    labels: list[str]
+    beam_width: int  # metadata_beam_width, the client's default
+    n_steps: int  # time steps per acoustic model call, from input_node's shape
+
+    @property
+    def n_hidden(self) -> int:
+        return self.dense[0][0].shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return self.dense[4][0].shape[1]
 
 
 @dataclass
@@ -120,8 +151,8 @@ def _metadata(nodes: dict[str, Node], name: str) -> Node:
     return nodes[name]
 
 
-def build_torch_model(nodes: dict[str, Node]) -> GraphModel:
-    """A DeepSpeech (eval, identity normalisation) with the graph's weights."""
+def graph_weights(nodes: dict[str, Node]) -> GraphWeights:
+    """The weights and metadata of a graph's nodes, checked to fit together."""
     dense = _dense_layers(nodes)
     if len(dense) != 5:
         raise GraphImportError(f"expected 5 dense layers (MatMul), found {len(dense)}")
@@ -138,11 +169,28 @@ def build_torch_model(nodes: dict[str, Node]) -> GraphModel:
     units, n_in = kernel.shape[1] // 4, kernel.shape[0] - kernel.shape[1] // 4
     if units != n_hidden or n_in != n_hidden:
         raise GraphImportError(f"LSTM {n_in} -> {units} does not fit dense layers of {n_hidden}")
-    model = DeepSpeech(n_classes, n_hidden=n_hidden, relu_clip=clip, dropout_rate=0.0)
+    return GraphWeights(dense, kernel, bias, clip, labels, beam, int(shape.dims[1]))
+
+
+def read_graph(path: str | Path) -> GraphWeights:
+    """The weights of a .pb or .pbmm exported for the DeepSpeech 0.9.3 client (no torch)."""
+    return graph_weights(read_graph_file(path))
+
+
+def build_torch_model(weights: GraphWeights) -> GraphModel:
+    """A DeepSpeech (eval, identity normalisation) with the graph's weights."""
+    import torch
+
+    from dstorch.model import DeepSpeech
+
+    n_hidden, kernel, bias = weights.n_hidden, weights.lstm_kernel, weights.lstm_bias
+    model = DeepSpeech(
+        weights.n_classes, n_hidden=n_hidden, relu_clip=weights.relu_clip, dropout_rate=0.0
+    )
     with torch.no_grad():
         for layer, (w, b) in zip(
             (model.layer_1, model.layer_2, model.layer_3, model.layer_5, model.layer_6),
-            dense,
+            weights.dense,
             strict=True,
         ):
             layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
@@ -153,13 +201,13 @@ def build_torch_model(nodes: dict[str, Node]) -> GraphModel:
             blocks = np.split(t, 4, axis=-1)
             return torch.from_numpy(np.concatenate([blocks[k] for k in order], axis=-1))
 
-        model.lstm.weight_ih_l0.copy_(regate(kernel[:n_in]).T)
-        model.lstm.weight_hh_l0.copy_(regate(kernel[n_in:]).T)
+        model.lstm.weight_ih_l0.copy_(regate(kernel[:n_hidden]).T)
+        model.lstm.weight_hh_l0.copy_(regate(kernel[n_hidden:]).T)
         model.lstm.bias_ih_l0.copy_(regate(bias))
         model.lstm.bias_hh_l0.zero_()
-    return GraphModel(model.eval(), labels, beam, int(shape.dims[1]))
+    return GraphModel(model.eval(), weights.labels, weights.beam_width, weights.n_steps)
 
 
 def load_graph_model(path: str | Path) -> GraphModel:
     """Read a .pb or .pbmm exported for the DeepSpeech 0.9.3 client into torch."""
-    return build_torch_model(read_graph_file(path))
+    return build_torch_model(read_graph(path))

@@ -1,12 +1,14 @@
 """Transcribe audio with a trained model exactly as the DeepSpeech 0.9.3 client does.
 
-`Transcriber` loads a checkpoint (dir or .pt) or the exported .pb/.pbmm itself (read back
-into PyTorch by dstorch.graph_import), and runs the client's streaming pipeline: one
-MFCC frame per 512-sample window every 320 samples, 19-frame time steps, the acoustic
-model in batches of 16 steps carrying the LSTM state, a zero-padded tail window and 9
-zero frames of right context at the end, then CTC beam search (dstorch.decoder,
-the client's decoder bit for bit) with the optional scorer and hot words. Optionally the
-output is constrained to a list of command sentences (dstorch.decoder.commands).
+`Transcriber` loads a checkpoint (dir or .pt, run in PyTorch) or the exported .pb/.pbmm
+itself (run in numpy by dstorch.inference.numpy_model, so that transcribing with an
+exported model imports neither torch, scipy nor pandas), and runs the client's
+streaming pipeline: one MFCC frame per 512-sample window every 320 samples, 19-frame
+time steps, the acoustic model in batches of 16 steps carrying the LSTM state, a
+zero-padded tail window and 9 zero frames of right context at the end, then CTC beam
+search (dstorch.decoder, the client's decoder bit for bit) with the optional scorer and
+hot words. Optionally the output is constrained to a list of command sentences
+(dstorch.decoder.commands).
 
 Whole buffers (`Transcriber.transcribe`) go through the same pipeline in model calls of
 WHOLE_BATCH_STEPS steps instead of 16: the LSTM is causal, so only per-call overhead
@@ -17,18 +19,18 @@ client's). `Stream` (stdin, live audio) keeps the client's 16.
 from __future__ import annotations
 
 import tempfile
-import wave
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from dstorch import features as F
+from dstorch.audio import is_target_format, read_wav
 from dstorch.decoder import Candidate as Candidate
 from dstorch.decoder import DecodeError, WordTiming, make_search, word_timings
 from dstorch.decoder.base import FLT_MIN
-from dstorch.decoder.commands import CommandGrammar, load_commands
-from dstorch.graph_import import load_graph_model
+from dstorch.inference.numpy_model import NumpyDeepSpeech
 from dstorch.scorer import Scorer
 
 WHOLE_BATCH_STEPS = 1024  # time steps per model call for whole buffers (~20 s, 2 MiB)
@@ -54,9 +56,27 @@ def parse_hot_words(spec: str | None) -> dict[str, float]:
     return out
 
 
-def load_model(path: str | Path) -> tuple[torch.nn.Module, list[str], int, int]:
-    """-> (DeepSpeech in eval mode, labels, default beam width, steps per model call)
-    from a checkpoint dir/.pt or an exported .pb/.pbmm."""
+# steps [T, 19, 26] float32, state or None -> (probabilities [T, C] float32, state)
+AcousticModel = Callable[[np.ndarray, Any], tuple[np.ndarray, Any]]
+
+
+class TorchModel:
+    """A PyTorch DeepSpeech (from a checkpoint) behind the AcousticModel interface."""
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    def __call__(self, steps: np.ndarray, state: Any = None) -> tuple[np.ndarray, Any]:
+        import torch
+
+        with torch.inference_mode():
+            logits, state = self.model(torch.from_numpy(steps)[None], state)
+            return torch.softmax(logits[0], dim=-1).numpy(), state  # float32, as the graph's
+
+
+def load_model(path: str | Path) -> tuple[AcousticModel, list[str], int, int]:
+    """-> (acoustic model, labels, default beam width, steps per model call) from a
+    checkpoint dir/.pt (PyTorch) or an exported .pb/.pbmm (numpy, no torch import)."""
     path = Path(path)
     if not path.exists():
         raise TranscribeError(f"{path}: no such model; pass --model (a .pbmm, .pb or checkpoint)")
@@ -64,33 +84,28 @@ def load_model(path: str | Path) -> tuple[torch.nn.Module, list[str], int, int]:
         from dstorch.checkpoint import load_for_inference
 
         model, alphabet, config = load_for_inference(path)
-        return model, alphabet.labels, config.export_beam_width, config.n_steps
-    graph = load_graph_model(path)
-    return graph.model, graph.labels, graph.beam_width, graph.n_steps
+        return TorchModel(model), alphabet.labels, config.export_beam_width, config.n_steps
+    graph = NumpyDeepSpeech.load(path)
+    return graph, graph.labels, graph.beam_width, graph.n_steps
 
 
 def read_audio(path: str | Path) -> np.ndarray:
     """int16 [N] at 16 kHz mono from any file libsndfile, sox or ffmpeg can read."""
-    from dstorch.pipeline.audio import convert, is_target_format
-    from dstorch.pipeline.report import FileProblem
-
     path = Path(path)
     if not path.is_file():
         raise TranscribeError(f"{path}: no such audio file")
+    if is_target_format(path):
+        return read_wav(path)
+    from dstorch.pipeline.audio import convert  # scipy and friends: only to convert
+    from dstorch.pipeline.report import FileProblem
+
     try:
-        if is_target_format(path):
-            return _read_wav(path)
         with tempfile.TemporaryDirectory(prefix="dstorch-audio-") as tmp:
             target = Path(tmp) / "audio.wav"
             convert(path, target)
-            return _read_wav(target)
+            return read_wav(target)
     except FileProblem as exc:
         raise TranscribeError(f"{path}: {exc.message}") from None
-
-
-def _read_wav(path: Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as w:
-        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.int16)
 
 
 class Transcriber:
@@ -122,6 +137,8 @@ class Transcriber:
         self.hot_words = dict(hot_words or {})
         self.grammar = None
         if commands is not None:
+            from dstorch.decoder.commands import CommandGrammar, load_commands
+
             sentences = (
                 list(commands)
                 if isinstance(commands, list)
@@ -138,8 +155,9 @@ class Transcriber:
         pcm = np.asarray(pcm)
         if pcm.ndim != 1 or pcm.dtype != np.int16:
             raise TranscribeError(f"need mono int16 PCM [N], got {pcm.dtype} {list(pcm.shape)}")
-        stream = Stream(self, WHOLE_BATCH_STEPS)
-        block = WHOLE_BATCH_STEPS * F.STEP  # audio of one batch: bounded memory per feed
+        steps = max(1, WHOLE_BATCH_STEPS // self.n_steps) * self.n_steps  # see NumpyDeepSpeech
+        stream = Stream(self, steps)
+        block = steps * F.STEP  # audio of one batch: bounded memory per feed
         for start in range(0, len(pcm), block):
             stream.feed(pcm[start : start + block])
         return stream.finish(num_results)
@@ -168,7 +186,7 @@ class Stream:
         self.samples = np.zeros(0, np.int16)  # < one window + one feed
         self.frames = np.zeros((F.N_CONTEXT, F.N_MFCC), np.float32)  # 9 zeros of left context
         self.steps = np.zeros((0, F.CONTEXT_FRAMES, F.N_MFCC), np.float32)  # < n_steps
-        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.state: Any = None  # the LSTM's (h, c), as the acoustic model keeps it
         self.search = make_search(owner.labels, owner.beam_width, owner.scorer, owner.hot_words)
         self.log_probs: list[np.ndarray] = []  # kept only to rank commands
         self.finished = False
@@ -203,9 +221,7 @@ class Stream:
 
     def _run(self, steps: np.ndarray) -> None:
         """Acoustic model over steps [m, 19, 26] with the carried state, then decode."""
-        with torch.inference_mode():
-            logits, self.state = self.owner.model(torch.from_numpy(steps)[None], self.state)
-            probs = torch.softmax(logits[0], dim=-1).numpy()  # float32, as the graph's
+        probs, self.state = self.owner.model(steps, self.state)
         if self.owner.grammar is not None:
             self.log_probs.append(np.log(probs.astype(np.float64) + FLT_MIN))
         try:

@@ -1,14 +1,14 @@
 """Transcription speed and parity: dstorch vs the official DeepSpeech 0.9.3 client.
 
 Both run the same .pbmm on the same audio with the same beam width, in this one process
-pinned to one CPU (torch with 1 thread, the client's TensorFlow with 1 intra/inter-op
-thread). Times are whole transcriptions (features + acoustic model + decoder) of the same
-audio, after one untimed warm-up call each, the best of --repeats interleaved runs, so a
-busy machine hurts both alike. The headline is cold: our scorer's LM caches are emptied
-before every timed call, because the official client keeps no cache across clips and a
-real user transcribes each clip once. "warm" (caches kept from the previous call of the
-same audio) is printed after it for reference only. Parity: the share of clips whose
-transcript is identical.
+pinned to one CPU (numpy's BLAS and torch with 1 thread, the client's TensorFlow with 1
+intra/inter-op thread). Times are whole transcriptions (features + acoustic model +
+decoder) of the same audio, after one untimed warm-up call each, the best of --repeats
+interleaved runs, so a busy machine hurts both alike. The headline is cold: our scorer's
+LM caches are emptied before every timed call, because the official client keeps no
+cache across clips and a real user transcribes each clip once. "warm" (caches kept from
+the previous call of the same audio) is printed after it for reference only. Parity: the
+share of clips whose transcript is identical.
 
 --model defaults to the trained model configuration.env names (MODELS_DIR/MODEL_NAME.pbmm)
 when it exists, else a small random model (n_hidden --n_hidden, output layer sharpened
@@ -27,10 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-# Before TensorFlow (inside libdeepspeech.so) and torch start their thread pools.
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+# Before TensorFlow (inside libdeepspeech.so), torch and numpy's OpenBLAS (our .pbmm
+# runner) start their thread pools.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = "1"
-os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dstorch.data import Alphabet
 from dstorch.export.graph import DEFAULT_N_STEPS, build_graph
 from dstorch.export.pbmm import pbmm_bytes
 from dstorch.export.protobuf import encode_graph
 from dstorch.fs import atomic_write
-from dstorch.model import DeepSpeech
+
+if TYPE_CHECKING:  # the lean inference path reads graphs through export/ without torch
+    from dstorch.data import Alphabet
+    from dstorch.model import DeepSpeech
 
 __all__ = ["export_model", "export_bytes"]
 

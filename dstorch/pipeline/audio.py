@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import warnings
-import wave
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from dstorch.audio import is_target_format as is_target_format  # re-exported
 from dstorch.features import SAMPLE_RATE
 from dstorch.fs import StorageError
 from dstorch.pipeline.registry import atomic_target
@@ -31,15 +31,6 @@ class Converted:
     silent: bool
     converted: bool  # False: the file already had the right format and was copied
     was: str  # the source format, for the "converted" message
-
-
-def is_target_format(path: Path) -> bool:
-    """Plain PCM WAV at 16 kHz mono 16-bit: what the client and our reader accept as is."""
-    try:
-        with wave.open(str(path), "rb") as w:  # rejects WAVE_FORMAT_EXTENSIBLE and floats
-            return (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (SAMPLE_RATE, 1, 2)
-    except (wave.Error, EOFError, OSError):
-        return False
 
 
 def convert(src: Path, dst: Path) -> Converted:
