@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dstorch import features as F
+from dstorch import features
 from dstorch.audio import is_target_format, read_wav
 from dstorch.decoder import Candidate as Candidate
 from dstorch.decoder import DecodeError, WordTiming, make_search, word_timings
@@ -157,7 +157,7 @@ class Transcriber:
             raise TranscribeError(f"need mono int16 PCM [N], got {pcm.dtype} {list(pcm.shape)}")
         steps = max(1, WHOLE_BATCH_STEPS // self.n_steps) * self.n_steps  # see NumpyDeepSpeech
         stream = Stream(self, steps)
-        block = steps * F.STEP  # audio of one batch: bounded memory per feed
+        block = steps * features.STEP  # audio of one batch: bounded memory per feed
         for start in range(0, len(pcm), block):
             stream.feed(pcm[start : start + block])
         return stream.finish(num_results)
@@ -184,8 +184,12 @@ class Stream:
         self.owner = owner
         self.batch_steps = batch_steps or owner.n_steps
         self.samples = np.zeros(0, np.int16)  # < one window + one feed
-        self.frames = np.zeros((F.N_CONTEXT, F.N_MFCC), np.float32)  # 9 zeros of left context
-        self.steps = np.zeros((0, F.CONTEXT_FRAMES, F.N_MFCC), np.float32)  # < n_steps
+        self.frames = np.zeros(
+            (features.N_CONTEXT, features.N_MFCC), np.float32
+        )  # 9 zeros of left context
+        self.steps = np.zeros(
+            (0, features.CONTEXT_FRAMES, features.N_MFCC), np.float32
+        )  # < n_steps
         self.state: Any = None  # the LSTM's (h, c), as the acoustic model keeps it
         self.search = make_search(owner.labels, owner.beam_width, owner.scorer, owner.hot_words)
         self.log_probs: list[np.ndarray] = []  # kept only to rank commands
@@ -196,20 +200,20 @@ class Stream:
         if self.finished:
             raise TranscribeError("stream already finished; start a new one")
         self.samples = np.concatenate([self.samples, np.asarray(pcm, np.int16)])
-        if len(self.samples) < F.WINDOW:
+        if len(self.samples) < features.WINDOW:
             return
-        count = 1 + (len(self.samples) - F.WINDOW) // F.STEP
-        starts = np.arange(count) * F.STEP
-        windows = self.samples[starts[:, None] + np.arange(F.WINDOW)] * F.PCM_SCALE
-        self.samples = self.samples[count * F.STEP :]
-        self._add_frames(F.mfcc_windows(windows))
+        count = 1 + (len(self.samples) - features.WINDOW) // features.STEP
+        starts = np.arange(count) * features.STEP
+        windows = self.samples[starts[:, None] + np.arange(features.WINDOW)] * features.PCM_SCALE
+        self.samples = self.samples[count * features.STEP :]
+        self._add_frames(features.mfcc_windows(windows))
 
     def _add_frames(self, frames: np.ndarray) -> None:
         """frames [m, N_MFCC] -> time steps of 19 frames -> model batches of n_steps."""
         self.frames = np.concatenate([self.frames, frames])
-        ready = len(self.frames) - F.CONTEXT_FRAMES + 1
+        ready = len(self.frames) - features.CONTEXT_FRAMES + 1
         if ready > 0:
-            index = np.arange(ready)[:, None] + np.arange(F.CONTEXT_FRAMES)
+            index = np.arange(ready)[:, None] + np.arange(features.CONTEXT_FRAMES)
             self.steps = np.concatenate([self.steps, self.frames[index]])
             self.frames = self.frames[ready:]
         n = self.batch_steps
@@ -238,10 +242,10 @@ class Stream:
         """Flush like DS_FinishStream: the tail window, 9 zero frames, a partial batch."""
         if self.finished:
             raise TranscribeError("stream already finished; start a new one")
-        tail = np.zeros(F.WINDOW)
-        tail[: len(self.samples)] = self.samples * F.PCM_SCALE
-        self._add_frames(F.mfcc_windows(tail[None]))
-        self._add_frames(np.zeros((F.N_CONTEXT, F.N_MFCC), np.float32))
+        tail = np.zeros(features.WINDOW)
+        tail[: len(self.samples)] = self.samples * features.PCM_SCALE
+        self._add_frames(features.mfcc_windows(tail[None]))
+        self._add_frames(np.zeros((features.N_CONTEXT, features.N_MFCC), np.float32))
         if len(self.steps):
             self._run(self.steps)
         self.finished = True

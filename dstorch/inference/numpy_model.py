@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dstorch import features as F
+from dstorch import features
 from dstorch.graph_import import GraphWeights, read_graph
 
 State = tuple[np.ndarray, np.ndarray]  # (h, c), each [n_hidden] float32
@@ -97,7 +97,7 @@ class NumpyDeepSpeech:
 
         Call with T a multiple of n_steps (but the last call) to get the same numbers
         however the steps are split into calls (see _rows)."""
-        x = np.asarray(steps, np.float32).reshape(len(steps), F.N_INPUT)
+        x = np.asarray(steps, np.float32).reshape(len(steps), features.N_INPUT)
         x = self._clipped(self._clipped(self._clipped(x, 0), 1), 2)
         x, state = self._lstm(x, state if state is not None else self.initial_state())
         w, b = self.dense[4]
