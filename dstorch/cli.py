@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dstorch.config import (
     ENV_PREFIX,
+    REGISTRY_FILE,
     PipelineConfig,
     TrainConfig,
     add_arguments,
@@ -186,7 +187,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from dstorch.report import print_report_location
 
     pipeline = _pipeline(args)
-    registry = Path(pipeline.data_dir) / "registry.csv"
+    registry = Path(pipeline.data_dir) / REGISTRY_FILE
     return print_report_location(
         pipeline.models_dir, pipeline.model_name, registry if registry.is_file() else None
     )

@@ -35,6 +35,7 @@ ENV_PREFIX = "DSTORCH_"
 # The local runner keeps each model's pid, log and checkpoints in RUNS_DIR/<MODEL_NAME>.
 RUNS_DIR = "runs"
 LM_CORPUS = "lm_corpus.txt"  # in the data dir: prepare writes it, the scorer stage reads it
+REGISTRY_FILE = "registry.csv"  # in DATA_DIR: every recording and take, with its split
 
 
 class ConfigError(ValueError):

@@ -11,7 +11,9 @@ as an uninterrupted run. No trial may leave a temp file behind once rerun.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import random
@@ -27,6 +29,7 @@ from pathlib import Path
 import torch
 
 from dstorch import checkpoint as ckpt
+from dstorch.config import REGISTRY_FILE
 from dstorch.fs import TEMP_GLOB
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,9 +114,18 @@ UNCOMPARED = (
 )
 
 
+def _content(path: Path) -> bytes:
+    """What must survive a kill: registry.csv without its mtime column (the time a take
+    was rendered differs between any two runs; it only lets unchanged files skip hashing)."""
+    if path.name != REGISTRY_FILE:
+        return path.read_bytes()
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    return repr([{k: v for k, v in row.items() if k != "mtime_ns"} for row in rows]).encode()
+
+
 def _digests(folder: Path, skip=UNCOMPARED) -> dict[str, str]:
     return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        p.relative_to(folder).as_posix(): hashlib.sha256(_content(p)).hexdigest()
         for p in sorted(folder.rglob("*"))
         if p.is_file() and not any(part in skip for part in p.relative_to(folder).parts)
     }

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from dstorch import checkpoint as ckpt
-from dstorch.config import TrainConfig
+from dstorch.config import REGISTRY_FILE, TrainConfig
 from dstorch.data import FeatureCache, read_csvs
 from dstorch.decoder import beam_search
 from dstorch.evaluate import (
@@ -147,7 +147,7 @@ def write_report_page(config: TrainConfig, report: TestReport, history: list[dic
     from dstorch.report import JSON_NAME, build_report, voice_accuracy
 
     data_dir = Path(config.test_files.split(",")[0]).parent if config.test_files else None
-    registry = data_dir / "registry.csv" if data_dir else None
+    registry = data_dir / REGISTRY_FILE if data_dir else None
     try:
         registry = registry if registry and registry.is_file() else None
         path = build_report(report or TestReport(), history, Path(config.export_dir), registry)

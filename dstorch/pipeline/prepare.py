@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dstorch.config import LM_CORPUS, PipelineConfig
+from dstorch.config import LM_CORPUS, REGISTRY_FILE, PipelineConfig
 from dstorch.data import AlphabetError
 from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.pipeline import sources
@@ -327,7 +327,7 @@ def prepare(
     )
     files = sources.list_recordings(folder)
     data_dir.mkdir(parents=True, exist_ok=True)
-    alphabet_path, registry_path = data_dir / "alphabet.txt", data_dir / "registry.csv"
+    alphabet_path, registry_path = data_dir / "alphabet.txt", data_dir / REGISTRY_FILE
     transcripts = read_transcripts(config, root, alphabet_path)
     lm_notes = write_lm_corpus(data_dir, transcripts, config.lm_text, root)
     processor = Processor(
