@@ -11,8 +11,9 @@
 set -euo pipefail
 
 PACKAGES=(
-    # make itself, the venv (ensurepip) and certificates for the package index
-    make git ca-certificates python3-venv
+    # make itself, the venv (ensurepip) and certificates for the package index; Python's
+    # headers because pip builds the kenlm module (a pinned dependency) from its source
+    make git ca-certificates python3-venv python3-dev
     # audio preparation (every format sox reads) and the Opus codec for augmentation
     sox libsox-fmt-all opus-tools
     # KenLM (the scorer) builds from source: compiler, cmake, Boost, compression libraries
