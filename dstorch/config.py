@@ -216,7 +216,9 @@ class TrainingFlags:
     plateau_reduction: float = key(
         "factor applied to the learning rate on a plateau", Range(0, 1, True, True), 0.1
     )
-    checkpoint_secs: int = key("also save a checkpoint every this many seconds", POSITIVE, 600)
+    checkpoint_secs: int = key(
+        "also save a checkpoint every this many seconds; 0: after every step", COUNT, 600
+    )
     max_to_keep: int = key("checkpoints to keep; 0 keeps all (as in DeepSpeech)", COUNT, 5)
     export_beam_width: int = key("beam width stored in the exported model", SIZE, 500)
     random_seed: int = key("seeds everything; resume is exact", COUNT, 4568)

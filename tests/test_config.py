@@ -85,7 +85,7 @@ def test_values_are_not_interpolated_from_the_environment(tmp_path):
         ("MAX_DURATION", "0", "a number > 0"),
         ("LEARNING_RATE", "nan", "a number >= 0"),
         ("RELU_CLIP", "0", "a number > 0"),
-        ("CHECKPOINT_SECS", "0", "an integer > 0"),
+        ("CHECKPOINT_SECS", "-1", "an integer >= 0"),
         ("MAX_TO_KEEP", "-1", "an integer >= 0"),
         ("PLATEAU_REDUCTION", "1", "a number in (0, 1)"),
         ("EARLY_STOP", "maybe", "yes or no"),
