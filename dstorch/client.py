@@ -9,7 +9,6 @@ through pip (the machine's configured index); nothing fetched belongs in the rep
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dstorch.fs import atomic_target
+from dstorch.fs import atomic_target, file_sha256
 
 DEFAULT_CACHE = Path("build/deepspeech-0.9.3")
 WHEEL_MEMBER = "deepspeech/lib/libdeepspeech.so"
@@ -51,14 +50,6 @@ class ClientError(RuntimeError):
         super().__init__(f"{where}{message} (DeepSpeech error 0x{code:04X})")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_library(cache_dir: Path = DEFAULT_CACHE) -> Path:
     """Download the deepspeech 0.9.3 wheel with pip and unpack its .so; idempotent.
 
@@ -68,7 +59,7 @@ def fetch_library(cache_dir: Path = DEFAULT_CACHE) -> Path:
     """
     cache_dir = Path(cache_dir)
     target = cache_dir / "libdeepspeech.so"
-    if target.is_file() and _sha256(target) == LIBRARY_SHA256:
+    if target.is_file() and file_sha256(target) == LIBRARY_SHA256:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
@@ -80,7 +71,7 @@ def fetch_library(cache_dir: Path = DEFAULT_CACHE) -> Path:
                 "could not download deepspeech==0.9.3 with pip (needs access to a package "
                 f"index): {result.stderr.strip()[-500:]}"
             )
-        found = _sha256(wheels[0])
+        found = file_sha256(wheels[0])
         if found != WHEEL_SHA256:
             raise RuntimeError(
                 f"{wheels[0].name} has sha256 {found}, not the pinned {WHEEL_SHA256}; "
@@ -90,7 +81,7 @@ def fetch_library(cache_dir: Path = DEFAULT_CACHE) -> Path:
             with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(WHEEL_MEMBER) as src:
                 with open(partial, "wb") as dst:
                     shutil.copyfileobj(src, dst)
-            if _sha256(partial) != LIBRARY_SHA256:
+            if file_sha256(partial) != LIBRARY_SHA256:
                 raise RuntimeError(f"{WHEEL_MEMBER} in {wheels[0].name} is not the pinned library")
     return target
 

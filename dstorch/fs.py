@@ -117,6 +117,15 @@ def remove_stale_temps(directory: str | Path, recursive: bool = False) -> list[P
     return removed
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (audio and wheels can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def files_digest(paths: list[str | Path]) -> str:
     """sha256 over the contents of `paths` in order (missing ones count as empty): tells
     whether a run's data changed since it finished."""

@@ -8,12 +8,11 @@ later would leak test data into training.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from dstorch.fs import atomic_target, atomic_write
+from dstorch.fs import atomic_target, atomic_write, file_sha256
 from dstorch.pipeline.report import PrepareError
 
 __all__ = ["Entry", "atomic_target", "file_sha256", "load_registry", "save_registry"]
@@ -83,11 +82,3 @@ def source_key(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.resolve().as_posix()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

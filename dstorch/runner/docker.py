@@ -24,8 +24,7 @@ from docker.models.containers import Container
 from docker.types import DeviceRequest
 
 from dstorch.config import PipelineConfig
-from dstorch.fs import STATE_FILE, replaced_dir
-from dstorch.pipeline.registry import file_sha256
+from dstorch.fs import STATE_FILE, file_sha256, replaced_dir
 from dstorch.runner.base import (
     FAILED,
     Runner,
