@@ -1,7 +1,7 @@
 """The one audio format the client and our models take: 16 kHz mono 16-bit PCM WAV.
 
 Torch- and scipy-free, so that transcribing a WAV that is already in this format needs
-neither (converting anything else is dstorch.pipeline.audio's job).
+neither (converting anything else is dstorch.prepare.audio's job).
 """
 
 from __future__ import annotations

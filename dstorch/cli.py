@@ -20,7 +20,7 @@ from dstorch.fs import storage_error
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dstorch import job
+    from dstorch.training import job
 
     config = from_namespace(args, TrainConfig)
     if not config.train_files:
@@ -29,14 +29,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from dstorch import job
+    from dstorch.training import job
 
     job.export(from_namespace(args, TrainConfig))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dstorch import job
+    from dstorch.training import job
 
     config = from_namespace(args, TrainConfig)
     if not config.test_files:
@@ -46,8 +46,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_job(args: argparse.Namespace) -> int:
-    from dstorch import job
-    from dstorch.tune import ScorerSettings
+    from dstorch.training import job
+    from dstorch.training.tune import ScorerSettings
 
     pipeline = PipelineConfig.load(args.config)
     config = pipeline.train_config(args.data_dir, args.checkpoint_dir, args.export_dir)
@@ -61,7 +61,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     # machine their start-up and spinning cost more than the whole clip (0.2 s vs 0.01 s).
     if "numpy" not in sys.modules:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from dstorch.transcribe_cli import run
+    from dstorch.inference.transcribe_cli import run
 
     return run(args)
 
@@ -72,7 +72,7 @@ def _pipeline(args: argparse.Namespace) -> PipelineConfig:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from dstorch.fs import PREPARE_LOCK, remove_stale_temps, take_lock, write_lock_pid
-    from dstorch.pipeline import prepare
+    from dstorch.prepare import prepare
 
     config = _pipeline(args)
     # One prepare at a time per data folder; what a killed one left half-written goes.
@@ -134,7 +134,7 @@ def remove_generated(config: PipelineConfig, models: bool = False) -> None:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     """Stop, re-prepare, rebuild, forget the checkpoints unless LOAD_FROM_CHECKPOINT, run."""
-    from dstorch.pipeline import prepare
+    from dstorch.prepare import prepare
 
     config = _pipeline(args)
     _runner(args).stop()
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_job)
 
     p = sub.add_parser("transcribe", help="speech to text with an exported model or checkpoint")
-    from dstorch.transcribe_cli import add_arguments as add_transcribe_arguments
+    from dstorch.inference.transcribe_cli import add_arguments as add_transcribe_arguments
 
     add_transcribe_arguments(p)
     p.set_defaults(func=cmd_transcribe)

@@ -333,7 +333,7 @@ class PipelineConfig(TrainingFlags):
     volume_prefix: str = key("prefix of the Docker volume names", NAME)
 
     # Checks that involve two keys (MIN_DURATION < MAX_DURATION, DEV_FRACTION + TEST_FRACTION
-    # < 1) and FILENAME_PATTERN's groups belong to prepare (dstorch/pipeline/prepare.py).
+    # < 1) and FILENAME_PATTERN's groups belong to prepare (dstorch/prepare/prepare.py).
 
     @classmethod
     def keys(cls) -> list[str]:

@@ -4,7 +4,7 @@ import argparse
 
 import torch
 
-from dstorch.bench import bench_training, format_bench
+from dstorch.bench.throughput import bench_training, format_bench
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dstorch.faults import prepare_trials, scorer_trials, trainer_trials  # noqa: E402
+from dstorch.bench.faults import prepare_trials, scorer_trials, trainer_trials  # noqa: E402
 
 
 def main() -> int:

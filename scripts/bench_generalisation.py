@@ -1,7 +1,7 @@
 """`make bench-generalisation`: accuracy on voices of a synthesizer engine never used in
 training, judged by the official DeepSpeech client, with each lever on and off, from one
 run. Each held-out engine is rotated in turn. Settings come from configuration.env (and
-`make KEY=value`); the levers are described in dstorch/experiment.py.
+`make KEY=value`); the levers are described in dstorch/bench/experiment.py.
 
 The example recordings are espeak-ng voices, so on the example data espeak-ng cannot be
 held out: the default rotates flite and festival.
@@ -11,9 +11,9 @@ import argparse
 import os
 from pathlib import Path
 
-from dstorch.client import fetch_library, load_library
+from dstorch.bench.experiment import VARIANTS, format_outcomes, holdout_run
 from dstorch.config import ENV_PREFIX
-from dstorch.experiment import VARIANTS, format_outcomes, holdout_run
+from dstorch.inference.official import fetch_library, load_library
 
 
 def main() -> None:

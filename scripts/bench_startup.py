@@ -6,7 +6,7 @@ in a child's peak, so the runs are spawned by a bare launcher (this script with
 --launch, stdlib only), not by this process, which has loaded torch to make a model.
 Ours: `python -m dstorch transcribe --model M.pbmm --scorer S --audio clip.wav` (the
 lean numpy path). The client's: a bare Python that loads libdeepspeech.so through
-ctypes (dstorch.client), enables the same scorer and prints the transcript. Runs
+ctypes (dstorch.inference.official), enables the same scorer and prints the transcript. Runs
 alternate (ours, client, ours, ...) after one untimed warm-up each, so a busy machine
 hurts both alike; medians are the headline. Transcripts must be identical. Target
 (issue 10): ours at most 1.5x the client's time, under 100 MiB.
@@ -40,7 +40,7 @@ TARGET_RATIO, TARGET_MIB = 1.5, 100.0
 CLIENT = """
 import sys, wave
 import numpy as np
-from dstorch.client import OfficialModel
+from dstorch.inference.official import OfficialModel
 with wave.open(sys.argv[4], "rb") as w:
     pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
 model = OfficialModel(sys.argv[1], sys.argv[3])
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    from dstorch.client import fetch_library
+    from dstorch.inference.official import fetch_library
 
     lib = fetch_library(ROOT / "build" / "deepspeech-0.9.3")
     with tempfile.TemporaryDirectory(prefix="dstorch-bench-") as tmp:

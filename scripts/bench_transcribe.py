@@ -46,9 +46,9 @@ ENGLISH = [" "] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["'"]
 
 def synthetic_model(folder: Path, n_hidden: int, seed: int = 7) -> Path:
     """A random DeepSpeech exported as .pbmm; outputs sharpened x8 like a trained model."""
-    from dstorch.data import Alphabet
     from dstorch.export import export_model
     from dstorch.model import DeepSpeech
+    from dstorch.training.data import Alphabet
 
     torch.manual_seed(seed)
     model = DeepSpeech(len(ENGLISH) + 1, n_hidden=n_hidden).eval()
@@ -63,7 +63,7 @@ def synthetic_model(folder: Path, n_hidden: int, seed: int = 7) -> Path:
 
 def clips(audio: Path | None, seconds: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(the timing clip [seconds * 16000], parity clips {name: int16 [N]})."""
-    from dstorch.transcribe import read_audio
+    from dstorch.inference.transcribe import read_audio
 
     if audio is not None:
         files = sorted(p for p in audio.rglob("*") if p.is_file()) if audio.is_dir() else [audio]
@@ -158,8 +158,8 @@ def main() -> None:
     args = parser.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one CPU for both
     torch.set_num_threads(1)
-    from dstorch.client import OfficialModel, fetch_library
-    from dstorch.transcribe import Transcriber
+    from dstorch.inference.official import OfficialModel, fetch_library
+    from dstorch.inference.transcribe import Transcriber
 
     with tempfile.TemporaryDirectory(prefix="dstorch-bench-") as tmp:
         model, scorer, what = pick_model(args, Path(tmp))

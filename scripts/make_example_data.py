@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from dstorch.config import ENV_PREFIX, ConfigError, parse_bool  # noqa: E402
-from dstorch.pipeline.example_data import VOICES, make_example_data  # noqa: E402
+from dstorch.prepare.example_data import VOICES, make_example_data  # noqa: E402
 
 
 def users_files(root: Path, language: str = "en") -> list[str]:

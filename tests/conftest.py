@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from dstorch.data import Alphabet
 from dstorch.model import DeepSpeech
+from dstorch.training.data import Alphabet
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURE_FIXTURES = Path(__file__).parent / "fixtures" / "features"
@@ -24,7 +24,7 @@ def deepspeech_lib() -> Path:
     DSTORCH_LIBDEEPSPEECH overrides; otherwise it is fetched with pip into build/ (ignored
     by git). Without network access and no cached copy, the client tests are skipped.
     """
-    from dstorch.client import fetch_library, load_library
+    from dstorch.inference.official import fetch_library, load_library
 
     override = os.environ.get("DSTORCH_LIBDEEPSPEECH")
     try:

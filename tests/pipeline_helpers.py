@@ -14,8 +14,8 @@ import numpy as np
 import soundfile as sf
 from config_helpers import shipped_config
 
-from dstorch.pipeline import prepare
-from dstorch.pipeline.registry import load_registry
+from dstorch.prepare import prepare
+from dstorch.prepare.registry import load_registry
 
 COMMANDS = {"1": "turn on the light", "2": "play music", "3": "stop", "4": "volume up"}
 SPEAKERS = [f"{i:032x}" for i in range(1, 7)]

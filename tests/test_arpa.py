@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import ENGLISH
 
-from dstorch import arpa
-from dstorch.arpa import OUTSIDE_BACKOFF, Entry, command_ngrams, command_order
-from dstorch.scorer import KENLM_MAX_ORDER, Scorer, ScorerError, build_scorer, find_kenlm_bin
+from dstorch.lm import arpa
+from dstorch.lm.arpa import OUTSIDE_BACKOFF, Entry, command_ngrams, command_order
+from dstorch.lm.scorer import KENLM_MAX_ORDER, Scorer, ScorerError, build_scorer, find_kenlm_bin
 
 LN10 = math.log(10)
 

@@ -15,8 +15,8 @@ from dstorch.augment import (
     parse_augmentations,
     rng_for,
 )
-from dstorch.data import FeatureCache
 from dstorch.features import CONTEXT_FRAMES, N_MFCC
+from dstorch.training.data import FeatureCache
 
 
 def test_augmenter_splits_domains_and_keeps_order():

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dstorch import checkpoint as ckpt
 from dstorch.config import TrainConfig
-from dstorch.data import Alphabet
 from dstorch.model import DeepSpeech
+from dstorch.training import checkpoint as ckpt
+from dstorch.training.data import Alphabet
 
 CLIPS = Path(__file__).parent / "fixtures" / "clips"
 

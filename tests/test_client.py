@@ -1,4 +1,4 @@
-"""dstorch.client: the ctypes wrapper around the official libdeepspeech.so."""
+"""dstorch.inference.official: the ctypes wrapper around the official libdeepspeech.so."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dstorch.client import ClientError, OfficialModel, fetch_library, library_version
 from dstorch.export import export_model
 from dstorch.export.protobuf import decode_graph, encode_graph
+from dstorch.inference.official import ClientError, OfficialModel, fetch_library, library_version
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dstorch.data import (
+from dstorch.training.data import (
     Alphabet,
     AlphabetError,
     DataError,

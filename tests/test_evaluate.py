@@ -1,4 +1,4 @@
-"""dstorch.evaluate: edit distance, greedy decoding, corpus figures, and the typed report
+"""dstorch.training.evaluate: edit distance, greedy decoding, corpus figures, and the typed report
 (TestReport) that report.json is written from and read back into."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dstorch.data import Alphabet
-from dstorch.evaluate import (
+from dstorch.training.data import Alphabet
+from dstorch.training.evaluate import (
     ReportError,
     Result,
     ScorerReport,

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from config_helpers import shipped_config
 
-from dstorch.experiment import (
+from dstorch.bench.experiment import (
     VARIANTS,
     VOICE_AUGMENT,
     Outcome,

@@ -1,4 +1,4 @@
-"""The fault harness (dstorch.faults) in small: SIGKILL the trainer at 5 seeded random
+"""The fault harness (dstorch.bench.faults) in small: SIGKILL the trainer at 5 seeded random
 points and resume each, kill prepare and the scorer stage and rerun; nothing may be lost
 beyond the last checkpoint, nothing left corrupt, and every result bit-identical to an
 uninterrupted run. `make bench-faults` runs the same with 20 trainer trials."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dstorch import faults
+from dstorch.bench import faults
 
 
 @pytest.mark.slow
@@ -20,7 +20,7 @@ def test_trainer_survives_sigkill_anywhere(tmp_path):
 
 @pytest.mark.slow
 def test_prepare_and_scorer_stage_survive_sigkill(tmp_path):
-    from dstorch.scorer import ScorerError, find_kenlm_bin
+    from dstorch.lm.scorer import ScorerError, find_kenlm_bin
 
     prepare = faults.prepare_trials(tmp_path, trials=1, seed=2)
     assert prepare.problems == [] and prepare.identical == 1

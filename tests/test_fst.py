@@ -1,4 +1,4 @@
-"""dstorch.fst: the word acceptor, its OpenFst property bits, the ConstFst file format."""
+"""dstorch.lm.fst: the word acceptor, its OpenFst property bits, the ConstFst file format."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from conftest import ENGLISH
 
-from dstorch.fst import (
+from dstorch.lm.fst import (
     FstFormatError,
     build_word_acceptor,
     compute_properties,
     read_const_fst,
     write_const_fst,
 )
-from dstorch.scorer import vocabulary_fst
+from dstorch.lm.scorer import vocabulary_fst
 
 VOCAB = {"turn", "on", "off", "the", "light", "play", "music", "stop", "open", "door"}
 

@@ -1,4 +1,4 @@
-"""dstorch.graph_import: an exported .pb/.pbmm read back into torch, and bad graphs."""
+"""dstorch.export.import_graph: an exported .pb/.pbmm read back into torch, and bad graphs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import ENGLISH, load_clip
 
-from dstorch.data import Alphabet
+from dstorch.export.import_graph import GraphImportError, load_graph_model, parse_alphabet
 from dstorch.export.protobuf import decode_graph, encode_graph
 from dstorch.features import audio_features, context_windows
-from dstorch.graph_import import GraphImportError, load_graph_model, parse_alphabet
+from dstorch.training.data import Alphabet
 
 
 @pytest.mark.parametrize("kind", ["pb", "pbmm"])

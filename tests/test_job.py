@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dstorch import checkpoint as ckpt
-from dstorch import job
 from dstorch.config import TrainConfig
-from dstorch.data import FeatureCache, read_csv, read_wav
-from dstorch.evaluate import evaluate
+from dstorch.training import checkpoint as ckpt
+from dstorch.training import job
+from dstorch.training.data import FeatureCache, read_csv, read_wav
+from dstorch.training.evaluate import evaluate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "clips"
 
@@ -49,7 +49,7 @@ def trained(tmp_path_factory) -> TrainConfig:
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".pb", ".pbmm"])
 def test_official_client_transcribes_like_us(trained, deepspeech_lib, suffix):
-    from dstorch.client import OfficialModel
+    from dstorch.inference.official import OfficialModel
 
     model, alphabet, _ = ckpt.load_for_inference(trained.save_dir)
     samples = read_csv(trained.test_files, alphabet)
@@ -86,9 +86,9 @@ def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
     """The scorer is optional: without KenLM the job says so in one line and exports."""
     import json
 
-    from dstorch.tune import ScorerSettings
+    from dstorch.training.tune import ScorerSettings
 
-    monkeypatch.setattr("dstorch.scorer.REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.lm.scorer.REPO_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     config = TrainConfig(
@@ -158,7 +158,7 @@ def sigterm_when(monkeypatch, module, name: str) -> None:
 
 
 def test_stop_during_setup_is_kept_and_resume_is_exact(tmp_path, monkeypatch):
-    from dstorch import train as T
+    from dstorch.training import loop as T
 
     straight = tiny(tmp_path / "a", epochs=2)
     assert job.run(straight) == "finished"
@@ -177,9 +177,9 @@ def test_stop_during_setup_is_kept_and_resume_is_exact(tmp_path, monkeypatch):
 
 
 def test_stop_during_scorer_stage_is_not_finished(tmp_path, monkeypatch):
-    import dstorch.scorer
-    from dstorch.scorer import ScorerError, find_kenlm_bin
-    from dstorch.tune import ScorerSettings
+    import dstorch.lm.scorer
+    from dstorch.lm.scorer import ScorerError, find_kenlm_bin
+    from dstorch.training.tune import ScorerSettings
 
     try:
         find_kenlm_bin()
@@ -190,7 +190,7 @@ def test_stop_during_scorer_stage_is_not_finished(tmp_path, monkeypatch):
     config = tiny(tmp_path)
     settings = ScorerSettings(trials=2, corpus=str(corpus))
     with monkeypatch.context() as patch:
-        sigterm_when(patch, dstorch.scorer, "_run")  # while KenLM (lmplz or build_binary) runs
+        sigterm_when(patch, dstorch.lm.scorer, "_run")  # while KenLM (lmplz or build_binary) runs
         assert job.run(config, scorer=settings) == "stopped"
     state = job.read_state(config.save_dir)
     assert (state["state"], state["phase"]) == ("stopped", "scorer")

@@ -9,7 +9,7 @@ import wave
 import pytest
 from pipeline_helpers import name, project, run, splits, tone
 
-from dstorch.pipeline import audio as audio_mod
+from dstorch.prepare import audio as audio_mod
 
 
 def test_converts_other_formats_and_says_so(tmp_path):

@@ -12,7 +12,7 @@ from pipeline_helpers import run
     not (shutil.which("espeak-ng") and shutil.which("sox")), reason="needs espeak-ng and sox"
 )
 def test_example_data_is_deterministic_speech(tmp_path):
-    from dstorch.pipeline.example_data import make_example_data
+    from dstorch.prepare.example_data import make_example_data
 
     commands = {"1": "stop", "2": "play music"}
     first = make_example_data(tmp_path / "a", commands=commands, voices=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pipeline_helpers import COMMANDS, NO_Z, project, run
 
-from dstorch.pipeline import PrepareError
+from dstorch.prepare import PrepareError
 
 
 def test_lm_corpus_has_every_command_and_the_extra_text(tmp_path):

@@ -9,9 +9,9 @@ import pytest
 from config_helpers import ROOT
 from pipeline_helpers import COMMANDS, name, project, read_rows, run, snapshot, tone
 
-from dstorch.data import Alphabet, read_csvs
-from dstorch.pipeline import PrepareError
-from dstorch.pipeline.__main__ import main
+from dstorch.prepare import PrepareError
+from dstorch.prepare.__main__ import main
+from dstorch.training.data import Alphabet, read_csvs
 
 # --- the happy path -----------------------------------------------------------------------
 

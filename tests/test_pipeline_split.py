@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pipeline_helpers import COMMANDS, SPEAKERS, name, project, read_rows, run, splits, tone
 
-from dstorch.pipeline.registry import Entry
-from dstorch.pipeline.split import SPLITS, allocate, assign_splits, voice_group
+from dstorch.prepare.registry import Entry
+from dstorch.prepare.split import SPLITS, allocate, assign_splits, voice_group
 
 
 def test_split_is_deterministic_and_seeded(tmp_path):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dstorch.evaluate import Result, ScorerReport, TestReport, edit_distance, summarize
 from dstorch.report import build_report, print_report_location, voice_accuracy
 from dstorch.report.plots import ACCURACY_PNG, CONFUSION_PNG, LOSS_PNG
+from dstorch.training.evaluate import Result, ScorerReport, TestReport, edit_distance, summarize
 
 REGISTRY = Path(__file__).parent / "fixtures" / "report" / "registry.csv"
 DATA = "/anywhere/data/en"  # the registry matches test paths by their data/-relative tail

@@ -45,7 +45,7 @@ def test_dockerfile_renders_deps_before_code_and_no_hosts():
     assert "USER 1234:5678" in lines and "{{" not in text and "://" not in text
     assert "torch" not in (ROOT / "requirements-docker.txt").read_text().split("#")[0]
     names = context_files(ROOT)
-    assert "app/dstorch/job.py" in names and "deps/requirements-docker.txt" in names
+    assert "app/dstorch/training/job.py" in names and "deps/requirements-docker.txt" in names
     assert names["deps/build_kenlm.sh"] == ROOT / "scripts" / "build_kenlm.sh"
     assert not any("__pycache__" in n or n.startswith(("data/", "runs/")) for n in names)
 
@@ -64,7 +64,7 @@ def test_requirements_docker_are_project_dependencies():
 
 JOB_MODULES = """
 import json, sys
-import dstorch.cli, dstorch.job, dstorch.export, dstorch.train
+import dstorch.cli, dstorch.training.job, dstorch.export, dstorch.training.loop
 files = [m.__file__ for n, m in list(sys.modules.items()) if n.startswith("dstorch") and m.__file__]
 print(json.dumps(files))
 """

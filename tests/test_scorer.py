@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import ENGLISH, load_clip
 
-from dstorch.scorer import (
+from dstorch.lm.scorer import (
     DEFAULT_ALPHA,
     DEFAULT_BETA,
     ScorerError,
@@ -119,7 +119,7 @@ def test_build_scorer_input_errors(sentences, labels, match, tmp_path: Path) -> 
 def test_build_scorer_order_and_missing_kenlm(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(ScorerError, match="order 9"):
         build_scorer(["stop"], ENGLISH, tmp_path / "x.scorer", order=9)
-    monkeypatch.setattr("dstorch.scorer.REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.lm.scorer.REPO_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ScorerError, match="build_kenlm.sh"):
@@ -174,7 +174,7 @@ def test_real_client_enables_our_scorer(
     deepspeech_lib: Path, exported: dict[str, Path], built: Path, tmp_path: Path
 ) -> None:
     """DS_EnableExternalScorer returns 0 for our scorers and decodes only vocabulary words."""
-    from dstorch.client import ClientError, OfficialModel, load_library
+    from dstorch.inference.official import ClientError, OfficialModel, load_library
 
     lib = load_library(deepspeech_lib)
     with OfficialModel(exported["pbmm"], deepspeech_lib) as model:

@@ -13,8 +13,8 @@ import pytest
 import torch
 from conftest import ENGLISH, our_log_probs, random_model
 
-from dstorch.data import Alphabet, read_wav
-from dstorch.scorer import Scorer, ScorerError, build_scorer, find_kenlm_bin
+from dstorch.lm.scorer import Scorer, ScorerError, build_scorer, find_kenlm_bin
+from dstorch.training.data import Alphabet, read_wav
 
 # The example data's commands (commands.csv, column en).
 COMMANDS = [
@@ -38,7 +38,7 @@ FLITE_VOICES = ["kal", "awb", "rms", "slt", "kal16"]
 
 def render(cmd: list[str], out: Path) -> np.ndarray:
     """Run a TTS command that writes `out`, then -> int16 PCM [N] at 16 kHz mono."""
-    from dstorch.pipeline.audio import convert
+    from dstorch.prepare.audio import convert
 
     if shutil.which(cmd[0]) is None:
         pytest.skip(f"{cmd[0]} is not installed (make dependencies installs it)")
@@ -127,7 +127,7 @@ def is_command_prefix(answer: str) -> bool:
 
 
 def test_official_client_accepts_the_strict_scorer(chatty, scorers, deepspeech_lib):
-    from dstorch.client import OfficialModel, load_library
+    from dstorch.inference.official import OfficialModel, load_library
 
     lib = load_library(deepspeech_lib)
     with OfficialModel(chatty[1], deepspeech_lib) as client:
@@ -144,7 +144,7 @@ def test_client_answers_only_commands_on_noise_and_unrelated_speech(
     """With the strict scorer every answer is a command, a prefix of one, or empty.
     The open scorer from the same commands, same alpha/beta, lets word salad through on
     the same clips: that is what makes this test able to fail."""
-    from dstorch.client import OfficialModel
+    from dstorch.inference.official import OfficialModel
 
     answers: dict[str, list[str]] = {}
     with OfficialModel(chatty[1], deepspeech_lib) as client:
@@ -163,9 +163,9 @@ def test_client_answers_only_commands_on_noise_and_unrelated_speech(
 def test_our_decoders_answer_like_the_client_with_the_strict_scorer(
     clips, chatty, scorers, deepspeech_lib
 ):
-    from dstorch.client import OfficialModel
     from dstorch.decoder import beam_search
     from dstorch.decoder.reference import ReferenceBeamSearch
+    from dstorch.inference.official import OfficialModel
 
     model, pbmm = chatty
     lm = Scorer(scorers["commands"])

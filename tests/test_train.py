@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from dstorch import checkpoint as ckpt
 from dstorch.config import TrainConfig
-from dstorch.train import train
+from dstorch.training import checkpoint as ckpt
+from dstorch.training.loop import train
 
 FIXTURES = Path(__file__).parent / "fixtures" / "clips"
 
@@ -170,7 +170,7 @@ def test_bad_input_is_one_line_error(tmp_path, case):
 
 
 def test_state_file_written_by_job(tmp_path):
-    from dstorch import job
+    from dstorch.training import job
 
     config = make_config(tmp_path, epochs=1)
     assert job.run(config) == "finished"

@@ -1,4 +1,4 @@
-"""dstorch.transcribe: streaming, commands, CLI, end-to-end parity.
+"""dstorch.inference.transcribe: streaming, commands, CLI, end-to-end parity.
 
 The decoder itself is tested in tests/decoder/, the model import in test_graph_import.py."""
 
@@ -19,8 +19,8 @@ from conftest import ENGLISH, load_clip, random_model
 
 from dstorch.cli import main
 from dstorch.decoder import kernel
+from dstorch.inference.transcribe import TranscribeError, Transcriber, parse_hot_words
 from dstorch.runner.base import set_env_value
-from dstorch.transcribe import TranscribeError, Transcriber, parse_hot_words
 
 SCORER = Path(__file__).parent / "fixtures" / "scorer" / "commands.scorer"
 CLIPS = Path(__file__).parent / "fixtures" / "clips"
@@ -30,8 +30,8 @@ C = len(ENGLISH) + 1
 @pytest.fixture(scope="module")
 def sharp_pbmm(tmp_path_factory) -> Path:
     """A random model with a sharpened output layer (like a trained one), as .pbmm."""
-    from dstorch.data import Alphabet
     from dstorch.export import export_model
+    from dstorch.training.data import Alphabet
 
     model = random_model(C, seed=7, n_hidden=64)
     with torch.no_grad():
@@ -67,7 +67,7 @@ def test_stream_in_uneven_chunks_equals_whole_buffer(sharp_pbmm: Path) -> None:
 
 def _stream_probs(ours: Transcriber, pcm: np.ndarray, batch_steps: int | None):
     """(the probabilities each model call handed the decoder, the candidates)."""
-    import dstorch.transcribe as T
+    import dstorch.inference.transcribe as T
 
     stream, calls = T.Stream(ours, batch_steps), []
     search_next = stream.search.next
@@ -80,7 +80,7 @@ def test_whole_buffers_run_in_big_batches(sharp_pbmm: Path, monkeypatch) -> None
     """transcribe runs the model over many steps per call (the LSTM is causal): the
     probabilities agree with the client's 16-step calls to float rounding, the candidates
     are the same, and long audio goes in blocks of WHOLE_BATCH_STEPS."""
-    import dstorch.transcribe as T
+    import dstorch.inference.transcribe as T
 
     ours = Transcriber(sharp_pbmm, SCORER, beam_width=64)
     pcm = np.resize(load_clip("speech"), 3 * 16000 + 123)
@@ -98,7 +98,7 @@ def test_parity_with_official_client(sharp_pbmm: Path, deepspeech_lib, parity_cl
     token timesteps and confidences as libdeepspeech.so, without and with the scorer, on
     speech, noise, silence and framing edge cases. Decoder settings are covered by
     tests/decoder/test_parity.py."""
-    from dstorch.client import OfficialModel
+    from dstorch.inference.official import OfficialModel
 
     clips = dict(parity_clips)
     clips.update({p.name: _read(p) for p in CLIPS.glob("*.wav")})
@@ -119,7 +119,7 @@ def test_parity_with_official_client(sharp_pbmm: Path, deepspeech_lib, parity_cl
 
 
 def _read(path: Path) -> np.ndarray:
-    from dstorch.transcribe import read_audio
+    from dstorch.inference.transcribe import read_audio
 
     return read_audio(path)
 

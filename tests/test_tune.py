@@ -11,13 +11,9 @@ import torch
 from config_helpers import shipped_config
 from conftest import ROOT, random_model
 
-from dstorch import checkpoint as ckpt
-from dstorch import job, tune
 from dstorch.config import TrainConfig
-from dstorch.data import Alphabet, FeatureCache, read_csvs, read_wav
 from dstorch.decoder import beam_search
-from dstorch.evaluate import ScorerReport, forward_all
-from dstorch.scorer import (
+from dstorch.lm.scorer import (
     DEFAULT_ALPHA,
     DEFAULT_BETA,
     Scorer,
@@ -26,6 +22,10 @@ from dstorch.scorer import (
     find_kenlm_bin,
     read_scorer,
 )
+from dstorch.training import checkpoint as ckpt
+from dstorch.training import job, tune
+from dstorch.training.data import Alphabet, FeatureCache, read_csvs, read_wav
+from dstorch.training.evaluate import ScorerReport, forward_all
 
 CLIPS = Path(__file__).parent / "fixtures" / "clips"
 
@@ -164,7 +164,7 @@ def test_stage_builds_the_scorer_of_the_mode(checkpointed: TrainConfig):
 
 
 def _hide_kenlm(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("dstorch.scorer.REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.lm.scorer.REPO_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
 
@@ -219,7 +219,7 @@ def test_settings_from_pipeline_and_corpus_path():
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory) -> TrainConfig:
     """original/en + commands.csv -> prepare -> a short training job with the scorer."""
-    from dstorch.pipeline import prepare
+    from dstorch.prepare import prepare
 
     kenlm_or_skip()
     out = tmp_path_factory.mktemp("example")
@@ -263,7 +263,7 @@ def test_job_exports_a_tuned_scorer_and_reports_both(example_run: TrainConfig):
 
 @pytest.mark.slow
 def test_official_client_takes_the_scorer_and_decodes_like_us(example_run, deepspeech_lib):
-    from dstorch.client import OfficialModel
+    from dstorch.inference.official import OfficialModel
 
     model, alphabet, _ = ckpt.load_for_inference(example_run.save_dir)
     data = Path(example_run.alphabet_config_path).parent

@@ -118,7 +118,7 @@ class AugmentedFeatures:
 
     def _plain_audio(self, wav: Path) -> np.ndarray:
         if wav not in self._audio:
-            from dstorch.data import read_wav  # late: data imports nothing of ours
+            from dstorch.training.data import read_wav  # late: data imports nothing of ours
 
             self._audio[wav] = read_wav(wav)
         return self._audio[wav]

@@ -27,7 +27,7 @@ from dstorch.decoder.base import (
     word_timings,
 )
 from dstorch.decoder.reference import ReferenceBeamSearch
-from dstorch.scorer import Scorer
+from dstorch.lm.scorer import Scorer
 
 __all__ = [
     "BeamSearchBase",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dstorch.scorer import Scorer
+from dstorch.lm.scorer import Scorer
 
 CUTOFF_TOP_N = 40
 CUTOFF_PROB = 1.0

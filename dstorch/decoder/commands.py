@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from dstorch.decoder.base import Candidate, hot_boost, rounded_alpha_beta
-from dstorch.pipeline.sources import normalise_text, read_commands
-from dstorch.scorer import Scorer
+from dstorch.lm.scorer import Scorer
+from dstorch.prepare.sources import normalise_text, read_commands
 
 
 class CommandError(ValueError):

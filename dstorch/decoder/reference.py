@@ -29,7 +29,7 @@ from dstorch.decoder.base import (
     log_sum_exp,
     pruned_log_probs,
 )
-from dstorch.scorer import child_units, completes_codepoint, unit_words
+from dstorch.lm.scorer import child_units, completes_codepoint, unit_words
 
 
 class _Node:

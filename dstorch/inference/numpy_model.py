@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dstorch import features
-from dstorch.graph_import import GraphWeights, read_graph
+from dstorch.export.import_graph import GraphWeights, read_graph
 
 State = tuple[np.ndarray, np.ndarray]  # (h, c), each [n_hidden] float32
 

@@ -12,7 +12,6 @@ import datetime
 from dataclasses import replace
 from pathlib import Path
 
-from dstorch.evaluate import ReportError, ScorerReport, TestReport
 from dstorch.report.analysis import (
     clean_history,
     commands_of,
@@ -27,6 +26,7 @@ from dstorch.report.analysis import (
 )
 from dstorch.report.page import LABELS, pct, render
 from dstorch.report.speakers import load_speakers
+from dstorch.training.evaluate import ReportError, ScorerReport, TestReport
 
 JSON_NAME = "report.json"
 HTML_NAME = "report.html"

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
-from dstorch.evaluate import Summary, TestReport, finite_or_none
+from dstorch.training.evaluate import Summary, TestReport, finite_or_none
 
 DECODERS = ("no_scorer", "scorer")
 OTHER = "other"  # confusion column for predictions that are no command at all

@@ -13,7 +13,7 @@ def load_speakers(registry: Path | None, wavs: list[str]) -> tuple[dict[str, str
     """-> ({test wav: speaker}, speakers with a train take, notes for the report)."""
     if registry is None:
         return {}, set(), []
-    from dstorch.pipeline.registry import load_registry
+    from dstorch.prepare.registry import load_registry
 
     try:
         entries = list(load_registry(Path(registry)).values())

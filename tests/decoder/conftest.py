@@ -10,6 +10,6 @@ from decoder_helpers import SCORER
 def scorer():
     """The commands fixture scorer (a fresh one per module: tests change alpha/beta)."""
     pytest.importorskip("kenlm")
-    from dstorch.scorer import Scorer
+    from dstorch.lm.scorer import Scorer
 
     return Scorer(SCORER)

@@ -35,7 +35,7 @@ def test_pool_chains_and_parent_rows() -> None:
 
 def test_utf8_scorers_are_refused() -> None:
     pytest.importorskip("kenlm")
-    from dstorch.scorer import Scorer
+    from dstorch.lm.scorer import Scorer
 
     utf8 = Scorer(SCORER.with_name("bytes.scorer"))
     with pytest.raises(DecodeError, match="UTF-8"):

@@ -31,7 +31,7 @@ def test_pools_are_collected_without_changing_results() -> None:
 
 @needs_kernel
 def test_lm_errors_surface_from_next(monkeypatch) -> None:
-    from dstorch.scorer import Scorer
+    from dstorch.lm.scorer import Scorer
 
     search = kernel.KernelBeamSearch(ENGLISH, 16, Scorer(SCORER))  # a cold cache
 
@@ -47,7 +47,7 @@ def test_lm_errors_surface_from_next(monkeypatch) -> None:
 def test_lm_cache_is_shared_by_later_searches(monkeypatch) -> None:
     """A second search with the same settings asks KenLM nothing and finds the same
     candidates; other alpha or hot words get a cache of their own."""
-    from dstorch.scorer import Scorer
+    from dstorch.lm.scorer import Scorer
 
     sc, probs, calls = Scorer(SCORER), random_probs(3, steps=200), []
     first = run(kernel.KernelBeamSearch(ENGLISH, 64, sc), probs)
@@ -83,7 +83,7 @@ def test_backend_choice_and_fallback(tmp_path: Path, monkeypatch, scorer) -> Non
     env = dict(os.environ, DSTORCH_DECODER="python")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["python", "ArrayBeamSearch"], out.stderr
-    from dstorch.scorer import Scorer
+    from dstorch.lm.scorer import Scorer
 
     utf8 = Scorer(SCORER.with_name("bytes.scorer"))  # no UTF-8 mode in the fast searches
     assert type(make_search([chr(i + 1) for i in range(255)], 8, utf8)) is ReferenceBeamSearch

@@ -39,7 +39,7 @@ def settings(name: str, scorer) -> tuple:
 
 @cache
 def _reference(name: str, beam: int, seed: int) -> tuple:
-    from dstorch.scorer import Scorer
+    from dstorch.lm.scorer import Scorer
 
     labels, sc, hot, cutoff_prob, top_n = settings(name, Scorer(SCORER))
     probs = random_probs(seed, classes=len(labels) + 1)
@@ -110,10 +110,10 @@ def test_parity_with_official_client(
 ) -> None:
     """Same transcripts, token timesteps and confidences as the client, without a scorer,
     with one, with hot words and with changed alpha/beta."""
-    from dstorch.client import OfficialModel
-    from dstorch.data import Alphabet
     from dstorch.export import export_model
-    from dstorch.scorer import Scorer
+    from dstorch.inference.official import OfficialModel
+    from dstorch.lm.scorer import Scorer
+    from dstorch.training.data import Alphabet
 
     seed, sharpen, audio, beam, n_settings = CASES[case]
     search = implementation(name)

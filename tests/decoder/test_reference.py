@@ -95,7 +95,7 @@ def test_hot_word_boost_is_added_per_scored_ngram(scorer) -> None:
 
 def test_utf8_scorer_scores_codepoints() -> None:
     pytest.importorskip("kenlm")
-    from dstorch.scorer import Scorer
+    from dstorch.lm.scorer import Scorer
 
     utf8 = Scorer(Path(SCORER).with_name("bytes.scorer"))  # vocabulary: h é l o c a f 日 本
     labels = [chr(i + 1) for i in range(255)]  # UTF8Alphabet: label = byte - 1

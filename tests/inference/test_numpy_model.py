@@ -16,10 +16,10 @@ import torch
 from conftest import ENGLISH, ROOT, load_clip, random_model
 
 from dstorch import features as F
-from dstorch.data import Alphabet
 from dstorch.export import export_model
 from dstorch.inference.numpy_model import NumpyDeepSpeech
-from dstorch.transcribe import Transcriber
+from dstorch.inference.transcribe import Transcriber
+from dstorch.training.data import Alphabet
 
 SCORER = ROOT / "tests" / "fixtures" / "scorer" / "commands.scorer"
 CLIPS = ROOT / "tests" / "fixtures" / "clips"
@@ -86,8 +86,8 @@ def test_state_carries_across_calls_bit_for_bit(normalised) -> None:
 @pytest.mark.parametrize("kind", ["pb", "pbmm"])
 def test_transcripts_equal_official_client(normalised, deepspeech_lib, kind: str) -> None:
     """The .pb reader too (tests/test_transcribe.py covers the .pbmm on more clips)."""
-    from dstorch.client import OfficialModel
-    from dstorch.transcribe import read_audio
+    from dstorch.inference.official import OfficialModel
+    from dstorch.inference.transcribe import read_audio
 
     path = normalised[1][kind]
     clips = {p.name: read_audio(p) for p in sorted(CLIPS.glob("*.wav"))[:4]}
@@ -106,8 +106,8 @@ def test_transcripts_equal_official_client(normalised, deepspeech_lib, kind: str
 
 def test_checkpoint_transcribes_like_its_export(normalised, tmp_path: Path) -> None:
     """A .pt still runs in PyTorch; its transcripts are those of the exported graph."""
-    from dstorch import checkpoint as ckpt
     from dstorch.config import TrainConfig
+    from dstorch.training import checkpoint as ckpt
 
     model, files = normalised
     config = TrainConfig(checkpoint_dir=str(tmp_path), n_hidden=48, dropout_rate=0.0)

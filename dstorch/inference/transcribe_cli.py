@@ -1,0 +1,206 @@
+"""`dstorch transcribe`: files, folders or a raw PCM stream on stdin, as text or JSON.
+
+Output: the best transcript (with `name<TAB>` in front for a folder), or with --json one
+JSON object per input line: {"file", "transcripts": [{"text", "confidence", "words":
+[{"word", "start_time", "duration"}]}]}, the native client's metadata. --client official
+runs the same through the official libdeepspeech.so for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the parser is built for every dstorch command: import torch lazily
+    import numpy as np
+
+    from dstorch.decoder import Candidate
+
+STDIN_CHUNK = 16000 * 2  # bytes: half a second of 16-bit samples
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="configuration.env")
+    p.add_argument("--model", help=".pbmm/.pb/checkpoint (default: MODELS_DIR/MODEL_NAME.pbmm)")
+    p.add_argument("--scorer", help=".scorer (default: MODELS_DIR/MODEL_NAME.scorer if any)")
+    p.add_argument("--no_scorer", action="store_true", help="decode without a scorer")
+    p.add_argument("--audio", required=True, help="file, folder, or - for raw PCM on stdin")
+    p.add_argument("--json", action="store_true", help="JSON metadata, one object a line")
+    p.add_argument("--beam_width", type=int, help="default: the model's (500)")
+    p.add_argument("--lm_alpha", type=float)
+    p.add_argument("--lm_beta", type=float)
+    p.add_argument("--hot_words", help="word:boost,word:boost")
+    p.add_argument("--candidate_transcripts", type=int, default=1)
+    p.add_argument("--commands", help="commands.csv or text file: answer only these sentences")
+    p.add_argument("--client", choices=("dstorch", "official"), default="dstorch")
+
+
+def default_paths(args: argparse.Namespace) -> tuple[str, str | None]:
+    """--model / --scorer, or the exported model in MODELS_DIR named MODEL_NAME."""
+    from dstorch.config import PipelineConfig
+    from dstorch.inference.transcribe import TranscribeError
+
+    model, scorer = args.model, args.scorer
+    if model is None or (scorer is None and not args.no_scorer):
+        config = PipelineConfig.load(args.config)
+        base = Path(config.models_dir) / config.model_name
+        if model is None:
+            model = str(base.with_suffix(".pbmm"))
+            if not Path(model).is_file():
+                raise TranscribeError(
+                    f"no model at {model}; export one first (make export) or pass --model"
+                )
+        if scorer is None and base.with_suffix(".scorer").is_file():
+            scorer = str(base.with_suffix(".scorer"))
+    return model, None if args.no_scorer else scorer
+
+
+class Official:
+    """The official client behind the Transcriber interface (transcribe / stream)."""
+
+    def __init__(self, args: argparse.Namespace, model: str, scorer: str | None):
+        from dstorch.inference.official import ClientError, OfficialModel
+        from dstorch.inference.transcribe import TranscribeError, parse_hot_words
+        from dstorch.lm.scorer import read_scorer
+
+        if args.commands:
+            raise TranscribeError("--commands works with our decoder only; drop --client")
+        self.labels: list[str] = []  # token texts seen, so tokens can be label indices
+        try:
+            self.client = OfficialModel(model)
+            if args.beam_width:
+                self.client.set_beam_width(args.beam_width)
+            if scorer:
+                self.client.enable_scorer(scorer)
+                if args.lm_alpha is not None or args.lm_beta is not None:
+                    stored = read_scorer(scorer)
+                    alpha = stored.alpha if args.lm_alpha is None else args.lm_alpha
+                    beta = stored.beta if args.lm_beta is None else args.lm_beta
+                    self.client.set_scorer_alpha_beta(alpha, beta)
+            for word, boost in parse_hot_words(args.hot_words).items():
+                self.client.add_hot_word(word, boost)
+        except ClientError as exc:
+            raise TranscribeError(f"official client: {exc}") from None
+
+    def _candidates(self, transcripts) -> list[Candidate]:
+        from dstorch.decoder import Candidate
+
+        out = []
+        for t in transcripts:
+            for tok in t.tokens:
+                if tok.text not in self.labels:
+                    self.labels.append(tok.text)
+            tokens = [self.labels.index(tok.text) for tok in t.tokens]
+            steps = [tok.timestep for tok in t.tokens]
+            out.append(Candidate(t.text, t.confidence, tokens, steps))
+        return out
+
+    def transcribe(self, pcm: np.ndarray, num_results: int) -> list[Candidate]:
+        return self._candidates(self.client.stt_with_metadata(pcm, num_results))
+
+    def transcribe_chunks(self, chunks: Iterator[np.ndarray], num_results: int):
+        stream = self.client.stream()
+        for chunk in chunks:
+            stream.feed(chunk)
+        return self._candidates(stream.finish_with_metadata(num_results))
+
+    def words(self, candidate: Candidate):
+        from dstorch.decoder import word_timings
+
+        return word_timings(candidate, self.labels)
+
+
+def _number(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None  # JSON has no infinities
+
+
+def to_json(name: str, candidates: list[Candidate], engine) -> str:
+    transcripts = []
+    for cand in candidates:
+        words = [
+            {"word": w.word, "start_time": round(w.start_time, 4), "duration": round(w.duration, 4)}
+            for w in engine.words(cand)
+            if w.word
+        ]
+        confidence = _number(cand.confidence)
+        transcripts.append({"text": cand.text, "confidence": confidence, "words": words})
+    return json.dumps({"file": name, "transcripts": transcripts}, ensure_ascii=False)
+
+
+def stdin_chunks() -> Iterator[np.ndarray]:
+    """int16 chunks of raw little-endian PCM from stdin (an odd last byte is dropped)."""
+    import numpy as np
+
+    rest = b""
+    while chunk := sys.stdin.buffer.read(STDIN_CHUNK):
+        data, cut = rest + chunk, (len(rest) + len(chunk)) // 2 * 2
+        rest = data[cut:]
+        yield np.frombuffer(data[:cut], "<i2").astype(np.int16)
+
+
+def _inputs(audio: str) -> list[Path]:
+    from dstorch.inference.transcribe import TranscribeError
+
+    path = Path(audio)
+    if path.is_dir():
+        from dstorch.prepare.sources import list_recordings
+
+        files = list_recordings(path)
+        if not files:
+            raise TranscribeError(f"{path}: no audio files in this folder")
+        return files
+    if not path.exists():
+        raise TranscribeError(f"{path}: no such file or folder")
+    return [path]
+
+
+def run(args: argparse.Namespace) -> int:
+    """The whole command; -> exit status (1 if some file of a folder failed)."""
+    from dstorch.inference.transcribe import (
+        TranscribeError,
+        Transcriber,
+        parse_hot_words,
+        read_audio,
+    )
+
+    model, scorer = default_paths(args)
+    n = max(1, args.candidate_transcripts)
+    if args.client == "official":
+        engine = Official(args, model, scorer)
+    else:
+        hot = parse_hot_words(args.hot_words)
+        engine = Transcriber(
+            model, scorer, args.beam_width, args.lm_alpha, args.lm_beta, hot, args.commands
+        )
+    emit = (lambda name, c: print(to_json(name, c, engine), flush=True)) if args.json else None
+    if args.audio == "-":
+        if isinstance(engine, Official):
+            cands = engine.transcribe_chunks(stdin_chunks(), n)
+        else:
+            stream = engine.stream()
+            for chunk in stdin_chunks():
+                stream.feed(chunk)
+            cands = stream.finish(n)
+        emit("-", cands) if emit else print(cands[0].text, flush=True)
+        return 0
+    files, folder, status = _inputs(args.audio), Path(args.audio).is_dir(), 0
+    for path in files:
+        name = str(path.relative_to(args.audio)) if folder else str(path)
+        try:
+            cands = engine.transcribe(read_audio(path), n)
+        except TranscribeError as exc:
+            if not folder:
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        if emit:
+            emit(name, cands)
+        else:
+            print(f"{name}\t{cands[0].text}" if folder else cands[0].text, flush=True)
+    return status
