@@ -13,7 +13,8 @@ from dstorch.model import DeepSpeech
 from dstorch.training.data import Alphabet
 
 ROOT = Path(__file__).resolve().parent.parent
-FEATURE_FIXTURES = Path(__file__).parent / "fixtures" / "features"
+FIXTURES_DIR = Path(__file__).parent / "fixtures"
+FEATURE_FIXTURES = FIXTURES_DIR / "features"
 ENGLISH = [" "] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["'"]
 
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the data-preparation tests (tests/test_pipeline_*.py).
+"""Shared helpers for the data-preparation tests (tests/prepare/).
 
 Fixtures are real audio files written into tmp dirs at test time (seeded tones and noise via
 soundfile; sox / espeak-ng where a test needs them), so nothing large is committed.

@@ -1,4 +1,4 @@
-"""Shared helpers for the runner tests (tests/test_runner_*.py): projects from the clip
+"""Shared helpers for the runner tests (tests/runner/): projects from the clip
 fixtures, small and fast settings, waiting, reading configuration.env back."""
 
 from __future__ import annotations

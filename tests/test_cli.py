@@ -2,11 +2,12 @@
 
 import subprocess
 import sys
-from pathlib import Path
+
+from conftest import FIXTURES_DIR
 
 from dstorch.cli import build_parser
 
-FIXTURES = Path(__file__).parent / "fixtures" / "clips"
+FIXTURES = FIXTURES_DIR / "clips"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

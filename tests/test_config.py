@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from config_helpers import shipped_config
+from conftest import ROOT
 from dotenv import dotenv_values
 
 from dstorch.cli import build_parser, main
 from dstorch.config import ConfigError, PipelineConfig, TrainConfig
 
-ROOT = Path(__file__).parent.parent
 SHIPPED = (ROOT / "configuration.env").read_text()
 
 

@@ -6,14 +6,13 @@ project venv), which also re-implements the client's window buffering independen
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import FIXTURES_DIR
 
 from dstorch.features import N_MFCC, STEP, WINDOW, audio_features, frame_count
 
-FIXTURES = Path(__file__).parent / "fixtures" / "features"
+FIXTURES = FIXTURES_DIR / "features"
 CLIPS = ["speech", "noise", "silence", "short"]
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE_IMAGE = os.environ.get("DSTORCH_TEST_BASE_IMAGE", "dstorch-test-base:latest")
 # The base image puts its torch environment (/opt/conda) first on PATH; a fresh machine has
 # only the system Python, so the venv must get everything from `make dependencies`.

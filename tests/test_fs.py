@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from fault_helpers import on_full_disk, python, without_write_permission
 
 from dstorch.fs import (
@@ -132,7 +132,7 @@ def test_lock_names_the_holder_and_dies_with_it(tmp_path):
         [*python(HOLD), str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 FAST = {
     "RUNNER": "local",
     "MAX_EPOCH": "10",

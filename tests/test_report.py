@@ -10,12 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES_DIR
 
 from dstorch.report import build_report, print_report_location, voice_accuracy
 from dstorch.report.plots import ACCURACY_PNG, CONFUSION_PNG, LOSS_PNG
 from dstorch.training.evaluate import Result, ScorerReport, TestReport, edit_distance, summarize
 
-REGISTRY = Path(__file__).parent / "fixtures" / "report" / "registry.csv"
+REGISTRY = FIXTURES_DIR / "report" / "registry.csv"
 DATA = "/anywhere/data/en"  # the registry matches test paths by their data/-relative tail
 
 # (file, reference, heard without scorer, heard with scorer). Speakers: alice and bob

@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "system_packages.sh"
 debian = pytest.mark.skipif(
     not (shutil.which("dpkg-query") and shutil.which("apt-get")), reason="needs Debian/Ubuntu"

@@ -1,4 +1,4 @@
-"""The fault harness (`make bench-faults`, tests/test_faults.py): SIGKILL the trainer,
+"""The fault harness (`make bench-faults`, tests/bench/test_faults.py): SIGKILL the trainer,
 prepare and the scorer stage at random (seeded) points, rerun each to the end, and check
 what a crash may cost.
 

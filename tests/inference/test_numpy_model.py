@@ -85,7 +85,7 @@ def test_state_carries_across_calls_bit_for_bit(normalised) -> None:
 
 @pytest.mark.parametrize("kind", ["pb", "pbmm"])
 def test_transcripts_equal_official_client(normalised, deepspeech_lib, kind: str) -> None:
-    """The .pb reader too (tests/test_transcribe.py covers the .pbmm on more clips)."""
+    """The .pb reader too (tests/inference/test_transcribe.py covers the .pbmm on more clips)."""
     from dstorch.inference.official import OfficialModel
     from dstorch.inference.transcribe import read_audio
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES_DIR
 
 from dstorch.training.data import (
     Alphabet,
@@ -18,7 +19,7 @@ from dstorch.training.data import (
     read_wav,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "clips"
+FIXTURES = FIXTURES_DIR / "clips"
 
 
 def write_wav(path: Path, pcm: np.ndarray, rate=16000, channels=1, width=2) -> Path:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ENGLISH, load_clip
+from conftest import ENGLISH, FIXTURES_DIR, load_clip
 
 from dstorch.lm.scorer import (
     DEFAULT_ALPHA,
@@ -21,7 +21,7 @@ from dstorch.lm.scorer import (
     word_labels,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "scorer"
+FIXTURES = FIXTURES_DIR / "scorer"
 COMMANDS = FIXTURES / "commands.scorer"  # build_scorer(COMMAND_SENTENCES, ENGLISH)
 COMMAND_SENTENCES = [
     "turn on the light",

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import FIXTURES_DIR
 
 from dstorch.config import TrainConfig
 from dstorch.training import checkpoint as ckpt
@@ -12,7 +13,7 @@ from dstorch.training import job
 from dstorch.training.data import FeatureCache, read_csv, read_wav
 from dstorch.training.evaluate import evaluate
 
-FIXTURES = Path(__file__).parent / "fixtures" / "clips"
+FIXTURES = FIXTURES_DIR / "clips"
 
 
 @pytest.fixture(scope="module")

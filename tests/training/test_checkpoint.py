@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import FIXTURES_DIR
 
 from dstorch.config import TrainConfig
 from dstorch.model import DeepSpeech
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.data import Alphabet
 
-CLIPS = Path(__file__).parent / "fixtures" / "clips"
+CLIPS = FIXTURES_DIR / "clips"
 
 
 def save_steps(tmp_path: Path, max_to_keep: int, steps: range) -> list[str]:

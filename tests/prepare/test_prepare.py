@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from config_helpers import ROOT
+from conftest import ROOT
 from pipeline_helpers import COMMANDS, name, project, read_rows, run, snapshot, tone
 
 from dstorch.prepare import PrepareError
@@ -114,7 +114,7 @@ def _configured_project(tmp_path: Path) -> Path:
     from dstorch.runner.base import set_env_value
 
     root = project(tmp_path / "p", speakers=3)
-    shutil.copy(Path(__file__).parent.parent / "configuration.env", root / "configuration.env")
+    shutil.copy(ROOT / "configuration.env", root / "configuration.env")
     set_env_value(root / "configuration.env", "LANGUAGE", "en")
     set_env_value(root / "configuration.env", "DATA_DIR", "data")
     return root

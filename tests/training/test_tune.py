@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from config_helpers import shipped_config
-from conftest import ROOT, random_model
+from conftest import FIXTURES_DIR, ROOT, random_model
 
 from dstorch.config import TrainConfig
 from dstorch.decoder import beam_search
@@ -27,7 +27,7 @@ from dstorch.training import job, tune
 from dstorch.training.data import Alphabet, FeatureCache, read_csvs, read_wav
 from dstorch.training.evaluate import ScorerReport, forward_all
 
-CLIPS = Path(__file__).parent / "fixtures" / "clips"
+CLIPS = FIXTURES_DIR / "clips"
 
 
 def kenlm_or_skip() -> Path:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import FIXTURES_DIR
 
 from dstorch.config import TrainConfig
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.loop import train
 
-FIXTURES = Path(__file__).parent / "fixtures" / "clips"
+FIXTURES = FIXTURES_DIR / "clips"
 
 
 def make_config(tmp_path: Path, **overrides) -> TrainConfig:

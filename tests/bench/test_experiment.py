@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from config_helpers import shipped_config
+from conftest import ROOT
 
 from dstorch.bench.experiment import (
     VARIANTS,
@@ -16,8 +17,6 @@ from dstorch.bench.experiment import (
     variant_config,
     without_voice_augmentation,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_voice_augmentations_are_the_lever_removed():

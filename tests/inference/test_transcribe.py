@@ -14,16 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from config_helpers import ROOT
-from conftest import ENGLISH, load_clip, random_model
+from conftest import ENGLISH, FIXTURES_DIR, ROOT, load_clip, random_model
 
 from dstorch.cli import main
 from dstorch.decoder import kernel
 from dstorch.inference.transcribe import TranscribeError, Transcriber, parse_hot_words
 from dstorch.runner.base import set_env_value
 
-SCORER = Path(__file__).parent / "fixtures" / "scorer" / "commands.scorer"
-CLIPS = Path(__file__).parent / "fixtures" / "clips"
+SCORER = FIXTURES_DIR / "scorer" / "commands.scorer"
+CLIPS = FIXTURES_DIR / "clips"
 C = len(ENGLISH) + 1
 
 

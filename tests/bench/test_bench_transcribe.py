@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import torch
-from conftest import ENGLISH, load_clip, random_model
+from conftest import ENGLISH, ROOT, load_clip, random_model
 
-ROOT = Path(__file__).resolve().parent.parent
 SCORER = ROOT / "tests" / "fixtures" / "scorer" / "commands.scorer"
 
 
