@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 TEMP_PREFIX = ".dstorch-tmp-"
+# The source checkout (for an editable install; in site-packages it has no pyproject.toml):
+# where build/ keeps KenLM and the compiled decoder kernel.
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = "job.lock"  # in a checkpoint dir: held by the one job that writes there
 STATE_FILE = "state.json"  # in a checkpoint dir: written by the job alone, read by runners
 PREPARE_LOCK = ".dstorch-prepare.lock"  # in the data dir, while prepare writes there

@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 
 from dstorch.config import REGISTRY_FILE
-from dstorch.fs import TEMP_GLOB
+from dstorch.fs import SOURCE_ROOT, TEMP_GLOB
 from dstorch.training import checkpoint as ckpt
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = SOURCE_ROOT  # the example data and configuration.env the trials copy
 CLIPS = ROOT / "tests" / "fixtures" / "clips"
 RESUMED = re.compile(r"Resuming from \S+: epoch \d+, step (\d+)")
 POLL_S = 0.02

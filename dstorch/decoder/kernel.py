@@ -42,7 +42,7 @@ from dstorch.decoder.base import (
     check_probs,
     pruned_rows,
 )
-from dstorch.fs import atomic_target
+from dstorch.fs import SOURCE_ROOT, atomic_target
 
 SOURCE_DIR = Path(__file__).with_name("kernel")
 SOURCE = SOURCE_DIR / "ctc_kernel.c"
@@ -65,9 +65,8 @@ class UnsafeLibraryError(OSError):
 def kernel_dirs() -> list[Path]:
     """Where the compiled kernel may live, first choice first; all user-owned places."""
     dirs = [Path(os.environ["DSTORCH_KERNEL_DIR"])] if os.environ.get("DSTORCH_KERNEL_DIR") else []
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "pyproject.toml").is_file():  # a source checkout, not site-packages
-        dirs.append(checkout / "build" / "ctc_kernel")
+    if (SOURCE_ROOT / "pyproject.toml").is_file():  # a source checkout, not site-packages
+        dirs.append(SOURCE_ROOT / "build" / "ctc_kernel")
     if sys.prefix != sys.base_prefix:  # a virtual environment
         dirs.append(Path(sys.prefix) / "share" / "dstorch" / "ctc_kernel")
     try:

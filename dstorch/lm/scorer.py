@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from dstorch.config import LM_COMMANDS, LM_OPEN
-from dstorch.fs import atomic_target
+from dstorch.fs import SOURCE_ROOT, atomic_target
 from dstorch.lm.arpa import write_command_arpa
 from dstorch.lm.fst import (
     FST_MAGIC,
@@ -46,7 +46,6 @@ KENLM_MAX_ORDER = 6  # KenLM's default compiled maximum, used by the 0.9.3 clien
 # word outside the commands costs about -23 * alpha (ln); see dstorch.lm.arpa.
 COMMANDS_ALPHA = 2.0
 COMMANDS_BETA = 2.0
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def trie_header(utf8: bool, alpha: float, beta: float) -> bytes:
@@ -81,7 +80,7 @@ def find_kenlm_bin(kenlm_bin: str | os.PathLike | None = None) -> Path:
 
     Looks at ``kenlm_bin``, $DSTORCH_KENLM_BIN, build/kenlm/bin in the repo, then $PATH.
     """
-    candidates = [kenlm_bin, os.environ.get("DSTORCH_KENLM_BIN"), REPO_ROOT / "build/kenlm/bin"]
+    candidates = [kenlm_bin, os.environ.get("DSTORCH_KENLM_BIN"), SOURCE_ROOT / "build/kenlm/bin"]
     for cand in candidates:
         if cand and all((Path(cand) / exe).is_file() for exe in ("lmplz", "build_binary")):
             return Path(cand)

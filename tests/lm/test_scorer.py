@@ -119,7 +119,7 @@ def test_build_scorer_input_errors(sentences, labels, match, tmp_path: Path) -> 
 def test_build_scorer_order_and_missing_kenlm(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(ScorerError, match="order 9"):
         build_scorer(["stop"], ENGLISH, tmp_path / "x.scorer", order=9)
-    monkeypatch.setattr("dstorch.lm.scorer.REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.lm.scorer.SOURCE_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ScorerError, match="build_kenlm.sh"):

@@ -89,7 +89,7 @@ def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
 
     from dstorch.training.tune import ScorerSettings
 
-    monkeypatch.setattr("dstorch.lm.scorer.REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.lm.scorer.SOURCE_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     config = TrainConfig(

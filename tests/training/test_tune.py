@@ -164,7 +164,7 @@ def test_stage_builds_the_scorer_of_the_mode(checkpointed: TrainConfig):
 
 
 def _hide_kenlm(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("dstorch.lm.scorer.REPO_ROOT", tmp_path)
+    monkeypatch.setattr("dstorch.lm.scorer.SOURCE_ROOT", tmp_path)
     monkeypatch.delenv("DSTORCH_KENLM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
 
