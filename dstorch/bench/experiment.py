@@ -98,12 +98,17 @@ def train(config: PipelineConfig, root: Path, out: Path) -> dict[str, Path | Non
     model_dir = out / "model"
     train_config = config.train_config(str(data), str(out / "checkpoints"), str(model_dir))
     train_config.load_checkpoint = False
-    job.run(train_config, ScorerSettings.from_pipeline(config))
-    scorers: dict[str, Path | None] = {"none": None}
+    project = ScorerSettings.from_pipeline(config)
+    job.run(train_config, project)
+    scorer = model_dir / f"{config.model_name}.scorer"  # the job's tuned project scorer
+    scorers: dict[str, Path | None] = {"none": None, project.mode: scorer}
     for mode in (LM_OPEN, LM_COMMANDS):
+        if mode == project.mode:
+            scorers[mode] = scorer if scorer.is_file() else None
+            continue
         folder = out / f"scorer-{mode}"
         folder.mkdir(parents=True, exist_ok=True)
-        settings = dataclasses.replace(ScorerSettings.from_pipeline(config), mode=mode)
+        settings = dataclasses.replace(project, mode=mode)
         outcome = run_stage(dataclasses.replace(train_config, export_dir=str(folder)), settings)
         scorers[mode] = outcome.path
     scorers["model"] = model_dir / f"{config.model_name}.pbmm"

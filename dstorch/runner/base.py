@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
 from dstorch.config import ENV_PREFIX, PipelineConfig
-from dstorch.fs import atomic_target, files_digest
+from dstorch.fs import atomic_target, files_digest, replaced_dir
 
 ENV_FILE = "configuration.env"
 # Exit statuses of follow_log(): the run ended well, badly, or is not known to have run.
@@ -211,6 +212,21 @@ class Runner:
     def fetch_outputs(self) -> list[Path]:
         """Copy the exported model files into MODELS_DIR; returns the copies."""
         raise NotImplementedError
+
+    def install_models(self, where: str, files: dict[str, Callable[[Path], None]]) -> list[Path]:
+        """Replace MODELS_DIR with `files` ({name: write(target path)}) as one set, so no
+        stale file survives next to a new model. None: the run has not exported yet
+        (`where` names the export folder in that error)."""
+        if not files:
+            raise RunnerError(
+                f"no exported model in {where} yet; the run has not finished (see make log)"
+            )
+        with replaced_dir(self.models_dir) as staging:
+            for name, write in files.items():
+                write(staging / name)
+        copies = [self.models_dir / name for name in files]
+        print(f"{self.name} runner: {len(copies)} files copied into {self.config.models_dir}/")
+        return copies
 
     def clean(self) -> None:
         """Remove everything the runner made (processes/containers, checkpoints, images)."""

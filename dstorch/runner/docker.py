@@ -24,7 +24,7 @@ from docker.models.containers import Container
 from docker.types import DeviceRequest
 
 from dstorch.config import PipelineConfig
-from dstorch.fs import STATE_FILE, file_sha256, replaced_dir
+from dstorch.fs import STATE_FILE, file_sha256
 from dstorch.runner.base import (
     FAILED,
     Runner,
@@ -332,18 +332,17 @@ class DockerRunner(Runner):
                     and len(Path(m.name).parts) == 2
                     and not Path(m.name).name.startswith(".")
                 ]
-                if not members:
-                    raise RunnerError(
-                        f"no exported model in volume {self.volume_names['model']} "
-                        "yet; the run has not finished (see make log)"
-                    )
-                with replaced_dir(self.models_dir) as staging:  # the new set, nothing stale
-                    for member in members:
-                        with open(staging / Path(member.name).name, "wb") as out:
+
+                def writer(member: tarfile.TarInfo):
+                    def write(target: Path) -> None:
+                        with open(target, "wb") as out:
                             shutil.copyfileobj(tar.extractfile(member), out)
-        copies = [self.models_dir / Path(m.name).name for m in members]
-        print(f"docker runner: {len(copies)} files copied into {self.config.models_dir}/")
-        return copies
+
+                    return write
+
+                where = f"volume {self.volume_names['model']}"
+                files = {Path(m.name).name: writer(m) for m in members}
+                return self.install_models(where, files)
 
     def _remove_containers(self) -> None:
         for name in (self.container_name, self.helper_name):

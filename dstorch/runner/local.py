@@ -25,7 +25,6 @@ from dstorch.fs import (
     atomic_write,
     lock_busy,
     lock_holder,
-    replaced_dir,
     take_lock,
     write_lock_pid,
 )
@@ -213,17 +212,10 @@ class LocalRunner(Runner):
         files = sorted(
             p for p in self.export_dir.glob("*") if p.is_file() and not p.name.startswith(".")
         )
-        if not files:
-            raise RunnerError(
-                f"no exported model in {self.export_dir.relative_to(self.root)}/ "
-                "yet; the run has not finished (see make log)"
-            )
-        with replaced_dir(self.models_dir) as staging:  # the new set, nothing stale
-            for path in files:
-                shutil.copy2(path, staging / path.name)
-        copies = [self.models_dir / p.name for p in files]
-        print(f"local runner: {len(copies)} files copied into {self.config.models_dir}/")
-        return copies
+        where = f"{self.export_dir.relative_to(self.root)}/"
+        return self.install_models(
+            where, {p.name: lambda target, p=p: shutil.copy2(p, target) for p in files}
+        )
 
     def reset(self) -> None:
         if self.alive():
