@@ -195,11 +195,27 @@ def write_lock_pid(fd: int, pid: int) -> None:
     os.pwrite(fd, f"{pid}\n".encode(), 0)
 
 
+def _is_file(fd: int, path: Path) -> bool:
+    """Whether descriptor `fd` of this process is open on `path`."""
+    try:
+        opened, named = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
+
+
 @contextmanager
 def run_lock(directory: str | Path) -> Iterator[None]:
     """Hold the run lock of `directory` for the block: the runner's inherited one when
     DSTORCH_LOCK_FD names it, else a fresh one."""
     inherited = os.environ.pop(LOCK_FD_ENV, None)
+    if inherited and not _is_file(int(inherited), Path(directory) / LOCK_FILE):
+        # Started by torchrun, which the runner gave the lock: torchrun holds it for the
+        # whole run, but its workers do not inherit the descriptor (it closes them).
+        if lock_busy(directory):
+            yield
+            return
+        inherited = None
     fd = int(inherited) if inherited else take_lock(directory)
     if inherited:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # already ours: a no-op check

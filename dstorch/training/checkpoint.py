@@ -46,6 +46,7 @@ class TrainState:
     es_counter: int = 0  # epochs without dev improvement (early stop)
     plateau_counter: int = 0  # epochs without dev improvement (LR reduction)
     history: list[dict] = field(default_factory=list)  # per-epoch train/dev loss, lr
+    world_size: int = 1  # processes that trained: a global batch is TRAIN_BATCH_SIZE x this
 
 
 def rng_states() -> dict:
@@ -70,6 +71,14 @@ def restore_rng(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def rank_rng(payload: dict, rank: int) -> dict | None:
+    """The RNG states rank `rank` saved (rank 0's are "rng"); None when it saved none."""
+    if rank == 0:
+        return payload["rng"]
+    others = payload.get("rank_rng", [])
+    return others[rank - 1] if rank - 1 < len(others) else None
+
+
 def save(
     directory: str | Path,
     config: TrainConfig,
@@ -78,9 +87,14 @@ def save(
     optimizer: torch.optim.Optimizer,
     state: TrainState,
     best: bool = False,
+    rank_rngs: list[dict] | None = None,
 ) -> Path:
-    """Write `last-<step>.pt` (and `best.pt` when `best`), pruning old `last` files."""
+    """Write `last-<step>.pt` (and `best.pt` when `best`), pruning old `last` files.
+
+    `rank_rngs`: every rank's RNG states in rank order (distributed training), so each
+    rank resumes its own dropout stream; default: this process's."""
     directory = Path(directory)
+    rngs = rank_rngs or [rng_states()]
     payload = {
         "format": 1,
         "config": asdict(config),
@@ -88,8 +102,10 @@ def save(
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "state": asdict(state),
-        "rng": rng_states(),
+        "rng": rngs[0],
     }
+    if len(rngs) > 1:
+        payload["rank_rng"] = rngs[1:]
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     data = buffer.getvalue()

@@ -2,11 +2,14 @@
 
 The runners start this in the background (`python -m dstorch job ...`) and watch
 `<checkpoint_dir>/state.json`, which says whether the run is running, stopped, finished
-or failed, the last finished epoch and the best dev loss.
+or failed, the last finished epoch and the best dev loss. Under torchrun (GPUS, NNODES)
+every rank trains; rank 0 alone holds the run lock, writes state.json and checkpoints,
+and runs the scorer, test and export phases.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
@@ -30,6 +33,7 @@ from dstorch.fs import (
 from dstorch.lm.scorer import Scorer, ScorerError
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.data import FeatureCache, read_csvs
+from dstorch.training.distributed import Ranks
 from dstorch.training.evaluate import (
     ScorerReport,
     TestReport,
@@ -176,6 +180,8 @@ def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> str:
     installed first and honoured between the phases; state.json names the phase a run
     stopped or failed in. The run holds the checkpoint dir's lock throughout.
     """
+    if not Ranks.from_env().is_main:
+        return _train_only(config)
     with GracefulStop() as stop:  # first: a stop during setup must not be lost
         directory = Path(config.save_dir)
         with run_lock(directory):
@@ -194,6 +200,14 @@ def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> str:
                 error=None,
             )
             return _phases(config, scorer, stop)
+
+
+def _train_only(config: TrainConfig) -> str:
+    """Ranks other than 0: train alongside rank 0, quietly (rank 0 reports for all)."""
+    with GracefulStop() as stop, open(os.devnull, "w") as quiet:
+        with contextlib.redirect_stdout(quiet):
+            result = train(config, stop=stop)
+    return "stopped" if result.stopped else "finished"
 
 
 def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulStop) -> str:

@@ -1,5 +1,6 @@
 """The training loop: CTC + Adam over length-bucketed batches, dev loss every epoch,
 early stopping and plateau LR reduction, exact resume, graceful stop on SIGTERM/SIGINT.
+Under torchrun every rank runs this loop on its shard of each batch (see distributed.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.checkpoint import TrainState
 from dstorch.training.data import Alphabet, FeatureCache, bucketed_batches, collate, read_csvs
+from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
 
 
@@ -67,8 +69,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def epoch_batches(samples, config: TrainConfig, epoch: int) -> list:
-    """The batch order of an epoch depends only on (seed, epoch), so resume can skip ahead.
+def epoch_batches(samples, config: TrainConfig, epoch: int, world_size: int = 1) -> list:
+    """The global batches of an epoch (train_batch_size clips per rank), in an order that
+    depends only on (seed, epoch), so resume can skip ahead and every rank agrees.
 
     With --augmentations_per_epoch N every sample appears N times, each copy augmented
     independently.
@@ -76,7 +79,7 @@ def epoch_batches(samples, config: TrainConfig, epoch: int) -> list:
     rng = random.Random(config.random_seed * 1000 + epoch)
     passes = range(max(config.augmentations_per_epoch, 1))
     copies = [replace(s, pass_index=p) for p in passes for s in samples]
-    return bucketed_batches(copies, config.train_batch_size, rng)
+    return bucketed_batches(copies, config.train_batch_size * world_size, rng)
 
 
 def train_features(config: TrainConfig, cache: FeatureCache, augmenter: Augmenter):
@@ -92,15 +95,18 @@ def train_features(config: TrainConfig, cache: FeatureCache, augmenter: Augmente
     return features_at
 
 
-def dev_loss(model, samples, cache, config: TrainConfig, device) -> float:
+def dev_loss(model, samples, cache, config: TrainConfig, device, group: Group | None = None):
+    """Mean per-sample CTC loss over `samples`. Each rank of `group` evaluates its share of
+    the batches and the sums are added, so every rank gets the same value (and decision)."""
+    group = group or Group(Ranks(), device)
     model.eval()
     total = 0.0
     with torch.no_grad():
-        for chunk in bucketed_batches(samples, config.dev_batch_size):
+        for chunk in group.shard(bucketed_batches(samples, config.dev_batch_size)):
             losses, _ = forward_losses(model, collate(chunk, cache), device, amp=False)
             total += losses.sum().item()
     model.train()
-    return total / len(samples)
+    return group.sum(total)[0] / len(samples)
 
 
 def update_after_epoch(state: TrainState, loss: float, config: TrainConfig) -> tuple[bool, bool]:
@@ -130,20 +136,38 @@ def feature_statistics(samples, cache: FeatureCache) -> tuple[torch.Tensor, torc
 
 
 def restore(
-    config: TrainConfig, alphabet: Alphabet, model, optimizer, samples, cache
+    config: TrainConfig, alphabet: Alphabet, model, optimizer, samples, cache, group: Group
 ) -> TrainState:
-    """Resume from the newest checkpoint when allowed, else a fresh state."""
-    payload = ckpt.load_latest(config.load_dir) if config.load_checkpoint else None
+    """Resume from the newest checkpoint when allowed, else a fresh state. Rank 0 reads
+    it and hands it to the others (ranks on other machines have no checkpoint dir)."""
+    main = group.is_main and config.load_checkpoint
+    payload = group.broadcast(ckpt.load_latest(config.load_dir) if main else None)
+    restore_rank_rng(payload, config, group)
     if payload is None:
         model.set_normalization(*feature_statistics(samples, cache))
-        return TrainState(learning_rate=config.learning_rate)
+        return TrainState(learning_rate=config.learning_rate, world_size=group.world_size)
     ckpt.check_compatible(payload, config, alphabet)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
-    ckpt.restore_rng(payload["rng"])
     state = TrainState(**payload["state"])
     print(f"Resuming from {payload['path']}: epoch {state.epoch}, step {state.step}")
+    if state.world_size != group.world_size:
+        print(
+            f"note: the checkpoint was trained by {state.world_size} process(es), now "
+            f"{group.world_size}: the global batch changes (resume is exact with the same GPUS)"
+        )
+        state.world_size = group.world_size
     return state
+
+
+def restore_rank_rng(payload: dict | None, config: TrainConfig, group: Group) -> None:
+    """This rank's RNG states from the checkpoint. A rank with none saved (a fresh start, or
+    more ranks than before) seeds its own stream, so dropout masks differ between ranks."""
+    states = ckpt.rank_rng(payload, group.ranks.rank) if payload else None
+    if states is not None:
+        ckpt.restore_rng(states)
+    elif group.ranks.rank:
+        torch.manual_seed(config.random_seed + group.ranks.rank)
 
 
 @dataclass
@@ -162,18 +186,24 @@ class Session:
     cache: FeatureCache
     features_at: object
     writer: object
+    group: Group
+    trainer: torch.nn.Module  # what the training forward runs: the model, or DDP over it
     last_save: float = 0.0
 
     def save(self, best: bool = False) -> None:
-        ckpt.save(
-            self.config.save_dir,
-            self.config,
-            self.alphabet,
-            self.model,
-            self.optimizer,
-            self.state,
-            best=best,
-        )
+        """Every rank calls this together: each hands in its RNG states, rank 0 writes."""
+        rngs = self.group.gather(ckpt.rng_states())
+        if self.group.is_main:
+            ckpt.save(
+                self.config.save_dir,
+                self.config,
+                self.alphabet,
+                self.model,
+                self.optimizer,
+                self.state,
+                best=best,
+                rank_rngs=rngs,
+            )
         self.last_save = time.monotonic()
 
 
@@ -183,14 +213,16 @@ def setup(config: TrainConfig) -> Session:
     train_set = read_csvs(config.train_files, alphabet)
     dev_set = read_csvs(config.dev_files, alphabet, allow_empty=True)
     augmenter = Augmenter(parse_augmentations(config.augment), config.random_seed)
-    device = pick_device(config.device)
+    group = join(pick_device(config.device))
+    device = group.device
     seed_everything(config.random_seed)
     model = ckpt.build_model(config, alphabet).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     cache = FeatureCache()
-    state = restore(config, alphabet, model, optimizer, train_set, cache)
+    state = restore(config, alphabet, model, optimizer, train_set, cache, group)
     set_lr(optimizer, state.learning_rate)
-    print(f"Training on {device} ({len(train_set)} train / {len(dev_set)} dev samples)")
+    where = f"{group.world_size} processes ({device} on rank 0)" if group.distributed else device
+    print(f"Training on {where} ({len(train_set)} train / {len(dev_set)} dev samples)")
     return Session(
         config,
         alphabet,
@@ -203,42 +235,64 @@ def setup(config: TrainConfig) -> Session:
         amp=config.automatic_mixed_precision and device.type == "cuda",
         cache=cache,
         features_at=train_features(config, cache, augmenter),
-        writer=summary_writer(config),
+        writer=summary_writer(config) if group.is_main else _NullWriter(),
+        group=group,
+        trainer=group.wrap(model),
         last_save=time.monotonic(),
     )
 
 
 def train_step(s: Session, batch_samples: list, features) -> float:
-    losses, _ = forward_losses(s.model, collate(batch_samples, features), s.device, s.amp)
-    loss = losses.mean()
+    """One optimizer step on a global batch, the loss being its mean per-sample CTC loss;
+    -> the loss summed over this rank's shard."""
+    shard = s.group.shard(batch_samples)
+    # A rank with an empty shard (a last batch smaller than the world) still runs forward
+    # and backward, weighted 0: DDP's gradient all-reduce needs every rank.
+    losses, _ = forward_losses(
+        s.trainer, collate(shard or batch_samples[:1], features), s.device, s.amp
+    )
+    weight = s.group.scale(len(batch_samples)) if shard else 0.0
     s.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (losses.sum() * weight).backward()
     s.optimizer.step()
-    value = loss.item()
+    return losses.sum().item() if shard else 0.0
+
+
+def record_step(s: Session, value: float) -> None:
     s.state.step += 1
     s.state.batch_in_epoch += 1
     s.state.train_loss_sum += value
     s.writer.add_scalar("loss/train", value, s.state.step)
-    return value
 
 
 def run_epoch(s: Session, stop: GracefulStop) -> bool:
-    """Train the rest of the current epoch; False when a stop signal cut it short."""
-    state, config = s.state, s.config
-    batches = epoch_batches(s.train_set, config, state.epoch)
-    bar = tqdm(batches, desc=f"Epoch {state.epoch + 1}/{config.epochs}", unit="batch")
+    """Train the rest of the current epoch; False when a stop signal cut it short.
+
+    After each step the ranks agree in one all-reduce on the batch loss, on stopping (a
+    signal reached any rank) and on saving (rank 0's clock), so all stop or save after the
+    same step."""
+    state, config, group = s.state, s.config, s.group
+    batches = epoch_batches(s.train_set, config, state.epoch, group.world_size)
+    desc = f"Epoch {state.epoch + 1}/{config.epochs}"
+    bar = tqdm(batches, desc=desc, unit="batch", disable=not group.is_main)
     bar.update(state.batch_in_epoch)
+    stopped = False
     for batch_samples in batches[state.batch_in_epoch :]:
-        if stop.requested:
-            break
         features = s.features_at(state.epoch, state.batch_in_epoch, len(batches))
-        value = train_step(s, batch_samples, features)
+        local = train_step(s, batch_samples, features)
+        due = group.is_main and time.monotonic() - s.last_save >= config.checkpoint_secs
+        total, stops, saves = group.sum(local, stop.requested, due)
+        value = total / len(batch_samples)
+        record_step(s, value)
         bar.update(1)
         bar.set_postfix(loss=f"{value:.3f}")
-        if not stop.requested and time.monotonic() - s.last_save >= config.checkpoint_secs:
+        if stops:
+            stopped = stop.requested = True
+            break
+        if saves:
             s.save()
     bar.close()
-    return not stop.requested
+    return not stopped
 
 
 def train(
@@ -255,6 +309,7 @@ def train(
     with contextlib.ExitStack() as scope:
         stop = stop or scope.enter_context(GracefulStop())
         s = setup(config)
+        scope.callback(s.group.close)
         if on_setup:
             on_setup()
         return _train_loop(config, s, stop, on_epoch)
@@ -263,8 +318,9 @@ def train(
 def _train_loop(config: TrainConfig, s: Session, stop: GracefulStop, on_epoch) -> TrainResult:
     state = s.state
     s.model.train()
-    while state.epoch < config.epochs and not stop.requested and run_epoch(s, stop):
-        finish_epoch(config, state, s.model, s.dev_set, s.cache, s.device, s.writer)
+    # Stop flags are agreed on (group.any): a signal may reach the ranks at different times.
+    while state.epoch < config.epochs and not s.group.any(stop.requested) and run_epoch(s, stop):
+        finish_epoch(config, state, s.model, s.dev_set, s.cache, s.device, s.writer, s.group)
         is_best, early = update_after_epoch(state, state.history[-1]["dev_loss"], config)
         set_lr(s.optimizer, state.learning_rate)
         s.save(best=is_best)
@@ -273,18 +329,22 @@ def _train_loop(config: TrainConfig, s: Session, stop: GracefulStop, on_epoch) -
         if early:
             print(f"Early stop: no dev improvement for {config.es_epochs} epochs")
             break
-    if stop.requested:
+    stopped = s.group.any(stop.requested)
+    if stopped:
+        stop.requested = True
         s.save()
         print(f"Stopped at epoch {state.epoch}, step {state.step}; checkpoint saved.")
     s.writer.close()
-    return TrainResult(state=state, stopped=stop.requested, model=s.model, alphabet=s.alphabet)
+    return TrainResult(state=state, stopped=stopped, model=s.model, alphabet=s.alphabet)
 
 
-def finish_epoch(config, state: TrainState, model, dev_set, cache, device, writer) -> None:
+def finish_epoch(
+    config, state: TrainState, model, dev_set, cache, device, writer, group: Group | None = None
+) -> None:
     """Close an epoch: dev loss, history and TensorBoard scalars."""
     train_loss = state.train_loss_sum / max(state.batch_in_epoch, 1)
     # Without a dev set the train loss is the best signal left for best/early-stop.
-    loss = dev_loss(model, dev_set, cache, config, device) if dev_set else train_loss
+    loss = dev_loss(model, dev_set, cache, config, device, group) if dev_set else train_loss
     state.epoch += 1
     state.batch_in_epoch = 0
     state.train_loss_sum = 0.0
