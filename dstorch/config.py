@@ -112,6 +112,8 @@ PATH = Text(r"\S(.*\S)?", "a path (not empty)")
 DEVICE = Text(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda, cuda:N or mps")
 OPTIONAL_PATH = Text(r"(\S(.*\S)?)?", "a path, or empty")
 IMAGE = Text(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*", "a Docker image name such as repo/name:tag")
+GPUS = Text(r"all|[1-9][0-9]*", "all, or a number of processes >= 1")
+HOST = Text(r"[A-Za-z0-9][A-Za-z0-9.:_-]*", "a host name or IP address")
 
 Check = Range | Text | Choice
 
@@ -315,6 +317,15 @@ class PipelineConfig(TrainingFlags):
     )
     synthetic_takes: int = key("synthetic takes per command, shared by the engines", COUNT)
     runner: str = key("where training runs", Choice(("auto", "local", "docker")))
+    gpus: str = key(
+        "training processes on this machine (torchrun): 1; N (one per GPU, or N CPU "
+        "processes without GPUs); all (one per GPU, one process without GPUs)",
+        GPUS,
+    )
+    nnodes: int = key("machines training together (torchrun --nnodes)", SIZE)
+    node_rank: int = key("this machine's rank among NNODES, 0 on the MASTER_ADDR one", COUNT)
+    master_addr: str = key("address of the NODE_RANK=0 machine (NNODES > 1)", HOST)
+    master_port: int = key("free TCP port on the MASTER_ADDR machine (NNODES > 1)", Range(1, 65535))
     max_epoch: int = key("total epochs (--epochs)", SIZE)
     current_epoch: int = key("last finished epoch, written by make stop (a record)", COUNT)
     load_from_checkpoint: bool = key("no: ignore existing checkpoints and start from scratch")

@@ -34,6 +34,7 @@ from dstorch.runner.base import (
     parse_state,
 )
 from dstorch.runner.docker_image import DOCKERFILE, build_image
+from dstorch.runner.torchrun import describe, host_has_nvidia_gpu, launcher_args
 
 MOUNTS = {"data": "/data", "checkpoints": "/checkpoints", "model": "/model"}
 MANIFEST = ".dstorch-manifest.json"  # in the data volume: file -> sha256 of what it holds
@@ -62,14 +63,6 @@ def engine_problem(error: Exception) -> str:
     if "FileNotFoundError" in text or "No such file" in text or "Connection refused" in text:
         return f"nothing listens at {os.environ.get('DOCKER_HOST', '/var/run/docker.sock')}"
     return text.splitlines()[0][:200] if text else type(error).__name__
-
-
-def host_has_nvidia_gpu() -> bool:
-    """Ask for GPUs only where there are some: the request fails on machines without."""
-    gpus = Path("/proc/driver/nvidia/gpus")
-    if gpus.is_dir() and any(gpus.iterdir()):
-        return True
-    return any(Path("/dev").glob("nvidia[0-9]*"))
 
 
 def _tar_bytes(entries: dict[str, bytes | None], uid: int = 0, gid: int = 0) -> bytes:
@@ -221,14 +214,18 @@ class DockerRunner(Runner):
         return len(changed)
 
     def _run_kwargs(self, gpu: bool) -> dict:
+        """The container: every GPU of the host when it has some (asking for GPUs fails on
+        machines without); the entrypoint puts `command` (launcher_args: torchrun for
+        GPUS/NNODES) before `-m dstorch job`. Several machines talk over the host's network."""
         kwargs = dict(
+            command=launcher_args(self.config, gpu) or None,
             image=self.config.image_name,
             name=self.container_name,
             detach=True,
             environment=job_environment(self.config),
             volumes=self._mounts(data_mode="ro"),
             user=f"{self.uid}:{self.gid}",
-            network_mode="none",
+            network_mode="host" if self.config.nnodes > 1 else "none",
             labels=LABEL,
             shm_size="1g",  # PyTorch shares tensors between processes through /dev/shm
         )
@@ -258,6 +255,7 @@ class DockerRunner(Runner):
         if container is not None:
             container.remove(force=True)  # its settings may be stale (MAX_EPOCH, ...)
         gpu = host_has_nvidia_gpu()
+        launch = describe(launcher_args(self.config, gpu))
         try:
             self.client.containers.run(**self._run_kwargs(gpu))
         except docker.errors.APIError as e:
@@ -273,7 +271,7 @@ class DockerRunner(Runner):
             raise RunnerError(f"cannot start {self.container_name}: {e.explanation or e}") from None
         print(
             f"docker runner: started {self.container_name} "
-            f"({'with GPUs' if gpu else 'CPU only'}); make log follows it"
+            f"({'with GPUs' if gpu else 'CPU only'}, {launch}); make log follows it"
         )
 
     def stop(self, grace: float = 60) -> None:

@@ -35,6 +35,7 @@ from dstorch.runner.base import (
     job_environment,
     parse_state,
 )
+from dstorch.runner.torchrun import describe, host_has_nvidia_gpu, launcher_args
 
 POLL_S = 0.2
 
@@ -89,9 +90,14 @@ class LocalRunner(Runner):
     def build(self) -> None:
         print(f"local runner: nothing to build; the job runs with {sys.executable}")
 
-    def command(self) -> list[str]:
+    def command(self, launch: list[str] | None = None) -> list[str]:
+        """The job, under torchrun when GPUS/NNODES ask for more than one process
+        (`launch`: launcher_args, computed when not given)."""
+        if launch is None:
+            launch = launcher_args(self.config, host_has_nvidia_gpu())
         return [
             sys.executable,
+            *launch,
             "-m",
             "dstorch",
             "job",
@@ -126,6 +132,8 @@ class LocalRunner(Runner):
             os.close(lock)
 
     def _spawn(self, lock: int) -> None:
+        launch = launcher_args(self.config, host_has_nvidia_gpu())
+        command = self.command(launch)
         env = {**os.environ, **job_environment(self.config), LOCK_FD_ENV: str(lock)}
         # The package is importable from the checkout even when it is not pip-installed.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
@@ -133,7 +141,7 @@ class LocalRunner(Runner):
             log.write(f"=== {datetime.now().isoformat(timespec='seconds')} start ===\n".encode())
             log.flush()
             self._process = subprocess.Popen(
-                self.command(),
+                command,
                 cwd=self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -145,7 +153,7 @@ class LocalRunner(Runner):
         write_lock_pid(lock, self._process.pid)
         atomic_write(self.pid_file, f"{self._process.pid}\n")
         print(
-            f"local runner: started (pid {self._process.pid}); "
+            f"local runner: started {describe(launch)} (pid {self._process.pid}); "
             f"log: {self.log_file.relative_to(self.root)}"
         )
 
