@@ -58,7 +58,7 @@ prepare: ## Convert original/ + commands.csv into data/ (train/dev/test CSVs, al
 build: prepare ## Prepare data and build the trainer (renders Dockerfile, builds the image)
 	@$(DSTORCH) build --config $(CONFIG)
 
-run: ## Start or resume training, detached
+run: ## Start or resume training, detached (GPUS=all: every GPU, through torchrun)
 	@$(DSTORCH) run --config $(CONFIG)
 
 log: ## Follow the training output until the run ends
@@ -104,7 +104,7 @@ lint: ## ruff lint and format check
 format: ## ruff format the code
 	$(VENV)/bin/ruff format dstorch tests scripts
 
-bench: ## Training throughput/MFU; our transcription and start-up vs the official client (same run)
+bench: ## Training throughput/MFU (bf16 on a GPU); our transcription and start-up vs the official client (same run)
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_transcribe.py
 	$(PYTHON) scripts/bench_startup.py

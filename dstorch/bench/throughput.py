@@ -1,7 +1,9 @@
 """Training throughput and model FLOPs utilisation (MFU).
 
 MFU = achieved model FLOP/s / the dense-matmul FLOP/s this machine reaches, both measured
-in the same run, so the ratio means the same thing on a laptop, CI or an H100.
+in the same run, so the ratio means the same thing on a laptop, CI or an H100. On CUDA both
+run in bf16 (the training step under autocast, as AUTOMATIC_MIXED_PRECISION=yes trains),
+on one GPU; on the CPU in fp32.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, size: int = 4096, reps: int = 5) -> float:
-    """Best FLOP/s of a square matmul: the baseline MFU is measured against."""
+def matmul_peak(device: torch.device, dtype: torch.dtype, size: int = 0, reps: int = 5) -> float:
+    """Best FLOP/s of a square matmul: the baseline MFU is measured against. `size` 0: 8192
+    on a GPU (smaller matmuls leave a big GPU's peak unreached), 4096 on the CPU."""
+    size = size or (8192 if device.type == "cuda" else 4096)
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b  # warm-up: first calls pay for allocation and kernel selection
@@ -40,6 +44,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, size: int = 4096, reps
 @dataclass
 class TrainBench:
     device: str
+    precision: str  # "bf16" (autocast on CUDA) or "fp32"
     n_hidden: int
     batch_size: int
     frames: int
@@ -88,16 +93,18 @@ def bench_training(
     frames: int = 100,
     steps: int = 3,
     n_classes: int = 29,
+    peak_size: int = 0,
 ) -> TrainBench:
     amp = device.type == "cuda"
     dtype = torch.bfloat16 if amp else torch.float32
-    peak = matmul_peak(device, dtype)
+    peak = matmul_peak(device, dtype, peak_size)
     model = DeepSpeech(n_classes=n_classes, n_hidden=n_hidden).to(device).train()
     seconds = train_step_time(model, batch, frames, device, amp, steps)
     # Backward costs about twice the forward pass: 3x forward FLOPs per training step.
     flops = 3 * flops_per_step(n_hidden, n_classes) * batch * frames
     return TrainBench(
         device=str(device),
+        precision="bf16" if amp else "fp32",
         n_hidden=n_hidden,
         batch_size=batch,
         frames=frames,
@@ -110,7 +117,8 @@ def bench_training(
 
 def format_bench(result: TrainBench) -> str:
     return (
-        f"{result.device}: n_hidden {result.n_hidden}, batch {result.batch_size} x "
+        f"{result.device} {result.precision}: n_hidden {result.n_hidden}, "
+        f"batch {result.batch_size} x "
         f"{result.frames * SECONDS_PER_FRAME:.1f}s: {result.step_seconds:.2f} s/step, "
         f"{result.audio_seconds_per_second:.1f} audio-s/s, "
         f"model {result.model_flops_per_second / 1e9:.1f} GFLOP/s vs matmul peak "
