@@ -4,12 +4,20 @@ global batch; a stop reaches every rank and the run resumes exactly."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from runner_helpers import CLIPS, EXPORTS, clear_config_environment, load, make_project, wait_for
 
+from dstorch.fs import STATE_FILE
 from dstorch.runner import LocalRunner
+from dstorch.runner.torchrun import LAUNCHER
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.distributed import Group, Ranks
 from dstorch.training.loop import train
@@ -91,3 +99,46 @@ def test_two_gloo_ranks_stop_resume_export_and_match_one_process(tmp_path):
         assert a["dev_loss"] == pytest.approx(b["dev_loss"], rel=1e-5)
     for key, tensor in expected["model"].items():
         torch.testing.assert_close(ddp["model"][key], tensor, rtol=0, atol=1e-5)
+
+
+def worker_of_rank(launcher: int, rank: int) -> int:
+    """The pid of torchrun's worker with RANK=`rank` (a child of the launcher process)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit() or int((entry / "stat").read_text().split()[3]) != launcher:
+                continue
+            if f"RANK={rank}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError(f"no worker of rank {rank} under pid {launcher}")
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    """SIGTERM to rank 1 alone: rank 0 learns it in the next step's all-reduce, both stop
+    there, rank 0 saves; nobody waits forever in a collective."""
+    csv = str(CLIPS / "clips.csv")
+    flags = {
+        "train_files": ",".join([csv] * 3),
+        "dev_files": csv,
+        "alphabet_config_path": str(CLIPS / "alphabet.txt"),
+        "checkpoint_dir": str(tmp_path / "ck"),
+        "n_hidden": "16",
+        "epochs": "3",
+        "train_batch_size": "1",
+        "checkpoint_secs": "0",
+        "device": "cpu",
+    }
+    command = [sys.executable, "-m", LAUNCHER, "--standalone", "--nproc_per_node", "2"]
+    command += ["-m", "dstorch", "train", *(f"--{k}={v}" for k, v in flags.items())]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ck = tmp_path / "ck"
+    wait_for(lambda: len(ckpt.last_checkpoints(ck)) >= 2 or proc.poll() is not None, 180, "steps")
+    os.kill(worker_of_rank(proc.pid, 1), signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert json.loads((ck / STATE_FILE).read_text())["state"] == "stopped", out
+    stopped = ckpt.load_latest(ck)["state"]
+    assert stopped["step"] < 36, "the signal came after training ended; the test is too fast"
+    assert f"Stopped at epoch {stopped['epoch']}, step {stopped['step']}" in out
