@@ -114,31 +114,51 @@ def worker_of_rank(launcher: int, rank: int) -> int:
     raise AssertionError(f"no worker of rank {rank} under pid {launcher}")
 
 
-@pytest.mark.slow
-def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step(tmp_path):
-    """SIGTERM to rank 1 alone: rank 0 learns it in the next step's all-reduce, both stop
-    there, rank 0 saves; nobody waits forever in a collective."""
+def launch(tmp_path: Path, name: str) -> subprocess.Popen:
+    """`dstorch train` under torchrun, two gloo ranks of TRAIN_BATCH_SIZE 1, dropout on."""
     csv = str(CLIPS / "clips.csv")
     flags = {
         "train_files": ",".join([csv] * 3),
         "dev_files": csv,
         "alphabet_config_path": str(CLIPS / "alphabet.txt"),
-        "checkpoint_dir": str(tmp_path / "ck"),
+        "checkpoint_dir": str(tmp_path / name),
         "n_hidden": "16",
         "epochs": "3",
         "train_batch_size": "1",
+        "dropout_rate": "0.2",  # each rank's own dropout stream must resume too
         "checkpoint_secs": "0",
         "device": "cpu",
     }
     command = [sys.executable, "-m", LAUNCHER, "--standalone", "--nproc_per_node", "2"]
     command += ["-m", "dstorch", "train", *(f"--{k}={v}" for k, v in flags.items())]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen) -> str:
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    return out
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    """SIGTERM to rank 1 alone: rank 0 learns it in the next step's all-reduce, both stop
+    there, rank 0 saves; nobody waits forever in a collective. The resumed run ends with
+    the model of a run never stopped, dropout included (every rank's RNG is restored)."""
+    finish(launch(tmp_path, "straight"))
+    proc = launch(tmp_path, "ck")
     ck = tmp_path / "ck"
     wait_for(lambda: len(ckpt.last_checkpoints(ck)) >= 2 or proc.poll() is not None, 180, "steps")
     os.kill(worker_of_rank(proc.pid, 1), signal.SIGTERM)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
+    out = finish(proc)
     assert json.loads((ck / STATE_FILE).read_text())["state"] == "stopped", out
     stopped = ckpt.load_latest(ck)["state"]
     assert stopped["step"] < 36, "the signal came after training ended; the test is too fast"
     assert f"Stopped at epoch {stopped['epoch']}, step {stopped['step']}" in out
+
+    finish(launch(tmp_path, "ck"))
+    a, b = ckpt.load_latest(tmp_path / "straight"), ckpt.load_latest(ck)
+    assert a["state"]["step"] == b["state"]["step"] == 36
+    assert a["state"]["history"] == b["state"]["history"]
+    for key, tensor in a["model"].items():
+        torch.testing.assert_close(b["model"][key], tensor, rtol=0, atol=1e-6)
