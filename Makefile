@@ -24,7 +24,8 @@ $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),\
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
 	export report transcribe preview config system-packages test test-fast lint format bench \
-	bench-generalisation bench-faults example-data clean distclean
+	bench-generalisation bench-faults example-data clean distclean pretrained pretrain \
+	bench-transfer
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -87,6 +88,9 @@ transcribe: ## Transcribe AUDIO=file.wav (or a folder) with the exported model
 preview: ## Write augmented copies of AUDIO=file.wav (uses AUGMENT) to augment-preview/
 	@test -n "$${DSTORCH_AUDIO:-}" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
 	@$(DSTORCH) preview --config $(CONFIG) "$$DSTORCH_AUDIO"
+
+pretrained: ## Download PRETRAINED_MODEL (a URL) into ~/.cache/dstorch and check it can be used
+	@$(DSTORCH) pretrained --config $(CONFIG)
 
 config: ## Show the effective configuration (configuration.env + KEY=value), checked
 	@$(DSTORCH) config --config $(CONFIG)

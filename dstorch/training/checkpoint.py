@@ -46,6 +46,7 @@ class TrainState:
     es_counter: int = 0  # epochs without dev improvement (early stop)
     plateau_counter: int = 0  # epochs without dev improvement (LR reduction)
     history: list[dict] = field(default_factory=list)  # per-epoch train/dev loss, lr
+    started_from: str = "scratch"  # the pretrained model a fresh run started from
 
 
 def rng_states() -> dict:

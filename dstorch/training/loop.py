@@ -20,6 +20,7 @@ from dstorch.augment import AugmentedFeatures, Augmenter, clock_for, parse_augme
 from dstorch.config import TrainConfig
 from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
+from dstorch.training import pretrained
 from dstorch.training.checkpoint import TrainState
 from dstorch.training.data import Alphabet, FeatureCache, bucketed_batches, collate, read_csvs
 from dstorch.training.evaluate import forward_losses
@@ -130,13 +131,18 @@ def feature_statistics(samples, cache: FeatureCache) -> tuple[torch.Tensor, torc
 
 
 def restore(
-    config: TrainConfig, alphabet: Alphabet, model, optimizer, samples, cache
+    config: TrainConfig, alphabet: Alphabet, model, optimizer, samples, cache, source=None
 ) -> TrainState:
-    """Resume from the newest checkpoint when allowed, else a fresh state."""
+    """Resume from the newest checkpoint when allowed, else a fresh state (initialised from
+    `source`, a pretrained.Source, when given)."""
     payload = ckpt.load_latest(config.load_dir) if config.load_checkpoint else None
     if payload is None:
-        model.set_normalization(*feature_statistics(samples, cache))
-        return TrainState(learning_rate=config.learning_rate)
+        stats = feature_statistics(samples, cache)
+        if source is None:
+            model.set_normalization(*stats)
+            return TrainState(learning_rate=config.learning_rate)
+        pretrained.initialize(model, source, alphabet, config.drop_source_layers, stats)
+        return TrainState(learning_rate=config.learning_rate, started_from=source.origin)
     ckpt.check_compatible(payload, config, alphabet)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
@@ -185,10 +191,11 @@ def setup(config: TrainConfig) -> Session:
     augmenter = Augmenter(parse_augmentations(config.augment), config.random_seed)
     device = pick_device(config.device)
     seed_everything(config.random_seed)
+    config, source = pretrained.starting_point(config)  # the source decides the geometry
     model = ckpt.build_model(config, alphabet).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     cache = FeatureCache()
-    state = restore(config, alphabet, model, optimizer, train_set, cache)
+    state = restore(config, alphabet, model, optimizer, train_set, cache, source)
     set_lr(optimizer, state.learning_rate)
     print(f"Training on {device} ({len(train_set)} train / {len(dev_set)} dev samples)")
     return Session(
