@@ -78,6 +78,14 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Build a base model for LANGUAGE from synthetic speech (exported as a .pbmm)."""
+    from dstorch.pretrain import pretrain
+
+    pretrain(_pipeline(args), Path("."))
+    return 0
+
+
 def _pipeline(args: argparse.Namespace) -> PipelineConfig:
     return PipelineConfig.load(args.config)
 
@@ -265,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("rebuild", cmd_rebuild),
         ("config", cmd_config),
         ("pretrained", cmd_pretrained),
+        ("pretrain", cmd_pretrain),
     ):
         text = func.__doc__.splitlines()[0]
         p = sub.add_parser(name, help=text, description=text)

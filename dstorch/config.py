@@ -350,6 +350,11 @@ class PipelineConfig(TrainingFlags):
     fine_tune_epochs: int = key(
         "epochs used instead of MAX_EPOCH when PRETRAINED_MODEL is set", SIZE
     )
+    pretrain_sentences: int = key("sentences the synthetic voices speak for make pretrain", SIZE)
+    pretrain_epochs: int = key("epochs of make pretrain (the base model)", SIZE)
+    pretrain_voices: str = key(
+        "synthetic voices of make pretrain (SYNTHETIC_VOICES syntax: auto, or engines/voices)"
+    )
     base_image: str = key("Docker base image (a pinned CUDA PyTorch image)", IMAGE)
     image_name: str = key("name of the trainer image", IMAGE)
     volume_prefix: str = key("prefix of the Docker volume names", NAME)
