@@ -24,7 +24,8 @@ $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),\
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
 	export report transcribe preview config system-packages test test-fast lint format bench \
-	bench-generalisation bench-faults example-data clean distclean
+	bench-generalisation bench-faults example-data clean distclean pretrained pretrain \
+	bench-transfer
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -88,6 +89,12 @@ preview: ## Write augmented copies of AUDIO=file.wav (uses AUGMENT) to augment-p
 	@test -n "$${DSTORCH_AUDIO:-}" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
 	@$(DSTORCH) preview --config $(CONFIG) "$$DSTORCH_AUDIO"
 
+pretrained: ## Download PRETRAINED_MODEL (a URL) into ~/.cache/dstorch and check it can be used
+	@$(DSTORCH) pretrained --config $(CONFIG)
+
+pretrain: ## Build a base model for LANGUAGE from synthetic speech (a PRETRAINED_MODEL; resumable)
+	@$(DSTORCH) pretrain --config $(CONFIG)
+
 config: ## Show the effective configuration (configuration.env + KEY=value), checked
 	@$(DSTORCH) config --config $(CONFIG)
 
@@ -114,6 +121,9 @@ bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; 
 
 bench-generalisation: ## Accuracy on a held-out engine's voices, each lever on/off, official client
 	$(PYTHON) scripts/bench_generalisation.py
+
+bench-transfer: ## Base model from make pretrain, fine-tuned vs from scratch on 3 takes per command
+	$(PYTHON) scripts/bench_transfer.py
 
 example-data: ## Regenerate the example recordings and commands.csv (FORCE=yes over your own)
 	$(PYTHON) scripts/make_example_data.py

@@ -66,6 +66,26 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    """Download PRETRAINED_MODEL (when a URL) into the cache and check that it can be used."""
+    from dstorch.training import pretrained
+
+    config = _pipeline(args)
+    if not config.pretrained_model:
+        raise ValueError("PRETRAINED_MODEL is empty; set it to a .pbmm/.pb path or https URL")
+    source = pretrained.load(config.pretrained_model, config.pretrained_sha256)
+    print(pretrained.describe(source))
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Build a base model for LANGUAGE from synthetic speech (exported as a .pbmm)."""
+    from dstorch.pretrain import pretrain
+
+    pretrain(_pipeline(args), Path("."))
+    return 0
+
+
 def _pipeline(args: argparse.Namespace) -> PipelineConfig:
     return PipelineConfig.load(args.config)
 
@@ -205,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
         about = f"{text}. Flag names and defaults are DeepSpeech.py 0.9.3's."
         p = sub.add_parser(name, help=text, description=about)
         add_arguments(p, TrainConfig)
+        p.add_argument(  # DeepSpeech's other name for it
+            "--load_frozen_graph",
+            dest="initialize_from_frozen_model",
+            default=argparse.SUPPRESS,
+            help="the same as --initialize_from_frozen_model",
+        )
         p.set_defaults(func=func)
 
     p = sub.add_parser("job", help="a pipeline training run (what the runners start)")
@@ -243,7 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_runner, models=False)
         if verb == "clean":
             p.add_argument("--models", action="store_true", help="also remove MODELS_DIR")
-    for name, func in (("rebuild", cmd_rebuild), ("config", cmd_config)):
+    for name, func in (
+        ("rebuild", cmd_rebuild),
+        ("config", cmd_config),
+        ("pretrained", cmd_pretrained),
+        ("pretrain", cmd_pretrain),
+    ):
         text = func.__doc__.splitlines()[0]
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--config", default="configuration.env")

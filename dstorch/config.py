@@ -111,6 +111,7 @@ NAME = Text(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a name of letters, digits, '.', '_' 
 PATH = Text(r"\S(.*\S)?", "a path (not empty)")
 DEVICE = Text(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda, cuda:N or mps")
 OPTIONAL_PATH = Text(r"(\S(.*\S)?)?", "a path, or empty")
+SHA256 = Text(r"([0-9a-fA-F]{64})?", "64 hex digits (SHA-256), or empty")
 IMAGE = Text(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*", "a Docker image name such as repo/name:tag")
 GPUS = Text(r"all|[1-9][0-9]*", "all, or a number of processes >= 1")
 HOST = Text(r"[A-Za-z0-9][A-Za-z0-9.:_-]*", "a host name or IP address")
@@ -226,6 +227,12 @@ class TrainingFlags:
     random_seed: int = key("seeds everything; resume is exact", COUNT, 4568)
     automatic_mixed_precision: bool = key("bf16 autocast on CUDA", None, False)
     augmentations_per_epoch: int = key("augmented passes over the training set", SIZE, 1)
+    drop_source_layers: int = key(
+        "top layers of the pretrained model re-initialised (1: the output layer; 5: all "
+        "but layer_1)",
+        Range(0, 5),
+        0,
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -251,6 +258,10 @@ class TrainConfig(TrainingFlags):
     summary_dir: str = key("TensorBoard event files; empty: none", None, "")
     test_output_file: str = key("write the test report (JSON) here", None, "")
     device: str = key("torch device", DEVICE, "auto")
+    initialize_from_frozen_model: str = key(
+        "start a fresh run from this .pbmm/.pb or dstorch checkpoint (path or URL)", None, ""
+    )
+    pretrained_sha256: str = key("expected SHA-256 of the pretrained model", SHA256, "")
 
     @property
     def load_dir(self) -> str:
@@ -339,6 +350,22 @@ class PipelineConfig(TrainingFlags):
     lm_tune_trials: int = key(
         "alpha/beta pairs tried on the dev set; 0 keeps the LM_MODE's starting point", COUNT
     )
+    pretrained_model: str = key(
+        "start from this DeepSpeech .pbmm/.pb or dstorch checkpoint (path or https URL); "
+        "empty: from scratch"
+    )
+    pretrained_sha256: str = key("expected SHA-256 of PRETRAINED_MODEL; empty: unchecked", SHA256)
+    fine_tune_learning_rate: float = key(
+        "learning rate used instead of LEARNING_RATE when PRETRAINED_MODEL is set", COUNT
+    )
+    fine_tune_epochs: int = key(
+        "epochs used instead of MAX_EPOCH when PRETRAINED_MODEL is set", SIZE
+    )
+    pretrain_sentences: int = key("sentences the synthetic voices speak for make pretrain", SIZE)
+    pretrain_epochs: int = key("epochs of make pretrain (the base model)", SIZE)
+    pretrain_voices: str = key(
+        "synthetic voices of make pretrain (SYNTHETIC_VOICES syntax: auto, or engines/voices)"
+    )
     base_image: str = key("Docker base image (a pinned CUDA PyTorch image)", IMAGE)
     image_name: str = key("name of the trainer image", IMAGE)
     volume_prefix: str = key("prefix of the Docker volume names", NAME)
@@ -387,18 +414,31 @@ class PipelineConfig(TrainingFlags):
             return LM_OPEN if self.lm_text.strip() else LM_COMMANDS
         return self.lm_mode
 
+    @property
+    def epochs_key(self) -> str:
+        """The key that sets the total epochs: FINE_TUNE_EPOCHS with PRETRAINED_MODEL."""
+        return "FINE_TUNE_EPOCHS" if self.pretrained_model else "MAX_EPOCH"
+
+    @property
+    def total_epochs(self) -> int:
+        return self.fine_tune_epochs if self.pretrained_model else self.max_epoch
+
     def train_config(self, data_dir: str, checkpoint_dir: str, export_dir: str) -> TrainConfig:
         """The trainer flags for a pipeline run over `data_dir` (train/dev/test CSVs)."""
         from dstorch.augment import split_specs
 
         values = {f.name: getattr(self, f.name) for f in fields(TrainingFlags)}
+        if self.pretrained_model:
+            values["learning_rate"] = self.fine_tune_learning_rate
         data = Path(data_dir)
         return TrainConfig(
             **values,
             train_files=str(data / "train.csv"),
             dev_files=str(data / "dev.csv"),
             test_files=str(data / "test.csv"),
-            epochs=self.max_epoch,
+            epochs=self.total_epochs,
+            initialize_from_frozen_model=self.pretrained_model,
+            pretrained_sha256=self.pretrained_sha256,
             augment=split_specs(self.augment),
             checkpoint_dir=checkpoint_dir,
             load_checkpoint=self.load_from_checkpoint,

@@ -44,6 +44,8 @@ def analyze(report: TestReport, history: list[dict], registry: Path | None = Non
         notes.insert(0, f"scorer: {scorer.error}")
     elif "scorer" not in decoded:
         notes.insert(0, "no scorer: the figures are without a language model")
+    if report.started_from:
+        notes.insert(0, f"training started from: {report.started_from}")
     samples = len(decoded["no_scorer"])
     if not samples:
         notes.insert(0, "the test set is empty: no test figures")

@@ -168,12 +168,12 @@ class Runner:
         if state.get("data") != files_digest([self.data_dir / n for n in names]):
             return None  # new data (make rebuild NEW_DATA=yes): test and export again
         done = int(state.get("max_epoch") or state.get("epoch") or 0)
-        if self.config.max_epoch > done:
-            return None  # MAX_EPOCH raised: train on from the checkpoint
-        epoch = state.get("epoch", "?")
+        if self.config.total_epochs > done:
+            return None  # MAX_EPOCH (FINE_TUNE_EPOCHS) raised: train on from the checkpoint
+        epoch, key = state.get("epoch", "?"), self.config.epochs_key
         return (
-            f"the run already finished (epoch {epoch}, MAX_EPOCH={done}); make export copies "
-            f"the model. To train on, raise MAX_EPOCH (make run MAX_EPOCH={done + 20}); "
+            f"the run already finished (epoch {epoch}, {key}={done}); make export copies "
+            f"the model. To train on, raise {key} (make run {key}={done + 20}); "
             "to start over, make reset"
         )
 

@@ -47,6 +47,7 @@ class TrainState:
     plateau_counter: int = 0  # epochs without dev improvement (LR reduction)
     history: list[dict] = field(default_factory=list)  # per-epoch train/dev loss, lr
     world_size: int = 1  # processes that trained: a global batch is TRAIN_BATCH_SIZE x this
+    started_from: str = "scratch"  # the pretrained model a fresh run started from
 
 
 def rng_states() -> dict:

@@ -267,9 +267,12 @@ class TestReport:
     figures: Summary = field(default_factory=Summary)
     scorer: ScorerReport | None = None
     analysis: dict | None = None
+    started_from: str | None = None  # the pretrained model training started from, or scratch
 
     def to_json(self) -> dict:
         out = self.figures.to_json()
+        if self.started_from is not None:
+            out["started_from"] = self.started_from
         if self.scorer is not None:
             out["no_scorer"] = {k: out[k] for k in ("wer", "cer", "accuracy")}
             out["scorer"] = self.scorer.to_json()
@@ -284,6 +287,7 @@ class TestReport:
             figures=Summary.from_json(data),
             scorer=ScorerReport.from_json(scorer) if scorer is not None else None,
             analysis=data.get("analysis"),
+            started_from=data.get("started_from"),
         )
 
     def write(self, path: str | Path) -> Path:

@@ -73,7 +73,10 @@ def forget_checkpoints(directory: str | Path) -> None:
 
 
 def test_and_report(
-    config: TrainConfig, decoder=None, scorer: ScorerOutcome | None = None
+    config: TrainConfig,
+    decoder=None,
+    scorer: ScorerOutcome | None = None,
+    started_from: str | None = None,
 ) -> TestReport | None:
     """Evaluate the best checkpoint on the test set and write the JSON report; None for
     an empty test set.
@@ -94,7 +97,7 @@ def test_and_report(
         f"Test: WER {figures.wer:.3f}, CER {figures.cer:.3f}, "
         f"{figures.accuracy:.0%} exact over {figures.samples} samples"
     )
-    report = TestReport(figures)
+    report = TestReport(figures, started_from=started_from)
     if scorer is not None:
         report.scorer = _scorer_report(config, scorer, outputs, alphabet.labels)
     if config.test_output_file:
@@ -232,13 +235,18 @@ def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulSt
             phase="training",
             epoch=state.epoch,
             best_dev_loss=state.best_dev_loss,
+            started_from=state.started_from,
         )
 
     try:
         # A stop during setup is recorded below, once train() has saved.
         started = lambda: stop.requested or enter("training")  # noqa: E731
         result = train(config, on_epoch=progress, stop=stop, on_setup=started)
-        fields = {"epoch": result.state.epoch, "best_dev_loss": result.state.best_dev_loss}
+        fields = {
+            "epoch": result.state.epoch,
+            "best_dev_loss": result.state.best_dev_loss,
+            "started_from": result.state.started_from,
+        }
         if result.stopped or stop.requested:
             enter("", **fields)  # records "stopped" and the phase it came in
             return "stopped"
@@ -250,7 +258,9 @@ def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulSt
             fields["scorer"] = str(outcome.path) if outcome.path else f"error: {outcome.error}"
         if config.test_files and not enter("test", **fields):
             return "stopped"
-        report = test_and_report(config, scorer=outcome) if config.test_files else None
+        report = None
+        if config.test_files:
+            report = test_and_report(config, scorer=outcome, started_from=fields["started_from"])
         if config.export_dir:
             if not enter("export", **fields):
                 return "stopped"

@@ -21,6 +21,7 @@ from dstorch.augment import AugmentedFeatures, Augmenter, clock_for, parse_augme
 from dstorch.config import TrainConfig
 from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
+from dstorch.training import pretrained
 from dstorch.training.checkpoint import TrainState
 from dstorch.training.data import Alphabet, FeatureCache, bucketed_batches, collate, read_csvs
 from dstorch.training.distributed import Group, Ranks, join
@@ -136,16 +137,30 @@ def feature_statistics(samples, cache: FeatureCache) -> tuple[torch.Tensor, torc
 
 
 def restore(
-    config: TrainConfig, alphabet: Alphabet, model, optimizer, samples, cache, group: Group
+    config: TrainConfig,
+    alphabet: Alphabet,
+    model,
+    optimizer,
+    samples,
+    cache,
+    group: Group,
+    source=None,
 ) -> TrainState:
-    """Resume from the newest checkpoint when allowed, else a fresh state. Rank 0 reads
-    it and hands it to the others (ranks on other machines have no checkpoint dir)."""
+    """Resume from the newest checkpoint when allowed, else a fresh state (initialised from
+    `source`, a pretrained.Source, when given). Rank 0 reads the checkpoint and hands it to
+    the others (ranks on other machines have no checkpoint dir)."""
     main = group.is_main and config.load_checkpoint
     payload = group.broadcast(ckpt.load_latest(config.load_dir) if main else None)
     restore_rank_rng(payload, config, group)
     if payload is None:
-        model.set_normalization(*feature_statistics(samples, cache))
-        return TrainState(learning_rate=config.learning_rate, world_size=group.world_size)
+        stats = feature_statistics(samples, cache)
+        fresh = TrainState(learning_rate=config.learning_rate, world_size=group.world_size)
+        if source is None:
+            model.set_normalization(*stats)
+            return fresh
+        pretrained.initialize(model, source, alphabet, config.drop_source_layers, stats)
+        fresh.started_from = source.origin
+        return fresh
     ckpt.check_compatible(payload, config, alphabet)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
@@ -216,10 +231,11 @@ def setup(config: TrainConfig) -> Session:
     group = join(pick_device(config.device))
     device = group.device
     seed_everything(config.random_seed)
+    config, source = pretrained.starting_point(config)  # the source decides the geometry
     model = ckpt.build_model(config, alphabet).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     cache = FeatureCache()
-    state = restore(config, alphabet, model, optimizer, train_set, cache, group)
+    state = restore(config, alphabet, model, optimizer, train_set, cache, group, source)
     set_lr(optimizer, state.learning_rate)
     where = f"{group.world_size} processes ({device} on rank 0)" if group.distributed else device
     print(f"Training on {where} ({len(train_set)} train / {len(dev_set)} dev samples)")
