@@ -36,6 +36,7 @@ class BuiltinOp(IntEnum):
     LOGISTIC = 14
     MUL = 18
     RESHAPE = 22
+    RNN = 24
     SOFTMAX = 25
     TANH = 28
     CUSTOM = 32
@@ -50,6 +51,7 @@ class Activation(IntEnum):
 
 # BuiltinOptions union member index of each op's options table (0 is NONE).
 OPTIONS_UNION = {
+    BuiltinOp.RNN: 7,
     BuiltinOp.FULLY_CONNECTED: 8,
     BuiltinOp.SOFTMAX: 9,
     BuiltinOp.CONCATENATION: 10,
@@ -76,6 +78,7 @@ class Tensor:
     shape: tuple[int, ...]
     dtype: TensorType
     data: bytes | None = None  # constant contents; None: computed or fed at run time
+    variable: bool = False  # state an operator updates in place (zeroed at allocation)
 
 
 @dataclass
@@ -110,13 +113,18 @@ class ModelWriter:
         self._names: set[str] = set()
 
     def tensor(
-        self, name: str, shape: tuple[int, ...], dtype: TensorType, data: bytes | None = None
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: TensorType,
+        data: bytes | None = None,
+        variable: bool = False,
     ) -> int:
         """Add a tensor; -> its index. Names are unique (the client looks tensors up by name)."""
         if name in self._names:
             raise ValueError(f"duplicate tensor name {name!r}")
         self._names.add(name)
-        self.tensors.append(Tensor(name, tuple(int(d) for d in shape), dtype, data))
+        self.tensors.append(Tensor(name, tuple(int(d) for d in shape), dtype, data, variable))
         return len(self.tensors) - 1
 
     def const(self, name: str, value: np.ndarray) -> int:
@@ -229,11 +237,12 @@ class _Serializer:
     def _tensor(self, t: Tensor, buffer: int) -> int:
         b = self.b
         shape, name = self._ints(t.shape), b.CreateString(t.name)
-        b.StartObject(4)
+        b.StartObject(6)
         b.PrependUOffsetTRelativeSlot(0, shape, 0)
         b.PrependInt8Slot(1, int(t.dtype), -1)
         b.PrependUint32Slot(2, buffer, 0)
         b.PrependUOffsetTRelativeSlot(3, name, 0)
+        b.PrependBoolSlot(5, t.variable, False)  # slot 4: quantization, unused
         return b.EndObject()
 
     def _options(self, opcode: BuiltinOp, fields: list[Field]) -> int:

@@ -44,6 +44,8 @@ from dstorch.features import (
     WINDOW_MS,
 )
 
+# The clearing RNN's weights, recurrent weights and bias: one unit, one input feature.
+_RNN_ZEROS = (("weights", (1, 1)), ("recurrent_weights", (1, 1)), ("bias", (1,)))
 INPUTS = ("input_node", "previous_state_c", "previous_state_h", "input_samples")
 OUTPUTS = ("logits", "new_state_c", "new_state_h", "mfccs")
 METADATA = (
@@ -142,9 +144,29 @@ def add_metadata(g: TFLiteGraph, alphabet: bytes, beam_width: int) -> list[int]:
 
 
 def add_features(g: TFLiteGraph) -> tuple[int, int]:
-    """input_samples [512] -> mfccs [1, 26]; -> (input index, output index)."""
-    samples = g.out("input_samples", (WINDOW,))
-    column = g.reshape("features/samples", samples, (WINDOW, 1))
+    """input_samples [512, 1] -> mfccs [1, 26]; -> (input index, output index).
+
+    The client copies only the samples it has into input_samples: for the last, partial
+    window of a stream the rest of the tensor still holds the previous window's samples,
+    where the TF client pads with zeros. So the feature plan clears input_samples once it
+    has copied them, with an RNN whose weights are zero and whose hidden state is
+    input_samples (its state is set to its output, zeros). The clearing output is added
+    to the copy, which makes it an ancestor of mfccs and so part of the client's MFCC
+    plan; the ADD reads it first so that the client's breadth-first walk from mfccs (each
+    newly found operator goes to the front of the plan) finds the copy after the clearing
+    RNN, and so runs the copy first.
+    """
+    samples = g.w.tensor("input_samples", (WINDOW, 1), TensorType.FLOAT32, variable=True)
+    copy = g.reshape("features/samples", samples, (WINDOW, 1))
+    zero = [g.w.const(f"features/clear/{n}", np.zeros(s, np.float32)) for n, s in _RNN_ZEROS]
+    cleared = g.out("features/clear", (WINDOW, 1))
+    g.w.op(
+        BuiltinOp.RNN,
+        [copy, *zero, samples],
+        [cleared],
+        [Field(0, "int8", Activation.NONE)],
+    )
+    column = g.binary(BuiltinOp.ADD, "features/column", cleared, copy)
     n_bins = WINDOW // 2 + 1
     spectrogram = g.out("features/AudioSpectrogram", (1, 1, n_bins))
     options = {"window_size": WINDOW, "stride": STEP, "magnitude_squared": True}
