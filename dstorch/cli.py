@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, func, text in (
         ("train", cmd_train, "train (resuming from --checkpoint_dir), test and export"),
-        ("export", cmd_export, "export a checkpoint to .pb and .pbmm"),
+        ("export", cmd_export, "export a checkpoint to .pb and .pbmm (.tflite: --export_tflite)"),
         ("evaluate", cmd_evaluate, "WER/CER of a checkpoint on --test_files"),
     ):
         about = f"{text}. Flag names and defaults are DeepSpeech.py 0.9.3's."

@@ -18,22 +18,37 @@ FEATURE_FIXTURES = FIXTURES_DIR / "features"
 ENGLISH = [" "] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["'"]
 
 
-@pytest.fixture(scope="session")
-def deepspeech_lib() -> Path:
-    """Path of the official libdeepspeech.so (0.9.3), loaded into this process once.
-
-    DSTORCH_LIBDEEPSPEECH overrides; otherwise it is fetched with pip into build/ (ignored
-    by git). Without network access and no cached copy, the client tests are skipped.
-    """
+def _client_library(env: str, client) -> Path:
+    """The official library of `client`, from $env or fetched with pip into build/ (ignored
+    by git), loaded into this process once. Without network access and no cached copy,
+    the client tests are skipped."""
     from dstorch.inference.official import fetch_library, load_library
 
-    override = os.environ.get("DSTORCH_LIBDEEPSPEECH")
+    override = os.environ.get(env)
     try:
-        path = Path(override) if override else fetch_library(ROOT / "build" / "deepspeech-0.9.3")
+        path = Path(override) if override else fetch_library(ROOT / client.cache, client)
     except RuntimeError as e:
-        pytest.skip(f"official DeepSpeech library unavailable: {e}")
+        pytest.skip(f"official {client.requirement} library unavailable: {e}")
     load_library(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def deepspeech_lib() -> Path:
+    """Path of the official libdeepspeech.so (0.9.3, TF runtime); DSTORCH_LIBDEEPSPEECH
+    overrides."""
+    from dstorch.inference.official import TF_CLIENT
+
+    return _client_library("DSTORCH_LIBDEEPSPEECH", TF_CLIENT)
+
+
+@pytest.fixture(scope="session")
+def deepspeech_tflite_lib() -> Path:
+    """Path of the deepspeech-tflite 0.9.3 libdeepspeech.so (TFLite runtime), the judge of
+    .tflite exports; DSTORCH_LIBDEEPSPEECH_TFLITE overrides."""
+    from dstorch.inference.official import TFLITE_CLIENT
+
+    return _client_library("DSTORCH_LIBDEEPSPEECH_TFLITE", TFLITE_CLIENT)
 
 
 @pytest.fixture(scope="session")

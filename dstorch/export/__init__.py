@@ -1,4 +1,5 @@
-"""Export a trained model as the DeepSpeech 0.9.3 client's `.pb` and `.pbmm` files."""
+"""Export a trained model as the DeepSpeech 0.9.3 client's `.pb` and `.pbmm` files, and as
+the `.tflite` of its TFLite flavour (`deepspeech-tflite`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:  # the lean inference path reads graphs through export/ withou
     from dstorch.model import DeepSpeech
     from dstorch.training.data import Alphabet
 
-__all__ = ["export_model", "export_bytes"]
+__all__ = ["export_model", "export_bytes", "export_tflite", "tflite_bytes"]
 
 
 def export_bytes(
@@ -53,3 +54,38 @@ def export_model(
     atomic_write(pb_path, pb)
     atomic_write(pbmm_path, pbmm)
     return pb_path, pbmm_path
+
+
+def tflite_bytes(
+    model: DeepSpeech,
+    alphabet: Alphabet,
+    beam_width: int = 500,
+    n_steps: int = DEFAULT_N_STEPS,
+) -> bytes:
+    """-> the .tflite flatbuffer for `model` (float32 weights, as the .pb)."""
+    # Here, not at the top: `dstorch transcribe` reads graphs through this package and
+    # never needs the flatbuffers writer.
+    from dstorch.export.tflite import build_tflite
+
+    return build_tflite(
+        model.tf_weights(),
+        alphabet.serialize(),
+        len(alphabet),
+        beam_width=beam_width,
+        n_steps=n_steps,
+        relu_clip=float(model.relu_clip),
+    )
+
+
+def export_tflite(
+    model: DeepSpeech,
+    alphabet: Alphabet,
+    export_dir: Path,
+    name: str = "output_graph",
+    beam_width: int = 500,
+    n_steps: int = DEFAULT_N_STEPS,
+) -> Path:
+    """Write `<export_dir>/<name>.tflite` atomically; -> its path."""
+    path = Path(export_dir) / f"{name}.tflite"
+    atomic_write(path, tflite_bytes(model, alphabet, beam_width=beam_width, n_steps=n_steps))
+    return path

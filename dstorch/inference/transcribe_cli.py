@@ -26,7 +26,11 @@ STDIN_CHUNK = 16000 * 2  # bytes: half a second of 16-bit samples
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="configuration.env")
-    p.add_argument("--model", help=".pbmm/.pb/checkpoint (default: MODELS_DIR/MODEL_NAME.pbmm)")
+    p.add_argument(
+        "--model",
+        help=".pbmm/.pb/checkpoint, or .tflite with --client official "
+        "(default: MODELS_DIR/MODEL_NAME.pbmm)",
+    )
     p.add_argument("--scorer", help=".scorer (default: MODELS_DIR/MODEL_NAME.scorer if any)")
     p.add_argument("--no_scorer", action="store_true", help="decode without a scorer")
     p.add_argument("--audio", required=True, help="file, folder, or - for raw PCM on stdin")
@@ -64,7 +68,13 @@ class Official:
     """The official client behind the Transcriber interface (transcribe / stream)."""
 
     def __init__(self, args: argparse.Namespace, model: str, scorer: str | None):
-        from dstorch.inference.official import ClientError, OfficialModel
+        from dstorch.inference.official import (
+            TF_CLIENT,
+            TFLITE_CLIENT,
+            ClientError,
+            OfficialModel,
+            fetch_library,
+        )
         from dstorch.inference.transcribe import TranscribeError, parse_hot_words
         from dstorch.lm.scorer import read_scorer
 
@@ -72,7 +82,9 @@ class Official:
             raise TranscribeError("--commands works with our decoder only; drop --client")
         self.labels: list[str] = []  # token texts seen, so tokens can be label indices
         try:
-            self.client = OfficialModel(model)
+            # A .tflite runs in the deepspeech-tflite flavour of the library.
+            flavour = TFLITE_CLIENT if Path(model).suffix == ".tflite" else TF_CLIENT
+            self.client = OfficialModel(model, fetch_library(client=flavour))
             if args.beam_width:
                 self.client.set_beam_width(args.beam_width)
             if scorer:

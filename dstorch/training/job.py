@@ -126,21 +126,17 @@ def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) 
 
 
 def export(config: TrainConfig) -> list[Path]:
-    """Write <export_dir>/<name>.pb, .pbmm and alphabet.txt from the best checkpoint."""
-    from dstorch.export import export_model
+    """Write <export_dir>/<name>.pb, .pbmm (and .tflite with --export_tflite) and
+    alphabet.txt from the best checkpoint."""
+    from dstorch.export import export_model, export_tflite
 
     model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
     out = Path(config.export_dir)
-    paths = list(
-        export_model(
-            model.cpu(),
-            alphabet,
-            out,
-            config.export_file_name,
-            beam_width=config.export_beam_width,
-            n_steps=config.n_steps,
-        )
-    )
+    shape = {"beam_width": config.export_beam_width, "n_steps": config.n_steps}
+    model = model.cpu()
+    paths = list(export_model(model, alphabet, out, config.export_file_name, **shape))
+    if config.export_tflite:
+        paths.append(export_tflite(model, alphabet, out, config.export_file_name, **shape))
     alphabet.save(out / "alphabet.txt")
     paths.append(out / "alphabet.txt")
     print("Exported " + ", ".join(str(p) for p in paths))

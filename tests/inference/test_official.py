@@ -9,7 +9,14 @@ import pytest
 
 from dstorch.export import export_model
 from dstorch.export.protobuf import decode_graph, encode_graph
-from dstorch.inference.official import ClientError, OfficialModel, fetch_library, library_version
+from dstorch.inference.official import (
+    TF_CLIENT,
+    TFLITE_CLIENT,
+    ClientError,
+    OfficialModel,
+    fetch_library,
+    library_version,
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,19 +121,22 @@ def test_closed_model_raises(deepspeech_lib: Path, exported) -> None:
         client.stt(np.zeros(10, dtype=np.int16))
 
 
+@pytest.mark.parametrize("client", [TF_CLIENT, TFLITE_CLIENT], ids=["tf", "tflite"])
 @pytest.mark.parametrize("planted", ["wheel", "cached library"])
-def test_an_unpinned_wheel_or_library_is_refused(tmp_path, monkeypatch, planted) -> None:
-    """An index serving another deepspeech-0.9.3 wheel, or a library planted in the cache,
-    must not become the judge of our exports."""
+def test_an_unpinned_wheel_or_library_is_refused(tmp_path, monkeypatch, planted, client) -> None:
+    """An index serving another deepspeech(-tflite)-0.9.3 wheel, or a library planted in
+    the cache, must not become the judge of our exports."""
     import zipfile
 
     links = tmp_path / "links"
     links.mkdir()
-    wheel = links / "deepspeech-0.9.3-cp39-cp39-manylinux1_x86_64.whl"
+    project = client.requirement.split("==")[0]
+    dist = project.replace("-", "_")
+    wheel = links / f"{dist}-0.9.3-cp39-cp39-manylinux1_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr("deepspeech/lib/libdeepspeech.so", b"not the real library")
-        info = "deepspeech-0.9.3.dist-info/"
-        z.writestr(info + "METADATA", "Metadata-Version: 2.1\nName: deepspeech\nVersion: 0.9.3\n")
+        info = f"{dist}-0.9.3.dist-info/"
+        z.writestr(info + "METADATA", f"Metadata-Version: 2.1\nName: {project}\nVersion: 0.9.3\n")
         z.writestr(info + "WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: false\n")
         z.writestr(info + "RECORD", "")
     cache = tmp_path / "cache"
@@ -136,5 +146,15 @@ def test_an_unpinned_wheel_or_library_is_refused(tmp_path, monkeypatch, planted)
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip finds only our wheel
     monkeypatch.setenv("PIP_FIND_LINKS", str(links))
     with pytest.raises(RuntimeError, match="not the pinned"):
-        fetch_library(cache)
+        fetch_library(cache, client)
     assert not (cache / "libdeepspeech.so").exists() or planted == "cached library"
+
+
+def test_tflite_library_is_fetched_and_lives_beside_the_tf_one(
+    deepspeech_lib: Path, deepspeech_tflite_lib: Path
+) -> None:
+    before = deepspeech_tflite_lib.stat().st_mtime_ns
+    assert fetch_library(deepspeech_tflite_lib.parent, TFLITE_CLIENT) == deepspeech_tflite_lib
+    assert deepspeech_tflite_lib.stat().st_mtime_ns == before
+    assert deepspeech_tflite_lib != deepspeech_lib
+    assert library_version(deepspeech_tflite_lib) == library_version(deepspeech_lib) == "0.9.3"

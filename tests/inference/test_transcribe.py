@@ -27,16 +27,22 @@ C = len(ENGLISH) + 1
 
 
 @pytest.fixture(scope="module")
-def sharp_pbmm(tmp_path_factory) -> Path:
-    """A random model with a sharpened output layer (like a trained one), as .pbmm."""
-    from dstorch.export import export_model
-    from dstorch.training.data import Alphabet
-
+def sharp_model():
+    """A random model with a sharpened output layer (like a trained one)."""
     model = random_model(C, seed=7, n_hidden=64)
     with torch.no_grad():
         model.layer_6.weight.mul_(8.0)
         model.layer_6.bias.mul_(8.0)
-    return export_model(model, Alphabet(ENGLISH), tmp_path_factory.mktemp("m"), "sharp")[1]
+    return model
+
+
+@pytest.fixture(scope="module")
+def sharp_pbmm(tmp_path_factory, sharp_model) -> Path:
+    """The sharp model as .pbmm."""
+    from dstorch.export import export_model
+    from dstorch.training.data import Alphabet
+
+    return export_model(sharp_model, Alphabet(ENGLISH), tmp_path_factory.mktemp("m"), "sharp")[1]
 
 
 def write_wav(path: Path, pcm: np.ndarray) -> Path:
@@ -192,6 +198,25 @@ def test_cli_official_client_matches(sharp_pbmm, tmp_path, capsys, deepspeech_li
     theirs = json.loads(run_cli([*base, "--client", "official"], capsys)[1])
     assert theirs["transcripts"][0]["text"] == ours["transcripts"][0]["text"]
     assert theirs["transcripts"][0]["words"] == ours["transcripts"][0]["words"]
+
+
+def test_cli_tflite_in_the_tflite_client_matches(
+    sharp_pbmm, sharp_model, tmp_path, capsys, deepspeech_lib, deepspeech_tflite_lib
+) -> None:
+    """--client official picks the deepspeech-tflite library for a .tflite; with our scorer
+    it answers as the TF client does with the .pbmm."""
+    from dstorch.export import export_tflite
+    from dstorch.training.data import Alphabet
+
+    tflite = export_tflite(sharp_model, Alphabet(ENGLISH), tmp_path, "sharp")
+    wav = write_wav(tmp_path / "a.wav", load_clip("speech"))
+    base = ["--scorer", str(SCORER), "--audio", str(wav), "--json", "--client", "official"]
+    tf = json.loads(run_cli(["--model", str(sharp_pbmm), *base], capsys)[1])
+    lite = json.loads(run_cli(["--model", str(tflite), *base], capsys)[1])
+    assert lite["transcripts"][0]["text"] == tf["transcripts"][0]["text"]
+    assert lite["transcripts"][0]["words"] == tf["transcripts"][0]["words"]
+    code, _, err = run_cli(["--model", str(tflite), "--audio", str(wav)], capsys)
+    assert code == 2 and "add --client official" in err
 
 
 def test_bad_inputs_give_one_line_errors(sharp_pbmm, tmp_path, capsys) -> None:

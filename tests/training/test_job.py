@@ -28,6 +28,7 @@ def trained(tmp_path_factory) -> TrainConfig:
         checkpoint_dir=str(out / "ck"),
         export_dir=str(out / "model"),
         export_file_name="fit",
+        export_tflite=True,
         test_output_file=str(out / "model" / "report.json"),
         # Smaller models get stuck spreading one label over many frames on 8 clips.
         n_hidden=256,
@@ -48,8 +49,12 @@ def trained(tmp_path_factory) -> TrainConfig:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("suffix", [".pb", ".pbmm"])
-def test_official_client_transcribes_like_us(trained, deepspeech_lib, suffix):
+@pytest.mark.parametrize(
+    ("suffix", "library"),
+    [(".pb", "deepspeech_lib"), (".pbmm", "deepspeech_lib"), (".tflite", "deepspeech_tflite_lib")],
+)
+def test_official_client_transcribes_like_us(trained, request, suffix, library):
+    """The TF client runs the .pb and .pbmm, the deepspeech-tflite client the .tflite."""
     from dstorch.inference.official import OfficialModel
 
     model, alphabet, _ = ckpt.load_for_inference(trained.save_dir)
@@ -57,7 +62,8 @@ def test_official_client_transcribes_like_us(trained, deepspeech_lib, suffix):
     ours = evaluate(model, samples, alphabet, FeatureCache(), 8, model.layer_1.weight.device)
     assert all(r.prediction == r.reference for r in ours), "the model did not fit the clips"
     path = Path(trained.export_dir) / f"fit{suffix}"
-    with OfficialModel(path, deepspeech_lib) as official:  # raises unless DS_CreateModel == 0
+    lib = request.getfixturevalue(library)
+    with OfficialModel(path, lib) as official:  # raises unless DS_CreateModel == 0
         theirs = [official.stt(read_wav(s.wav)) for s in samples]
     assert theirs == [r.prediction for r in ours]
 
@@ -74,6 +80,7 @@ def test_report_and_export_files(trained):
         "alphabet.txt",
         "fit.pb",
         "fit.pbmm",
+        "fit.tflite",
         "report-accuracy.png",
         "report-confusion.png",
         "report-loss.png",
