@@ -221,6 +221,9 @@ class TrainingFlags:
     )
     max_to_keep: int = key("checkpoints to keep; 0 keeps all (as in DeepSpeech)", COUNT, 5)
     export_beam_width: int = key("beam width stored in the exported model", SIZE, 500)
+    export_onnx: bool = key(
+        "also export <name>.onnx: features and LSTM state in, logits and state out", None, False
+    )
     random_seed: int = key("seeds everything; resume is exact", COUNT, 4568)
     automatic_mixed_precision: bool = key("bf16 autocast on CUDA", None, False)
     augmentations_per_epoch: int = key("augmented passes over the training set", SIZE, 1)

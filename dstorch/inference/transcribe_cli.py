@@ -26,7 +26,9 @@ STDIN_CHUNK = 16000 * 2  # bytes: half a second of 16-bit samples
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="configuration.env")
-    p.add_argument("--model", help=".pbmm/.pb/checkpoint (default: MODELS_DIR/MODEL_NAME.pbmm)")
+    p.add_argument(
+        "--model", help=".pbmm/.pb/.onnx/checkpoint (default: MODELS_DIR/MODEL_NAME.pbmm)"
+    )
     p.add_argument("--scorer", help=".scorer (default: MODELS_DIR/MODEL_NAME.scorer if any)")
     p.add_argument("--no_scorer", action="store_true", help="decode without a scorer")
     p.add_argument("--audio", required=True, help="file, folder, or - for raw PCM on stdin")
@@ -70,6 +72,8 @@ class Official:
 
         if args.commands:
             raise TranscribeError("--commands works with our decoder only; drop --client")
+        if Path(model).suffix == ".onnx":
+            raise TranscribeError(f"{model}: the official client runs .pbmm/.pb, not ONNX")
         self.labels: list[str] = []  # token texts seen, so tokens can be label indices
         try:
             self.client = OfficialModel(model)

@@ -119,7 +119,8 @@ def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) 
 
 
 def export(config: TrainConfig) -> list[Path]:
-    """Write <export_dir>/<name>.pb, .pbmm and alphabet.txt from the best checkpoint."""
+    """Write <export_dir>/<name>.pb, .pbmm (.onnx with --export_onnx) and alphabet.txt
+    from the best checkpoint."""
     from dstorch.export import export_model
 
     model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
@@ -134,6 +135,13 @@ def export(config: TrainConfig) -> list[Path]:
             n_steps=config.n_steps,
         )
     )
+    if config.export_onnx:
+        from dstorch.export.onnx_graph import export_onnx
+
+        onnx = out / f"{config.export_file_name}.onnx"
+        paths.append(
+            export_onnx(model.cpu(), alphabet, onnx, config.export_beam_width, config.n_steps)
+        )
     alphabet.save(out / "alphabet.txt")
     paths.append(out / "alphabet.txt")
     print("Exported " + ", ".join(str(p) for p in paths))
