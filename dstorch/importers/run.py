@@ -260,8 +260,8 @@ def format_summary(summary: Summary) -> str:
         f"{summary.reused} already there):"
     ]
     for split in sorted(summary.clips):
-        hours = summary.seconds[split] / 3600
-        lines.append(f"  {split}.csv: {summary.clips[split]} clips, {hours:.2f} h")
+        minutes = summary.seconds[split] / 60
+        lines.append(f"  {split}.csv: {summary.clips[split]} clips, {minutes:.1f} min")
     if summary.rejects:
         lines.append(
             f"Rejected {sum(summary.rejects.values())} rows "
