@@ -56,79 +56,74 @@ def _gates(t: np.ndarray) -> np.ndarray:
 def onnx_bytes(model: DeepSpeech, alphabet: Alphabet, beam_width: int, n_steps: int) -> bytes:
     """The serialized ModelProto of `model` (eval mode, on the CPU)."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
-    n, classes = model.n_hidden, model.n_classes
-    weights = model.tf_weights()
     inits: list = []
 
     def const(name: str, value) -> str:
         inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    nodes = [helper.make_node("Reshape", ["input_node", const("flat", [0, 0, N_INPUT])], ["x0"])]
-    clip_lo, clip_hi = (
-        const("clip_low", np.float32(0)),
-        const("clip_high", np.float32(model.relu_clip)),
-    )
-    x = "x0"
-    for layer in ("layer_1", "layer_2", "layer_3", "lstm", "layer_5"):
-        if layer == "lstm":
-            x = _lstm(nodes, const, model, x, helper)
-            continue
-        w, b = (
-            const(f"{layer}/weights", weights[f"{layer}/weights"]),
-            const(f"{layer}/bias", weights[f"{layer}/bias"]),
-        )
-        nodes += [
-            helper.make_node("MatMul", [x, w], [f"{layer}/matmul"]),
-            helper.make_node("Add", [f"{layer}/matmul", b], [f"{layer}/add"]),
-            helper.make_node("Clip", [f"{layer}/add", clip_lo, clip_hi], [f"{layer}/out"]),
-        ]
-        x = f"{layer}/out"
-    w, b = (
-        const("layer_6/weights", weights["layer_6/weights"]),
-        const("layer_6/bias", weights["layer_6/bias"]),
-    )
-    nodes += [
-        helper.make_node("MatMul", [x, w], ["layer_6/matmul"]),
-        helper.make_node("Add", ["layer_6/matmul", b], ["logits"]),
-    ]
-    f32 = TensorProto.FLOAT
-    graph = helper.make_graph(
-        nodes,
-        "deepspeech",
-        [
-            helper.make_tensor_value_info(
-                "input_node", f32, ["batch", "time", CONTEXT_FRAMES, N_MFCC]
-            ),
-            helper.make_tensor_value_info("previous_state_c", f32, ["batch", n]),
-            helper.make_tensor_value_info("previous_state_h", f32, ["batch", n]),
-        ],
-        [
-            helper.make_tensor_value_info("logits", f32, ["batch", "time", classes]),
-            helper.make_tensor_value_info("new_state_c", f32, ["batch", n]),
-            helper.make_tensor_value_info("new_state_h", f32, ["batch", n]),
-        ],
-        initializer=inits,
-    )
+    inputs, outputs = _signature(model.n_hidden, model.n_classes)
+    graph = helper.make_graph(_network(model, const), "deepspeech", inputs, outputs, inits)
     proto = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="dstorch"
     )
+    proto.ir_version = IR_VERSION
     metadata = {
         "alphabet": json.dumps(alphabet.labels, ensure_ascii=False),
         "beam_width": beam_width,
         "n_steps": n_steps,
-        "n_hidden": n,
+        "n_hidden": model.n_hidden,
         "sample_rate": SAMPLE_RATE,
         "feature_win_len": WINDOW_MS,
         "feature_win_step": STEP_MS,
         "n_context": N_CONTEXT,
     }
-    proto.ir_version = IR_VERSION
     helper.set_model_props(proto, {k: str(v) for k, v in metadata.items()})
     onnx.checker.check_model(proto, full_check=True)
     return proto.SerializeToString()
+
+
+def _signature(n_hidden: int, n_classes: int) -> tuple[list, list]:
+    """The graph's inputs and outputs (see the module docstring), batch and time free."""
+    from onnx import TensorProto, helper
+
+    shapes = {
+        "input_node": ["batch", "time", CONTEXT_FRAMES, N_MFCC],
+        "logits": ["batch", "time", n_classes],
+    }
+    value = lambda name: helper.make_tensor_value_info(  # noqa: E731
+        name, TensorProto.FLOAT, shapes.get(name, ["batch", n_hidden])
+    )
+    return [value(name) for name in INPUTS], [value(name) for name in OUTPUTS]
+
+
+def _network(model: DeepSpeech, const) -> list:
+    """Nodes from input_node to logits: the dense layers (clipped ReLU but layer_6) around
+    the LSTM; `const(name, array)` adds an initializer and returns its name."""
+    from onnx import helper
+
+    weights = model.tf_weights()  # layer_1 with the normalisation folded in
+    low, high = const("clip_low", np.float32(0)), const("clip_high", np.float32(model.relu_clip))
+    nodes = [helper.make_node("Reshape", ["input_node", const("flat", [0, 0, N_INPUT])], ["x0"])]
+    x = "x0"
+    for layer in ("layer_1", "layer_2", "layer_3", "lstm", "layer_5", "layer_6"):
+        if layer == "lstm":
+            x = _lstm(nodes, const, model, x, helper)
+            continue
+        w = const(f"{layer}/weights", weights[f"{layer}/weights"])
+        b = const(f"{layer}/bias", weights[f"{layer}/bias"])
+        out = "logits" if layer == "layer_6" else f"{layer}/out"
+        added = out if layer == "layer_6" else f"{layer}/add"
+        nodes += [
+            helper.make_node("MatMul", [x, w], [f"{layer}/matmul"]),
+            helper.make_node("Add", [f"{layer}/matmul", b], [added]),
+        ]
+        if layer != "layer_6":
+            nodes.append(helper.make_node("Clip", [added, low, high], [out]))
+        x = out
+    return nodes
 
 
 def _lstm(nodes: list, const, model: DeepSpeech, x: str, helper) -> str:
