@@ -25,7 +25,7 @@ $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),\
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
 	export report transcribe preview config system-packages test test-fast lint format bench \
 	bench-generalisation bench-faults example-data clean distclean pretrained pretrain \
-	bench-transfer
+	bench-transfer import train-import bench-import
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -98,6 +98,18 @@ pretrain: ## Build a base model for LANGUAGE from synthetic speech (a PRETRAINED
 config: ## Show the effective configuration (configuration.env + KEY=value), checked
 	@$(DSTORCH) config --config $(CONFIG)
 
+# Public corpora (dstorch/importers/). CORPUS and SOURCE reach the recipes as $$DSTORCH_*
+# (see above): quoted by the shell, never parsed. Output: imports/<CORPUS>/.
+import: ## Import a corpus: CORPUS=commonvoice|librispeech|ldc93s1|folder SOURCE=path [LIMIT=N]
+	@test -n "$${DSTORCH_CORPUS:-}" -a -n "$${DSTORCH_SOURCE:-}" || \
+		{ echo "error: give CORPUS=<commonvoice|librispeech|ldc93s1|folder> SOURCE=path"; exit 2; }
+	@$(DSTORCH) import "$$DSTORCH_CORPUS" "$$DSTORCH_SOURCE" --out "imports/$$DSTORCH_CORPUS" \
+		$${DSTORCH_LIMIT:+--limit "$$DSTORCH_LIMIT"}
+
+train-import: ## Train on imports/CORPUS (settings from configuration.env; KEY=value overrides)
+	@test -n "$${DSTORCH_CORPUS:-}" || { echo "error: give CORPUS=<name>"; exit 2; }
+	@$(DSTORCH) train-import "imports/$$DSTORCH_CORPUS" --config $(CONFIG)
+
 test: ## Run every test, the slow end-to-end ones included (what CI runs)
 	$(PYTHON) -m pytest -q -rs
 
@@ -115,6 +127,9 @@ bench: ## Training throughput/MFU (bf16 on a GPU); our transcription and start-u
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_transcribe.py
 	$(PYTHON) scripts/bench_startup.py
+
+bench-import: ## Import throughput (files/s) on 1,000-clip FLAC and MP3 trees, 1 vs N workers
+	$(PYTHON) scripts/bench_import.py
 
 bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; resume and verify
 	$(PYTHON) scripts/bench_faults.py

@@ -85,6 +85,32 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     pretrain(_pipeline(args), Path("."))
     return 0
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from dstorch.importers import importer
+    from dstorch.importers.run import format_summary, import_corpus
+
+    out = Path(args.out or Path("imports") / args.corpus)
+    summary = import_corpus(
+        importer(args.corpus),
+        Path(args.path),
+        out,
+        alphabet=Path(args.alphabet) if args.alphabet else None,
+        limit=args.limit,
+        workers=args.workers,
+        max_duration=args.max_duration,
+    )
+    print(format_summary(summary))
+    return 0
+
+
+def cmd_train_import(args: argparse.Namespace) -> int:
+    """Train on an imported corpus (its CSVs; the rest from configuration.env)."""
+    from dstorch.importers.train import train_config
+    from dstorch.training import job
+
+    config = train_config(PipelineConfig.load(args.config), Path(args.folder))
+    return 0 if job.run(config) in ("finished", "stopped") else 1
+
 
 def _pipeline(args: argparse.Namespace) -> PipelineConfig:
     return PipelineConfig.load(args.config)
@@ -259,6 +285,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="where the evaluation report is, with a summary")
     p.add_argument("--config", default="configuration.env")
     p.set_defaults(func=cmd_report)
+
+    from dstorch.importers import IMPORTERS
+
+    about = "; ".join(f"{name}: {cls.about}" for name, cls in IMPORTERS.items())
+    p = sub.add_parser("import", help="a public corpus -> DeepSpeech CSVs", description=about)
+    p.add_argument("corpus", choices=list(IMPORTERS))
+    p.add_argument("path", help="the extracted corpus (never written to)")
+    p.add_argument("--out", help="output folder (default: imports/<corpus>)")
+    p.add_argument("--limit", type=int, help="at most this many clips per split")
+    p.add_argument("--alphabet", help="alphabet.txt to normalise against (default: built)")
+    p.add_argument("--workers", type=int, help="conversion processes (default: CPU count)")
+    p.add_argument("--max_duration", type=float, default=0.0, help="seconds; 0: no limit")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("train-import", help=cmd_train_import.__doc__.splitlines()[0])
+    p.add_argument("folder", help="an import's output folder (with import.json)")
+    p.add_argument("--config", default="configuration.env")
+    p.set_defaults(func=cmd_train_import)
 
     p = sub.add_parser("prepare", help="original/ + commands.csv -> data/ (CSVs, alphabet)")
     p.add_argument("--config", default="configuration.env")

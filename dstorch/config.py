@@ -227,6 +227,9 @@ class TrainingFlags:
     export_tflite: bool = key(
         "also export MODEL_NAME.tflite for the deepspeech-tflite client", None, False
     )
+    export_onnx: bool = key(
+        "also export <name>.onnx: features and LSTM state in, logits and state out", None, False
+    )
     random_seed: int = key("seeds everything; resume is exact", COUNT, 4568)
     automatic_mixed_precision: bool = key("bf16 autocast on CUDA", None, False)
     augmentations_per_epoch: int = key("augmented passes over the training set", SIZE, 1)

@@ -236,3 +236,21 @@ def test_parallel_make_trains_only_after_prepare(repo):
     make(repo, "-j4", "all", **fast)
     make(repo, "log", **fast)
     assert make(repo, "status", **fast).stdout.startswith("finished (local), epoch 1/1")
+
+
+def test_import_needs_corpus_and_source():
+    result = make(ROOT, "import", check=False, CORPUS="ldc93s1")
+    assert result.returncode != 0 and "give CORPUS=" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_import_then_train_on_it_like_run_ldc93s1(repo, tmp_path):
+    from importer_helpers import ldc93s1_tree
+
+    ldc93s1_tree(tmp_path / "LDC93S1 sample")  # a space: SOURCE is quoted, never parsed
+    make(repo, "import", CORPUS="ldc93s1", SOURCE=str(tmp_path / "LDC93S1 sample"))
+    assert (repo / "imports" / "ldc93s1" / "ldc93s1.csv").is_file()
+    keys = {"N_HIDDEN": "16", "MAX_EPOCH": "1", "AUGMENT": "", "EXPORT_ONNX": "yes"}
+    make(repo, "train-import", CORPUS="ldc93s1", **keys)
+    exported = {p.name for p in (repo / "imports" / "ldc93s1" / "model").iterdir()}
+    assert {"ldc93s1.pbmm", "ldc93s1.onnx", "alphabet.txt"} <= exported

@@ -1,8 +1,9 @@
 """Transcribe audio with a trained model exactly as the DeepSpeech 0.9.3 client does.
 
-`Transcriber` loads a checkpoint (dir or .pt, run in PyTorch) or the exported .pb/.pbmm
+`Transcriber` loads a checkpoint (dir or .pt, run in PyTorch), the exported .pb/.pbmm
 itself (run in numpy by dstorch.inference.numpy_model, so that transcribing with an
-exported model imports neither torch, scipy nor pandas), and runs the client's
+exported model imports neither torch, scipy nor pandas) or an exported .onnx (run by
+onnxruntime, dstorch.inference.onnx_model), and runs the client's
 streaming pipeline: one MFCC frame per 512-sample window every 320 samples, 19-frame
 time steps, the acoustic model in batches of 16 steps carrying the LSTM state, a
 zero-padded tail window and 9 zero frames of right context at the end, then CTC beam
@@ -76,10 +77,21 @@ class TorchModel:
 
 def load_model(path: str | Path) -> tuple[AcousticModel, list[str], int, int]:
     """-> (acoustic model, labels, default beam width, steps per model call) from a
-    checkpoint dir/.pt (PyTorch) or an exported .pb/.pbmm (numpy, no torch import)."""
+    checkpoint dir/.pt (PyTorch), an exported .pb/.pbmm (numpy, no torch import) or an
+    exported .onnx (onnxruntime)."""
     path = Path(path)
     if not path.exists():
-        raise TranscribeError(f"{path}: no such model; pass --model (a .pbmm, .pb or checkpoint)")
+        raise TranscribeError(
+            f"{path}: no such model; pass --model (a .pbmm, .pb, .onnx or checkpoint)"
+        )
+    if path.suffix == ".onnx":
+        from dstorch.inference.onnx_model import OnnxDeepSpeech, OnnxModelError
+
+        try:
+            onnx = OnnxDeepSpeech(path)
+        except OnnxModelError as e:
+            raise TranscribeError(str(e)) from None
+        return onnx, onnx.labels, onnx.beam_width, onnx.n_steps
     if path.is_dir() or path.suffix == ".pt":
         from dstorch.training.checkpoint import load_for_inference
 

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="configuration.env")
     p.add_argument(
         "--model",
-        help=".pbmm/.pb/checkpoint, or .tflite with --client official "
+        help=".pbmm/.pb/.onnx/checkpoint, or .tflite with --client official "
         "(default: MODELS_DIR/MODEL_NAME.pbmm)",
     )
     p.add_argument("--scorer", help=".scorer (default: MODELS_DIR/MODEL_NAME.scorer if any)")
@@ -80,6 +80,8 @@ class Official:
 
         if args.commands:
             raise TranscribeError("--commands works with our decoder only; drop --client")
+        if Path(model).suffix == ".onnx":
+            raise TranscribeError(f"{model}: the official client runs .pbmm/.pb, not ONNX")
         self.labels: list[str] = []  # token texts seen, so tokens can be label indices
         try:
             # A .tflite runs in the deepspeech-tflite flavour of the library.

@@ -126,9 +126,10 @@ def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) 
 
 
 def export(config: TrainConfig) -> list[Path]:
-    """Write <export_dir>/<name>.pb, .pbmm (and .tflite with --export_tflite) and
-    alphabet.txt from the best checkpoint."""
+    """Write <export_dir>/<name>.pb, .pbmm (.tflite with --export_tflite, .onnx with
+    --export_onnx) and alphabet.txt from the best checkpoint."""
     from dstorch.export import export_model, export_tflite
+    from dstorch.export.onnx_graph import export_onnx
 
     model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
     out = Path(config.export_dir)
@@ -137,6 +138,9 @@ def export(config: TrainConfig) -> list[Path]:
     paths = list(export_model(model, alphabet, out, config.export_file_name, **shape))
     if config.export_tflite:
         paths.append(export_tflite(model, alphabet, out, config.export_file_name, **shape))
+    if config.export_onnx:
+        onnx = out / f"{config.export_file_name}.onnx"
+        paths.append(export_onnx(model, alphabet, onnx, config.export_beam_width, config.n_steps))
     alphabet.save(out / "alphabet.txt")
     paths.append(out / "alphabet.txt")
     print("Exported " + ", ".join(str(p) for p in paths))
