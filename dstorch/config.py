@@ -224,6 +224,11 @@ class TrainingFlags:
     random_seed: int = key("seeds everything; resume is exact", COUNT, 4568)
     automatic_mixed_precision: bool = key("bf16 autocast on CUDA", None, False)
     augmentations_per_epoch: int = key("augmented passes over the training set", SIZE, 1)
+    bytes_output_mode: bool = key(
+        "the model outputs UTF-8 bytes (256 classes), not ALPHABET letters; a UTF-8 scorer",
+        None,
+        False,
+    )
 
     def __post_init__(self) -> None:
         validate(self)

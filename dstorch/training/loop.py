@@ -21,7 +21,14 @@ from dstorch.config import TrainConfig
 from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.checkpoint import TrainState
-from dstorch.training.data import Alphabet, FeatureCache, bucketed_batches, collate, read_csvs
+from dstorch.training.data import (
+    Alphabet,
+    FeatureCache,
+    bucketed_batches,
+    collate,
+    load_alphabet,
+    read_csvs,
+)
 from dstorch.training.evaluate import forward_losses
 
 
@@ -179,7 +186,7 @@ class Session:
 
 def setup(config: TrainConfig) -> Session:
     """Read data, build (or restore) model, optimizer and state."""
-    alphabet = Alphabet.from_file(config.alphabet_config_path)
+    alphabet = load_alphabet(config.alphabet_config_path, config.bytes_output_mode)
     train_set = read_csvs(config.train_files, alphabet)
     dev_set = read_csvs(config.dev_files, alphabet, allow_empty=True)
     augmenter = Augmenter(parse_augmentations(config.augment), config.random_seed)
