@@ -29,7 +29,7 @@ from dstorch.fs import (
 )
 from dstorch.lm.scorer import Scorer, ScorerError
 from dstorch.training import checkpoint as ckpt
-from dstorch.training.data import FeatureCache, read_csvs
+from dstorch.training.data import BytesAlphabet, FeatureCache, read_csvs
 from dstorch.training.evaluate import (
     ScorerReport,
     TestReport,
@@ -119,7 +119,8 @@ def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) 
 
 
 def export(config: TrainConfig) -> list[Path]:
-    """Write <export_dir>/<name>.pb, .pbmm and alphabet.txt from the best checkpoint."""
+    """Write <export_dir>/<name>.pb, .pbmm and alphabet.txt (not in bytes output mode)
+    from the best checkpoint."""
     from dstorch.export import export_model
 
     model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
@@ -134,8 +135,9 @@ def export(config: TrainConfig) -> list[Path]:
             n_steps=config.n_steps,
         )
     )
-    alphabet.save(out / "alphabet.txt")
-    paths.append(out / "alphabet.txt")
+    if not isinstance(alphabet, BytesAlphabet):  # bytes mode has no alphabet file
+        alphabet.save(out / "alphabet.txt")
+        paths.append(out / "alphabet.txt")
     print("Exported " + ", ".join(str(p) for p in paths))
     return paths
 
