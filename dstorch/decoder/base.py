@@ -199,9 +199,11 @@ class BeamSearchBase:
         self.utf8 = bool(scorer and scorer.utf8)
         self.bytes_mode = is_byte_labels(self.labels)
         if scorer is not None and self.utf8 != self.bytes_mode:
+            model = "a bytes output mode model" if self.bytes_mode else "an alphabet model"
+            kind = "a UTF-8" if self.utf8 else "a word"
             raise DecodeError(
-                "a bytes output mode model needs a UTF-8 scorer and a letter model a "
-                "word scorer (DeepSpeech's Decoder.rst); build the scorer for this model"
+                f"{scorer.file.path} is {kind} scorer but this is {model}, which needs a "
+                f"{'word' if self.utf8 else 'UTF-8'} scorer; build the scorer for this model"
             )
         self.alpha = self.beta = 0.0
         self.table = self.finals = None

@@ -102,7 +102,7 @@ def test_bytes_models_and_utf8_scorers_go_together(scorer) -> None:
     from dstorch.bytes_mode import BYTE_LABELS
     from dstorch.lm.scorer import Scorer
 
-    with pytest.raises(DecodeError, match="needs a UTF-8 scorer"):
+    with pytest.raises(DecodeError, match="is a word scorer but this is a bytes output mode"):
         BeamSearchBase(BYTE_LABELS, 8, scorer)
-    with pytest.raises(DecodeError, match="needs a UTF-8 scorer"):
+    with pytest.raises(DecodeError, match="bytes.scorer is a UTF-8 scorer but this is an alph"):
         BeamSearchBase(ENGLISH, 8, Scorer(SCORER.with_name("bytes.scorer")))
