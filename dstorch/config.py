@@ -239,6 +239,11 @@ class TrainingFlags:
         Range(0, 5),
         0,
     )
+    bytes_output_mode: bool = key(
+        "the model outputs UTF-8 bytes (256 classes), not ALPHABET letters; a UTF-8 scorer",
+        None,
+        False,
+    )
 
     def __post_init__(self) -> None:
         validate(self)

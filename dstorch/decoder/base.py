@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dstorch.bytes_mode import bytes_text, is_byte_labels, label_bytes
 from dstorch.lm.scorer import Scorer
 
 CUTOFF_TOP_N = 40
@@ -51,19 +52,21 @@ class WordTiming:
 
 
 def word_timings(candidate: Candidate, labels: list[str]) -> list[WordTiming]:
-    """Words with start/duration exactly as the native client's JSON output builds them."""
-    words, word, start = [], "", 0.0
+    """Words with start/duration exactly as the native client's JSON output builds them
+    (bytes output mode: a word's bytes are decoded together)."""
+    words, word, start = [], [], 0.0
     times = candidate.start_times
+    spell = (lambda w: bytes_text(label_bytes(w))) if is_byte_labels(labels) else None
     for i, label in enumerate(candidate.tokens):
-        text = labels[label]
-        if text != " ":
+        if labels[label] != " ":
             if not word:
                 start = times[i]
-            word += text
-        if text == " " or i == len(candidate.tokens) - 1:
+            word.append(label)
+        if labels[label] == " " or i == len(candidate.tokens) - 1:
             duration = float(np.float32(times[i]) - np.float32(start))  # float in client.cc
-            words.append(WordTiming(word, start, max(duration, 0.0)))
-            word, start = "", 0.0
+            text = spell(word) if spell else "".join(labels[w] for w in word)
+            words.append(WordTiming(text, start, max(duration, 0.0)))
+            word, start = [], 0.0
     return words
 
 
@@ -194,6 +197,14 @@ class BeamSearchBase:
         self.blank = len(self.labels)
         self.space = self.labels.index(" ") if " " in self.labels else -1
         self.utf8 = bool(scorer and scorer.utf8)
+        self.bytes_mode = is_byte_labels(self.labels)
+        if scorer is not None and self.utf8 != self.bytes_mode:
+            model = "a bytes output mode model" if self.bytes_mode else "an alphabet model"
+            kind = "a UTF-8" if self.utf8 else "a word"
+            raise DecodeError(
+                f"{scorer.file.path} is {kind} scorer but this is {model}, which needs a "
+                f"{'word' if self.utf8 else 'UTF-8'} scorer; build the scorer for this model"
+            )
         self.alpha = self.beta = 0.0
         self.table = self.finals = None
         self.root_state = 0
@@ -230,8 +241,8 @@ class BeamSearchBase:
 
     def _candidate(self, tokens: list[int], steps: list[int], score: float) -> Candidate:
         """A Candidate of labels tokens [n] at timesteps steps [n]."""
-        if self.utf8:  # UTF8Alphabet: label = byte - 1
-            text = bytes(t + 1 for t in tokens).decode("utf-8", "replace")
+        if self.bytes_mode:  # UTF8Alphabet: label = byte - 1
+            text = bytes_text(label_bytes(tokens))
         else:
             text = "".join(self.labels[t] for t in tokens)
         return Candidate(text, float(score), tokens, steps)

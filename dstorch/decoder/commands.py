@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dstorch.bytes_mode import codepoint_sentence, encode_bytes, is_byte_labels
 from dstorch.decoder.base import Candidate, hot_boost, rounded_alpha_beta
 from dstorch.lm.scorer import Scorer
 from dstorch.prepare.sources import normalise_text, read_commands
@@ -47,7 +48,13 @@ def load_commands(path: str | Path, labels: list[str], language: str | None = No
 
 
 def encode(sentence: str, labels: list[str]) -> list[int]:
-    """Label indices spelling ``sentence`` (longest label first); CommandError if it can't."""
+    """Label indices spelling ``sentence`` (longest label first; bytes output mode: its
+    UTF-8 bytes); CommandError if it can't."""
+    if is_byte_labels(labels):
+        spelt = encode_bytes(sentence)
+        if spelt is None:
+            raise CommandError(f"command {sentence!r}: a NUL character cannot be spelt; remove it")
+        return spelt
     by_length = sorted(range(len(labels)), key=lambda i: -len(labels[i]))
     out, pos = [], 0
     while pos < len(sentence):
@@ -75,12 +82,15 @@ class CommandGrammar:
         alpha, beta = rounded_alpha_beta(scorer)
         out = np.zeros(len(self.sentences))
         for s, sentence in enumerate(self.sentences):
-            words = sentence.split()
+            # A UTF-8 scorer's words are codepoints (the beam search scores each one).
+            words = codepoint_sentence(sentence).split() if scorer.utf8 else sentence.split()
             for i in range(len(words)):
                 ngram = tuple(words[max(0, i + 1 - scorer.order) : i + 1])
                 lm = scorer.log_cond_prob(ngram, len(ngram) < scorer.order)
-                # The decoder boosts words closed by a space, not the unfinished last one.
-                boost = float(hot_boost(ngram, hot_words)) if i < len(words) - 1 else 0.0
+                # The decoder boosts words closed by a space, not the unfinished last one;
+                # a UTF-8 scorer closes every complete codepoint.
+                closed = i < len(words) - 1 or scorer.utf8
+                boost = float(hot_boost(ngram, hot_words)) if closed else 0.0
                 out[s] += alpha * (lm + boost) + beta
         return out
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dstorch.bytes_mode import BYTE_LABELS
 from dstorch.export.pbmm import read_pbmm
 from dstorch.export.protobuf import NUMPY_DTYPES, Node, Shape, Tensor, decode_graph
 
@@ -67,13 +68,18 @@ class GraphModel:
 
 
 def parse_alphabet(data: bytes) -> list[str]:
-    """The client's serialized alphabet: u16 count, then (u16 index, u16 length, utf-8)."""
-    (count,), pos, labels = struct.unpack_from("<H", data), 2, []
+    """The client's serialized alphabet: u16 count, then (u16 index, u16 length, utf-8).
+
+    A bytes output mode model's labels are single raw bytes (UTF8Alphabet): BYTE_LABELS.
+    """
+    (count,), pos, raw = struct.unpack_from("<H", data), 2, []
     for _ in range(count):
         _, length = struct.unpack_from("<HH", data, pos)
-        labels.append(data[pos + 4 : pos + 4 + length].decode("utf-8"))
+        raw.append(data[pos + 4 : pos + 4 + length])
         pos += 4 + length
-    return labels
+    if raw == [bytes([b]) for b in range(1, 256)]:
+        return list(BYTE_LABELS)
+    return [label.decode("utf-8") for label in raw]
 
 
 def read_graph_file(path: str | Path) -> dict[str, Node]:

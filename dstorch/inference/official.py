@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.bytes_mode import bytes_text
 from dstorch.fs import atomic_target, file_sha256
 
 WHEEL_MEMBER = "deepspeech/lib/libdeepspeech.so"
@@ -190,7 +191,7 @@ def _take_string(lib: ctypes.CDLL, ptr: int | None) -> str:
     if not ptr:
         raise ClientError(0x3003, "the library returned no result; see its stderr")
     try:
-        return ctypes.string_at(ptr).decode("utf-8")
+        return bytes_text(ctypes.string_at(ptr))
     finally:
         lib.DS_FreeString(ptr)
 
@@ -229,6 +230,15 @@ def _pcm(pcm: np.ndarray) -> tuple[np.ndarray, ctypes._Pointer, int]:
     return pcm, pcm.ctypes.data_as(POINTER(c_short)), len(pcm)
 
 
+def _token_text(raw: bytes) -> str:
+    """A token's text; a bytes output mode token that is no UTF-8 on its own is shown as
+    its label (chr(byte), dstorch.bytes_mode)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def _take_metadata(lib: ctypes.CDLL, ptr: ctypes._Pointer) -> list[Transcript]:
     """Copy a Metadata* into Python objects and free it."""
     if not ptr:
@@ -238,11 +248,10 @@ def _take_metadata(lib: ctypes.CDLL, ptr: ctypes._Pointer) -> list[Transcript]:
         meta = ptr.contents
         for i in range(meta.num_transcripts):
             cand = meta.transcripts[i]
-            tokens = [
-                Token(t.text.decode("utf-8"), t.timestep, t.start_time)
-                for t in (cand.tokens[j] for j in range(cand.num_tokens))
-            ]
-            out.append(Transcript("".join(t.text for t in tokens), cand.confidence, tokens))
+            raw = [cand.tokens[j] for j in range(cand.num_tokens)]
+            tokens = [Token(_token_text(t.text), t.timestep, t.start_time) for t in raw]
+            text = bytes_text(b"".join(t.text for t in raw))
+            out.append(Transcript(text, cand.confidence, tokens))
         return out
     finally:
         lib.DS_FreeMetadata(ptr)

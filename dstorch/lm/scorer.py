@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.bytes_mode import codepoint_sentence
 from dstorch.config import LM_COMMANDS, LM_OPEN
 from dstorch.fs import SOURCE_ROOT, atomic_target
 from dstorch.lm.arpa import write_command_arpa
@@ -206,6 +207,8 @@ def build_scorer(
     """Build a .scorer from transcripts (+ optional extra text file, one sentence a line).
 
     ``alphabet_labels``: the model's labels in index order (space included).
+    ``utf8``: a UTF-8 scorer for a bytes output mode model: the LM's words are the
+    codepoints of the sentences (spaces dropped), the vocabulary trie spells them in bytes.
     ``mode``: LM_OPEN estimates the LM with lmplz (``order`` or choose_order's); LM_COMMANDS
     writes the command-strict LM of dstorch.lm.arpa, whose sentences are all the lines.
     Words of ``extra_text`` that the alphabet cannot spell stay in the LM but not in
@@ -220,9 +223,7 @@ def build_scorer(
             raise ScorerError(f"cannot read extra LM text {extra_text}: {exc}") from exc
     if mode not in (LM_OPEN, LM_COMMANDS):
         raise ScorerError(f"LM mode {mode!r} unknown; use {LM_OPEN} or {LM_COMMANDS}")
-    if mode == LM_COMMANDS and utf8:  # the client would score its words as codepoints
-        raise ScorerError("a command-strict scorer is word-based; build it without UTF-8 mode")
-    order = order or choose_order(cleaned)
+    order = order or choose_order([codepoint_sentence(c) for c in cleaned] if utf8 else cleaned)
     if not 2 <= order <= KENLM_MAX_ORDER:
         raise ScorerError(
             f"LM order {order} unsupported; use 2..{KENLM_MAX_ORDER} (KenLM's compiled maximum)"
@@ -231,6 +232,8 @@ def build_scorer(
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     corpus_lines = cleaned + [" ".join(line.split()) for line in extra_lines if line.strip()]
+    if utf8:  # UTF-8 scorer: every codepoint is a word (bytes output mode)
+        corpus_lines = [cp for cp in map(codepoint_sentence, corpus_lines) if cp]
     words = {w for line in corpus_lines for w in line.split()}
     fst = vocabulary_fst(words, alphabet_labels, utf8)
     with tempfile.TemporaryDirectory(prefix="dstorch-lm-") as tmp_dir:

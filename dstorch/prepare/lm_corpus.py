@@ -14,7 +14,7 @@ from dstorch.config import LM_CORPUS
 from dstorch.fs import atomic_write
 from dstorch.prepare.report import PrepareError
 from dstorch.prepare.sources import normalise_text
-from dstorch.training.data import Alphabet
+from dstorch.training.data import Alphabet, load_alphabet
 
 if TYPE_CHECKING:  # prepare imports this module
     from dstorch.prepare.prepare import Transcripts
@@ -62,13 +62,13 @@ def corpus_lines(
         text = normalise_text(raw, labels)
         if not text:
             continue
-        if set(text) <= labels:
+        if not alphabet.missing(text):
             lines.append(text)
         else:
             bad.append((number, text))
     if bad:
         number, text = bad[0]
-        chars = "".join(sorted(set(text) - labels))
+        chars = "".join(alphabet.missing(text))
         notes.append(
             f"{source}: {len(bad)} line(s) skipped for characters outside the alphabet "
             f"(first: line {number}, {chars!r}); add them to the alphabet or fix the text"
@@ -77,11 +77,15 @@ def corpus_lines(
 
 
 def write_lm_corpus(
-    data_dir: Path, transcripts: Transcripts, lm_text: str = "", root: Path = Path(".")
+    data_dir: Path,
+    transcripts: Transcripts,
+    lm_text: str = "",
+    root: Path = Path("."),
+    bytes_output_mode: bool = False,
 ) -> list[str]:
     """Write data/lm_corpus.txt atomically from prepare's Transcripts (checked against
-    data/alphabet.txt, the model's alphabet); returns notes for the user."""
-    alphabet = Alphabet.from_file(data_dir / "alphabet.txt")
+    the model's alphabet: data/alphabet.txt, or bytes); returns notes for the user."""
+    alphabet = load_alphabet(data_dir / "alphabet.txt", bytes_output_mode)
     skipped = {k for k, p in transcripts.problems.items() if p.code == "bad_chars"}
     extra = read_extra_text(lm_text, root) if lm_text else []
     lines, notes = corpus_lines(transcripts.text, skipped, extra, alphabet, f"LM_TEXT={lm_text}")

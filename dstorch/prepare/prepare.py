@@ -329,7 +329,9 @@ def prepare(
     data_dir.mkdir(parents=True, exist_ok=True)
     alphabet_path, registry_path = data_dir / "alphabet.txt", data_dir / REGISTRY_FILE
     transcripts = read_transcripts(config, root, alphabet_path)
-    lm_notes = write_lm_corpus(data_dir, transcripts, config.lm_text, root)
+    lm_notes = write_lm_corpus(
+        data_dir, transcripts, config.lm_text, root, config.bytes_output_mode
+    )
     processor = Processor(
         config, data_dir, transcripts, sources.NameParser(config.filename_pattern), say
     )

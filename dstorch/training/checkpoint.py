@@ -175,7 +175,7 @@ def load_for_inference(path: str | Path) -> tuple[DeepSpeech, Alphabet, TrainCon
     else:
         payload = read(path)
     config = TrainConfig(**payload["config"])
-    alphabet = Alphabet(payload["alphabet"])
+    alphabet = Alphabet.of(payload["alphabet"])
     model = build_model(config, alphabet)
     model.load_state_dict(payload["model"])
     return model.eval(), alphabet, config

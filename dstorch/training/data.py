@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dstorch.bytes_mode import BYTE_LABELS, bytes_text, encode_bytes, is_byte_labels, label_bytes
 from dstorch.features import CONTEXT_FRAMES, N_MFCC, SAMPLE_RATE, audio_features, context_windows
 from dstorch.fs import atomic_write
 
@@ -45,6 +46,11 @@ class Alphabet:
     @property
     def blank(self) -> int:
         return len(self.labels)
+
+    @staticmethod
+    def of(labels: list[str]) -> Alphabet:
+        """The alphabet of saved labels (a checkpoint's): a BytesAlphabet for byte labels."""
+        return BytesAlphabet() if is_byte_labels(labels) else Alphabet(labels)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Alphabet:
@@ -94,6 +100,41 @@ class Alphabet:
             raw = label.encode("utf-8")
             out.append(struct.pack("<HH", i, len(raw)) + raw)
         return b"".join(out)
+
+
+class BytesAlphabet(Alphabet):
+    """--bytes_output_mode's alphabet (UTF8Alphabet): label i is UTF-8 byte i + 1, blank
+    255. Why a subclass: encoding, decoding and the serialized labels are byte-wise, and
+    every transcript can be encoded (dstorch.bytes_mode)."""
+
+    def __init__(self) -> None:
+        super().__init__(BYTE_LABELS)
+
+    def missing(self, text: str) -> list[str]:
+        return ["\0"] if "\0" in text else []
+
+    def encode(self, text: str, source: str = "transcript") -> list[int]:
+        labels = encode_bytes(text)
+        if labels is None:
+            raise AlphabetError(f"{source}: a NUL character cannot be spelt in bytes; remove it")
+        return labels
+
+    def decode(self, ids: list[int]) -> str:
+        return bytes_text(label_bytes(i for i in ids if i < len(self.labels)))
+
+    def save(self, path: str | Path) -> None:
+        raise AlphabetError(f"{path}: a bytes output mode model has no alphabet.txt")
+
+    def serialize(self) -> bytes:
+        """UTF8Alphabet::Serialize: every label is its one raw byte (not UTF-8 encoded)."""
+        out = [struct.pack("<H", len(self.labels))]
+        out += [struct.pack("<HHB", i, 1, i + 1) for i in range(len(self.labels))]
+        return b"".join(out)
+
+
+def load_alphabet(alphabet_config_path: str | Path, bytes_output_mode: bool) -> Alphabet:
+    """The trainer's alphabet: bytes (the file is then ignored, as in DeepSpeech) or the file."""
+    return BytesAlphabet() if bytes_output_mode else Alphabet.from_file(alphabet_config_path)
 
 
 def _open_wav(path: Path, header_only: bool) -> tuple[tuple[int, int, int], bytes]:

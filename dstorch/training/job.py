@@ -32,7 +32,7 @@ from dstorch.fs import (
 )
 from dstorch.lm.scorer import Scorer, ScorerError
 from dstorch.training import checkpoint as ckpt
-from dstorch.training.data import FeatureCache, read_csvs
+from dstorch.training.data import BytesAlphabet, FeatureCache, read_csvs
 from dstorch.training.distributed import Ranks
 from dstorch.training.evaluate import (
     ScorerReport,
@@ -127,7 +127,7 @@ def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) 
 
 def export(config: TrainConfig) -> list[Path]:
     """Write <export_dir>/<name>.pb, .pbmm (.tflite with --export_tflite, .onnx with
-    --export_onnx) and alphabet.txt from the best checkpoint."""
+    --export_onnx) and alphabet.txt (not in bytes output mode) from the best checkpoint."""
     from dstorch.export import export_model, export_tflite
     from dstorch.export.onnx_graph import export_onnx
 
@@ -141,8 +141,9 @@ def export(config: TrainConfig) -> list[Path]:
     if config.export_onnx:
         onnx = out / f"{config.export_file_name}.onnx"
         paths.append(export_onnx(model, alphabet, onnx, config.export_beam_width, config.n_steps))
-    alphabet.save(out / "alphabet.txt")
-    paths.append(out / "alphabet.txt")
+    if not isinstance(alphabet, BytesAlphabet):  # bytes mode has no alphabet file
+        alphabet.save(out / "alphabet.txt")
+        paths.append(out / "alphabet.txt")
     print("Exported " + ", ".join(str(p) for p in paths))
     return paths
 

@@ -23,7 +23,14 @@ from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import pretrained
 from dstorch.training.checkpoint import TrainState
-from dstorch.training.data import Alphabet, FeatureCache, bucketed_batches, collate, read_csvs
+from dstorch.training.data import (
+    Alphabet,
+    FeatureCache,
+    bucketed_batches,
+    collate,
+    load_alphabet,
+    read_csvs,
+)
 from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
 
@@ -224,7 +231,7 @@ class Session:
 
 def setup(config: TrainConfig) -> Session:
     """Read data, build (or restore) model, optimizer and state."""
-    alphabet = Alphabet.from_file(config.alphabet_config_path)
+    alphabet = load_alphabet(config.alphabet_config_path, config.bytes_output_mode)
     train_set = read_csvs(config.train_files, alphabet)
     dev_set = read_csvs(config.dev_files, alphabet, allow_empty=True)
     augmenter = Augmenter(parse_augmentations(config.augment), config.random_seed)

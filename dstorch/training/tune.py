@@ -39,7 +39,7 @@ from dstorch.lm.scorer import (
     trie_header,
 )
 from dstorch.training import checkpoint as ckpt
-from dstorch.training.data import FeatureCache, read_csvs
+from dstorch.training.data import BytesAlphabet, FeatureCache, read_csvs
 from dstorch.training.evaluate import Output, ScorerReport, forward_all, score_all, summarize
 from dstorch.training.loop import pick_device
 
@@ -278,6 +278,7 @@ def _build(config: TrainConfig, settings: ScorerSettings, path: Path) -> list[st
             path,
             alpha,
             beta,
+            utf8=isinstance(alphabet, BytesAlphabet),  # bytes output mode: a UTF-8 scorer
             kenlm_bin=settings.kenlm_bin,
             mode=settings.mode,
         )

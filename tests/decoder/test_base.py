@@ -93,3 +93,16 @@ def test_input_errors(name: str) -> None:
     with pytest.raises(DecodeError, match="need a scorer"):
         beam_search(soft("a"), ENGLISH, 8, hot_words={"a": 1.0})
     assert issubclass(DecodeError, ValueError)
+
+
+def test_bytes_models_and_utf8_scorers_go_together(scorer) -> None:
+    """Decoder.rst: a bytes model MUST NOT use a word scorer, nor a letter model a UTF-8 one."""
+    from decoder_helpers import SCORER
+
+    from dstorch.bytes_mode import BYTE_LABELS
+    from dstorch.lm.scorer import Scorer
+
+    with pytest.raises(DecodeError, match="is a word scorer but this is a bytes output mode"):
+        BeamSearchBase(BYTE_LABELS, 8, scorer)
+    with pytest.raises(DecodeError, match="bytes.scorer is a UTF-8 scorer but this is an alph"):
+        BeamSearchBase(ENGLISH, 8, Scorer(SCORER.with_name("bytes.scorer")))

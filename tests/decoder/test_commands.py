@@ -83,3 +83,22 @@ def test_bad_commands_give_one_line_errors(tmp_path: Path) -> None:
         load_commands(tmp_path / "ids.csv", ENGLISH)
     with pytest.raises(CommandError, match="not in the model's alphabet"):
         CommandGrammar(["café"], ENGLISH)
+
+
+def test_bytes_output_mode_spells_commands_in_bytes() -> None:
+    """A bytes model's commands are their UTF-8 bytes (label = byte - 1); ranking and the
+    word timings decode the bytes back to text."""
+    from dstorch.bytes_mode import BYTE_LABELS
+    from dstorch.decoder import word_timings
+
+    assert encode("开 a", BYTE_LABELS) == [0xE4, 0xBB, 0x7F, 0x1F, 0x60]  # E5 BC 80, 20, 61
+    grammar = CommandGrammar(["开灯", "关灯"], BYTE_LABELS)
+    rows = []
+    for label in grammar.targets[1]:
+        for cls in (label, 255):
+            row = np.full(256, 0.3 / 255)
+            row[cls] = 0.7
+            rows.append(row)
+    best, second = grammar.rank(np.log(rows), num_results=2)
+    assert (best.text, second.text) == ("关灯", "开灯")
+    assert [w.word for w in word_timings(best, BYTE_LABELS)] == ["关灯"]

@@ -132,5 +132,17 @@ def test_open_mode_lets_word_salad_through(tmp_path: Path):
 def test_unknown_mode_is_one_line(tmp_path: Path):
     with pytest.raises(ScorerError, match="LM mode 'strict' unknown; use open or commands"):
         build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", mode="strict")
-    with pytest.raises(ScorerError, match="word-based; build it without UTF-8"):
-        build_scorer(["go"], ENGLISH, tmp_path / "x.scorer", utf8=True, mode="commands")
+
+
+def test_utf8_strict_scorer_is_strict_over_codepoints(tmp_path: Path):
+    """Bytes output mode: the strict LM's words are codepoints, spaces dropped; the
+    vocabulary trie spells each codepoint in UTF-8 bytes."""
+    kenlm_or_skip()
+    greek = ["άνοιξε φως", "κλείσε"]
+    path = build_scorer(greek, [], tmp_path / "el.scorer", utf8=True, mode="commands")
+    lm = Scorer(path)
+    assert lm.utf8 and lm.order == KENLM_MAX_ORDER  # 9 codepoints + <s>, capped
+    assert lm.file.fst.accepts(list("ά".encode())) and not lm.file.fst.accepts(list(b" "))
+    inside = client_lm_score(lm, tuple("άνοιξεφ"))
+    outside = client_lm_score(lm, tuple("άνοιφ"))
+    assert inside > OUTSIDE_BACKOFF * LN10 / 2 > outside

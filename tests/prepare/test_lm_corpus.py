@@ -42,3 +42,15 @@ def test_lm_text_errors_are_one_line(tmp_path):
     (root / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(PrepareError, match="not UTF-8 \\(line 1\\)"):
         run(root, lm_text="latin1.txt")
+
+
+def test_bytes_output_mode_keeps_any_script(tmp_path):
+    """With BYTES_OUTPUT_MODE every character is spelt in bytes: no line is skipped."""
+    from dstorch.prepare.lm_corpus import corpus_lines
+    from dstorch.training.data import Alphabet, BytesAlphabet
+
+    extra = ["Άνοιξε το φως", "开灯", "stop"]
+    lines, notes = corpus_lines({"1": "stop"}, set(), extra, BytesAlphabet())
+    assert lines == ["stop", "άνοιξε το φως", "开灯", "stop"] and not notes
+    lines, notes = corpus_lines({"1": "stop"}, set(), extra, Alphabet(list(" opst")))
+    assert lines == ["stop", "stop"] and "2 line(s) skipped" in notes[0]
