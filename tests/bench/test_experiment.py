@@ -35,7 +35,7 @@ def example_root(tmp_path: Path) -> Path:
 
 def test_variants_turn_synthetic_voices_and_augmentation_off(tmp_path):
     root = example_root(tmp_path)
-    only, synthetic = VARIANTS[0], VARIANTS[-1]
+    only, synthetic = VARIANTS[0], VARIANTS[2]
     config = variant_config(root, tmp_path / "a", only, ["espeak-ng", "flite"], {})
     assert config.synthetic_voices == "none"
     assert config.data_dir == str(tmp_path / "a" / "data")
