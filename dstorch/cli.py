@@ -81,9 +81,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         write_lock_pid(lock, os.getpid())
         remove_stale_temps(config.data_dir, recursive=True)
         prepare(config, Path("."))
+        _warm_augmentation(config)
     finally:
         os.close(lock)
     return 0
+
+
+def _warm_augmentation(config) -> None:
+    """Simulate the rooms and render the babble that AUGMENT and the noisy test use, into
+    DATA_DIR/augment: a Docker trainer has no synthesizers and a read-only data volume."""
+    from dstorch.augment import split_specs
+    from dstorch.augment.environment import condition_specs, warm_banks
+
+    specs = split_specs(config.augment) + condition_specs(10.0)
+    warmed = warm_banks(specs, config.data_dir)
+    print(f"Augmentation banks ready in {config.data_dir}/augment ({len(warmed)} specs)")
 
 
 def _runner(args: argparse.Namespace):

@@ -8,10 +8,11 @@ Both work on float64 samples [N] at 16 kHz and keep N.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 
-from dstorch.augment import noises, rooms
+from dstorch.augment import cache, noises, rooms
 from dstorch.augment.params import Augmentation, Param
 
 # Banks for evaluation: seeds that no default spec uses, so the test rooms and babble
@@ -41,10 +42,22 @@ class Noise(Augmentation):
         bad = [k for k in self.kinds() if k not in noises.KINDS]
         if bad:
             raise self.error(f"kind {bad[0]!r} is unknown; use {'|'.join(noises.KINDS)}")
-        if "babble" in self.kinds():
+        if "babble" in self.kinds() and not self._babble_path().exists():
             engine = str(self.values["voices"]).split(":")[0].split(",")[0]
-            if engine != "none" and not shutil.which(engine):
-                raise self.error(f"babble needs {engine!r} installed; or leave babble out")
+            if not shutil.which(engine):
+                raise self.error(
+                    f"babble needs {engine!r} installed (or `dstorch prepare` run where it is); "
+                    "or leave babble out"
+                )
+
+    def _babble_path(self):
+        recipe = noises.babble_recipe(str(self.values["voices"]), int(self.values["seed"].start))
+        return cache.path_for("babble", recipe)
+
+    def warm(self) -> None:
+        """Make the babble stream now (prepare), not in the middle of training."""
+        if "babble" in self.kinds():
+            noises.babble_stream(str(self.values["voices"]), int(self.values["seed"].start))
 
     def noise(self, kind: str, n: int, clock: float, rng: np.random.Generator) -> np.ndarray:
         """One noise of `kind`, [n], RMS 1."""
@@ -85,12 +98,35 @@ class Room(Augmentation):
             int(self.values["seed"].start),
         )
 
+    def warm(self) -> None:
+        """Simulate the rooms now (prepare), not in the middle of training."""
+        self.bank()
+
     def apply(self, audio: np.ndarray, clock: float, rng: np.random.Generator) -> np.ndarray:
         bank = self.bank()
         return rooms.reverberate(audio, bank[int(rng.integers(len(bank)))])
 
 
 ENVIRONMENT_AUGMENTATIONS: list[type[Augmentation]] = [Noise, Room]
+
+
+def warm_banks(specs: list[str], data_dir: str | Path) -> list[str]:
+    """Make the banks the `noise`/`room` specs among `specs` use, in <data_dir>/augment.
+    -> the specs warmed."""
+    from dstorch.augment.parse import parse_augmentations  # late: parse imports this module
+
+    cache.use_data_dir(data_dir)
+    warmed = []
+    for augmentation in parse_augmentations(specs):
+        if isinstance(augmentation, (Noise, Room)):
+            augmentation.warm()
+            warmed.append(augmentation.spec)
+    return warmed
+
+
+def condition_name(snr: float | None) -> str:
+    """How reports name a test condition: "clean" or "room + <snr> dB"."""
+    return "clean" if snr is None else f"room + {snr:g} dB"
 
 
 def condition_specs(snr: float | None, seed: int = EVAL_SEED) -> list[str]:

@@ -81,11 +81,15 @@ def hum(n: int, rng: np.random.Generator) -> np.ndarray:
     return unit_rms(unit_rms(out) + 0.03 * rng.standard_normal(n))
 
 
+def babble_recipe(voices: str, seed: int) -> str:
+    return f"{BABBLE_VERSION}|{voices}|{seed}|{'|'.join(SENTENCES)}"
+
+
 def babble_stream(voices: str, seed: int) -> np.ndarray:
     """The sentences spoken by `voices` (SYNTHETIC_VOICES syntax), in a seeded order, each
     at RMS 1, end to end (at most BABBLE_CLIPS). -> [M] float32, cached under the data folder."""
-    recipe = f"{BABBLE_VERSION}|{voices}|{seed}|{'|'.join(SENTENCES)}"
-    return cache.bank("babble", recipe, lambda: {"stream": _render_stream(voices, seed)})["stream"]
+    make = lambda: {"stream": _render_stream(voices, seed)}  # noqa: E731
+    return cache.bank("babble", babble_recipe(voices, seed), make)["stream"]
 
 
 def _render_stream(voices: str, seed: int) -> np.ndarray:

@@ -28,7 +28,7 @@ import soundfile
 
 from dstorch.augment import Augmenter, parse_augmentations, quantize, rng_for, split_specs
 from dstorch.augment.dsp import SAMPLE_RATE, load_audio
-from dstorch.augment.environment import EVAL_SEED, condition_specs
+from dstorch.augment.environment import EVAL_SEED, condition_name, condition_specs
 from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig
 from dstorch.fs import atomic_target
 from dstorch.inference.official import OfficialModel
@@ -137,10 +137,6 @@ def exact(recognise, clips: list[tuple[Path, str, str]]) -> float:
     """Share of clips [(wav, transcript, speaker)] that recognise(int16 PCM) gets exactly."""
     hits = [recognise(read_audio(wav)).strip() == text for wav, text, _ in clips]
     return float(np.mean(hits)) if hits else float("nan")
-
-
-def condition_name(snr: float | None) -> str:
-    return "clean" if snr is None else f"room + {snr:g} dB"
 
 
 def in_condition(clips: list[tuple[Path, str, str]], out: Path, snr: float | None) -> list:

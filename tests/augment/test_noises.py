@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 from augment_helpers import RATE, voice
 
-from dstorch.augment import noises
+from dstorch.augment import cache, noises
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path):
+    """Banks go to this test's folder, and nothing is remembered from other tests."""
+    cache.use_data_dir(tmp_path)
+    cache._loaded.clear()
+    yield
+    cache.use_data_dir(None)
+    cache._loaded.clear()
 
 
 def band_power(x: np.ndarray, low: float, high: float) -> float:
@@ -73,9 +83,8 @@ def test_mix_keeps_silence_silent():
     assert np.array_equal(noises.mix_at_snr(silence, np.ones(RATE), 10), silence)
 
 
-def test_babble_stream_renders_synthetic_voices_once(tmp_path, monkeypatch):
+def test_babble_stream_renders_synthetic_voices_once(tmp_path):
     """The stream is real espeak-ng speech, cached under DATA_DIR/augment and reused."""
-    monkeypatch.setenv("DSTORCH_DATA_DIR", str(tmp_path))
     stream = noises.babble_stream("espeak-ng:en-us", seed=3)
     assert 10 * RATE < len(stream) and np.sqrt(np.mean(stream**2)) > 0.5
     cached = list((tmp_path / "augment").glob("babble-*.npz"))

@@ -9,6 +9,16 @@ from augment_helpers import voice
 from dstorch.augment import cache, dsp, rooms
 
 
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path):
+    """Banks go to this test's folder, and nothing is remembered from other tests."""
+    cache.use_data_dir(tmp_path)
+    cache._loaded.clear()
+    yield
+    cache.use_data_dir(None)
+    cache._loaded.clear()
+
+
 def decay_time(rir: np.ndarray) -> float:
     """Seconds for the Schroeder energy decay to fall from -5 to -25 dB, times 3 (T20)."""
     energy = np.cumsum(rir[::-1] ** 2)[::-1]
@@ -27,8 +37,7 @@ def test_rir_starts_with_the_direct_path_and_decays_as_asked():
     assert decay_time(long) == pytest.approx(0.8, rel=0.35)
 
 
-def test_bank_is_deterministic_and_cached(tmp_path, monkeypatch):
-    monkeypatch.setenv("DSTORCH_DATA_DIR", str(tmp_path))
+def test_bank_is_deterministic_and_cached(tmp_path):
     bank = rooms.room_bank(3, (0.2, 0.6), (0.5, 2.0), seed=5)
     files = list((tmp_path / "augment").glob("rooms-*.npz"))
     assert len(bank) == 3 and len(files) == 1
@@ -39,8 +48,7 @@ def test_bank_is_deterministic_and_cached(tmp_path, monkeypatch):
     assert not np.array_equal(bank[0][:1000], other[0][:1000])
 
 
-def test_damaged_cache_is_made_again(tmp_path, monkeypatch):
-    monkeypatch.setenv("DSTORCH_DATA_DIR", str(tmp_path))
+def test_damaged_cache_is_made_again(tmp_path):
     bank = rooms.room_bank(1, (0.3, 0.3), (1.0, 1.0), seed=1)
     path = next((tmp_path / "augment").glob("rooms-*.npz"))
     path.write_bytes(b"not a zip")
