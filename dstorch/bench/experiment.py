@@ -181,8 +181,10 @@ def holdout_run(
     variants=VARIANTS,
     overrides: dict | None = None,
     per_command: int = 6,
+    conditions: tuple[float | None, ...] = CONDITIONS,
 ) -> list[Outcome]:
-    """Train every variant without `holdout`'s voices; judge on them and on seen engines."""
+    """Train every variant without `holdout`'s voices; judge on them and on seen engines,
+    in each of `conditions` (None: clean, else room + noise at that SNR)."""
     overrides = dict(overrides or {})
     config = PipelineConfig.load(root / "configuration.env", overrides, root=root)
     commands, _ = read_commands(root / config.commands_csv, config.language)
@@ -199,7 +201,7 @@ def holdout_run(
         shutil.rmtree(folder, ignore_errors=True)
         cfg = variant_config(root, folder, variant, trained, overrides)
         files = train(cfg, root, folder)
-        for snr in CONDITIONS:
+        for snr in conditions:
             test_sets = (in_condition(clips, out / "noisy", snr) for clips in (unseen, seen))
             for scorer, (u, s) in judge(files, *test_sets).items():
                 row = Outcome(holdout, variant.name, scorer, u, s, len(unseen), condition_name(snr))
