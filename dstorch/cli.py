@@ -184,8 +184,11 @@ RUNNER_VERBS = {
 
 def cmd_preview(args: argparse.Namespace) -> int:
     from dstorch.augment import inaudible, preview, split_specs
+    from dstorch.augment.cache import use_data_dir
 
-    specs = args.augment or split_specs(_pipeline(args).augment)
+    pipeline = _pipeline(args)
+    use_data_dir(pipeline.data_dir)  # the room and babble banks prepare made (or makes now)
+    specs = args.augment or split_specs(pipeline.augment)
     if not specs:
         raise ValueError("no augmentation given; pass --augment SPEC or set AUGMENT")
     for spec in inaudible(specs):
