@@ -112,7 +112,7 @@ bench: ## Training throughput/MFU; our transcription and start-up vs the officia
 bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; resume and verify
 	$(PYTHON) scripts/bench_faults.py
 
-bench-generalisation: ## Accuracy on a held-out engine's voices, each lever on/off, official client
+bench-generalisation: ## Accuracy on a held-out engine's voices, clean and in a noisy room, each lever on/off, official client
 	$(PYTHON) scripts/bench_generalisation.py
 
 example-data: ## Regenerate the example recordings and commands.csv (FORCE=yes over your own)
