@@ -127,9 +127,25 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         write_lock_pid(lock, os.getpid())
         remove_stale_temps(config.data_dir, recursive=True)
         prepare(config, Path("."))
+        _warm_augmentation(config)
     finally:
         os.close(lock)
     return 0
+
+
+def _warm_augmentation(config) -> None:
+    """Simulate the rooms and render the babble that AUGMENT and the noisy test use, into
+    DATA_DIR/augment: a Docker trainer has no synthesizers and a read-only data volume."""
+    from dstorch.augment import AugmentError, split_specs
+    from dstorch.augment.environment import condition_specs, warm_banks
+
+    specs = split_specs(config.augment) + condition_specs(10.0)
+    try:
+        warmed = warm_banks(specs, config.data_dir)
+    except AugmentError as e:  # e.g. babble without espeak-ng: training will say it too
+        print(f"Augmentation banks not made: {e}")
+        return
+    print(f"Augmentation banks ready in {config.data_dir}/augment ({len(warmed)} specs)")
 
 
 def _runner(args: argparse.Namespace):
@@ -218,8 +234,11 @@ RUNNER_VERBS = {
 
 def cmd_preview(args: argparse.Namespace) -> int:
     from dstorch.augment import inaudible, preview, split_specs
+    from dstorch.augment.cache import use_data_dir
 
-    specs = args.augment or split_specs(_pipeline(args).augment)
+    pipeline = _pipeline(args)
+    use_data_dir(pipeline.data_dir)  # the room and babble banks prepare made (or makes now)
+    specs = args.augment or split_specs(pipeline.augment)
     if not specs:
         raise ValueError("no augmentation given; pass --augment SPEC or set AUGMENT")
     for spec in inaudible(specs):

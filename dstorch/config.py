@@ -34,6 +34,9 @@ LM_MODES = (LM_AUTO, LM_COMMANDS, LM_OPEN)
 ENV_PREFIX = "DSTORCH_"
 # The local runner keeps each model's pid, log and checkpoints in RUNS_DIR/<MODEL_NAME>.
 RUNS_DIR = "runs"
+# NOISE_DIR as an augmentation: one of its recordings under half the training clips, its
+# peak 4-20 dB below the clip's (DeepSpeech's overlay semantics).
+NOISE_OVERLAY = "overlay[p=0.5,source={},snr=12~8]"
 LM_CORPUS = "lm_corpus.txt"  # in the data dir: prepare writes it, the scorer stage reads it
 REGISTRY_FILE = "registry.csv"  # in DATA_DIR: every recording and take, with its split
 
@@ -352,6 +355,11 @@ class PipelineConfig(TrainingFlags):
     current_epoch: int = key("last finished epoch, written by make stop (a record)", COUNT)
     load_from_checkpoint: bool = key("no: ignore existing checkpoints and start from scratch")
     augment: str = key("DeepSpeech --augment specs, space-separated; empty: none")
+    noise_dir: str = key(
+        "a folder of recordings of your room's noise, overlaid on training clips (DeepSpeech's "
+        "overlay, NOISE_OVERLAY); empty: none",
+        OPTIONAL_PATH,
+    )
     lm_text: str = key("extra sentences for the LM, one per line; empty: none", OPTIONAL_PATH)
     lm_mode: str = key(
         "commands: a strict scorer that only answers commands; open: free word sequences; "
@@ -411,7 +419,13 @@ class PipelineConfig(TrainingFlags):
                 f"({describe(cls, next(f for f in fields(cls) if f.name.upper() == missing[0]))})"
             )
         config = from_mapping(cls, values)
-        check_directories(config, Path.cwd() if root is None else Path(root))
+        base = Path.cwd() if root is None else Path(root)
+        check_directories(config, base)
+        if config.noise_dir and not (base / config.noise_dir).is_dir():
+            raise ConfigError(
+                f"{path}: NOISE_DIR={config.noise_dir} is not a folder; give a folder of noise "
+                "recordings (.wav/.flac/.ogg/.opus) or leave it empty"
+            )
         return config
 
     def run_dir(self, root: Path) -> Path:
@@ -450,7 +464,8 @@ class PipelineConfig(TrainingFlags):
             epochs=self.total_epochs,
             initialize_from_frozen_model=self.pretrained_model,
             pretrained_sha256=self.pretrained_sha256,
-            augment=split_specs(self.augment),
+            augment=split_specs(self.augment)
+            + ([NOISE_OVERLAY.format(self.noise_dir)] if self.noise_dir else []),
             checkpoint_dir=checkpoint_dir,
             load_checkpoint=self.load_from_checkpoint,
             alphabet_config_path=str(data / "alphabet.txt"),

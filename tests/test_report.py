@@ -14,7 +14,14 @@ from conftest import FIXTURES_DIR
 
 from dstorch.report import build_report, print_report_location, voice_accuracy
 from dstorch.report.plots import ACCURACY_PNG, CONFUSION_PNG, LOSS_PNG
-from dstorch.training.evaluate import Result, ScorerReport, TestReport, edit_distance, summarize
+from dstorch.training.evaluate import (
+    NoisyFigures,
+    Result,
+    ScorerReport,
+    TestReport,
+    edit_distance,
+    summarize,
+)
 
 REGISTRY = FIXTURES_DIR / "report" / "registry.csv"
 DATA = "/anywhere/data/en"  # the registry matches test paths by their data/-relative tail
@@ -280,3 +287,27 @@ def test_print_report_location_builds_a_missing_page(tmp_path: Path, capsys):
     assert print_report_location(tmp_path, "commands") == 0
     assert (tmp_path / "report.html").exists() and (tmp_path / ACCURACY_PNG).exists()
     assert "with scorer: n/a" in capsys.readouterr().out
+
+
+def test_noisy_conditions_by_voice_group(tmp_path: Path):
+    """report.json keeps which samples each decoder got in a noisy room; the analysis and
+    the page split them into unseen (carol, dave) and seen (alice, bob) voices."""
+    report = make_report()
+    # In the room at 10 dB: only alice's samples come through (and with the scorer, carol's).
+    exact = {
+        "no_scorer": {f"{DATA}/{row[0]}": "alice" in row[0] for row in SAMPLES},
+        "scorer": {f"{DATA}/{row[0]}": "alice" in row[0] or "carol" in row[0] for row in SAMPLES},
+    }
+    report.noisy = [NoisyFigures("room + 10 dB", 10.0, exact)]
+    build_report(report, make_history(), tmp_path, registry=REGISTRY)
+    stored = load_json(tmp_path / "report.json")
+    assert stored["noisy"][0]["accuracy"] == pytest.approx({"no_scorer": 3 / 9, "scorer": 5 / 9})
+    (row,) = stored["analysis"]["noisy"]
+    assert row["condition"] == "room + 10 dB" and row["samples"] == 9
+    assert row["accuracy"]["scorer"] == pytest.approx(
+        {"all": 5 / 9, "unseen": 2 / 3, "seen": 3 / 5}
+    )
+    assert row["accuracy"]["no_scorer"]["unseen"] == 0.0
+    assert TestReport.read(tmp_path / "report.json").noisy[0].exact == exact
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "In a noisy room" in html and "room + 10 dB" in html and "66.7%" in html

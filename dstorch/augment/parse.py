@@ -6,12 +6,17 @@ import math
 import re
 
 from dstorch.augment.audio import AUDIO_AUGMENTATIONS
+from dstorch.augment.environment import ENVIRONMENT_AUGMENTATIONS
 from dstorch.augment.params import Augmentation, AugmentError, Param, parse_range
 from dstorch.augment.spectral import FEATURE_AUGMENTATIONS
 from dstorch.augment.voice import VOICE_AUGMENTATIONS
 
 REGISTRY: dict[str, type[Augmentation]] = {
-    cls.NAME: cls for cls in AUDIO_AUGMENTATIONS + VOICE_AUGMENTATIONS + FEATURE_AUGMENTATIONS
+    cls.NAME: cls
+    for cls in AUDIO_AUGMENTATIONS
+    + ENVIRONMENT_AUGMENTATIONS
+    + VOICE_AUGMENTATIONS
+    + FEATURE_AUGMENTATIONS
 }
 # DeepSpeech augmentations dstorch deliberately lacks, with what to use instead.
 NOT_IMPLEMENTED = {"warp": "use time_mask / frequency_mask / tempo instead"}

@@ -33,8 +33,8 @@ def preview(
     if not augmenter.has_audio:
         raise AugmentError(
             "nothing to listen to: the given augmentations all work on MFCC features; "
-            "give at least one audio augmentation (overlay, reverb, gaps, resample, codec, "
-            "volume, pitch, tempo, vtlp, tilt, eq, or time_mask/dropout/add/multiply "
+            "give at least one audio augmentation (overlay, reverb, room, noise, gaps, resample, "
+            "codec, volume, pitch, tempo, vtlp, tilt, eq, or time_mask/dropout/add/multiply "
             "with domain=signal)"
         )
     audio = dsp.load_audio(wav_in)

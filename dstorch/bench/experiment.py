@@ -6,11 +6,15 @@ Synthetic voices of another engine are the closest stand-in for that person we c
 on any machine: different vocal tracts, prosody and signal chain. The levers:
 - synthetic voices (SYNTHETIC_VOICES) of the engines not held out, in training;
 - voice augmentation (VOICE_AUGMENT: vtlp/tilt/eq, added to AUGMENT);
+- room and noise augmentation (ROOM_AUGMENT: room, noise; not in the default AUGMENT: it
+  cost clean accuracy on unseen voices, see README);
 - the scorer: none, the open LM, or the command-strict LM (LM_MODE).
 Scorers need no retraining, so each trained model is judged with all three, and also by
 our own decoding constrained to the command sentences (`transcribe --commands`, with the
 strict scorer): the ceiling the client's strict scorer should come near. "Seen" clips are
-new takes (other rates and pitches) of voices from the engines in training.
+new takes (other rates and pitches) of voices from the engines in training. Every set is
+judged clean and in CONDITIONS: each clip in a simulated room with noise at 20, 10 and 5 dB
+SNR, from rooms and babble of other seeds than training's (augment.environment.EVAL_SEED).
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
-from dstorch.augment import split_specs
+from dstorch.augment import Augmenter, parse_augmentations, quantize, rng_for, split_specs
+from dstorch.augment.dsp import SAMPLE_RATE, load_audio
+from dstorch.augment.environment import EVAL_SEED, condition_name, condition_specs
 from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig
+from dstorch.fs import atomic_target
 from dstorch.inference.official import OfficialModel
 from dstorch.inference.transcribe import Transcriber, read_audio
 from dstorch.prepare import prepare
@@ -36,6 +44,10 @@ from dstorch.training.tune import ScorerSettings, run_stage
 # the default AUGMENT: on the example data they did not help unseen voices (README).
 VOICE_AUGMENT = "vtlp[p=0.5,alpha=1~0.12] tilt[p=0.5,db=0~2] eq[p=0.5,n=2,gain=0~6]"
 VOICE_AUGMENTATIONS = ("vtlp", "tilt", "eq")
+# Simulated rooms and generated noise (dstorch/augment/environment.py): the measured setting.
+ROOM_AUGMENT = "room[p=0.4] noise[p=0.5,snr=12~8]"
+ROOM_AUGMENTATIONS = ("room", "noise")
+CONDITIONS = (None, 20.0, 10.0, 5.0)  # clean, then room + noise at this SNR (dB)
 CLIP_SEED = 97  # test takes use other rates/pitches than any training take
 SCORERS = ("none", LM_OPEN, LM_COMMANDS)
 GRAMMAR = "ours --commands"  # not the client: the command-constrained reference row
@@ -46,12 +58,14 @@ class Variant:
     name: str
     synthetic: bool  # synthetic voices of the engines not held out are in training
     voice_augment: bool  # VOICE_AUGMENT is added to AUGMENT (else its specs are removed)
+    room_noise: bool = False  # ROOM_AUGMENT is added to AUGMENT (else its specs are removed)
 
 
 VARIANTS = (
     Variant("recordings only", synthetic=False, voice_augment=False),
     Variant("+ synthetic voices", synthetic=True, voice_augment=False),
     Variant("+ voice augmentation", synthetic=True, voice_augment=True),
+    Variant("+ room and noise", synthetic=True, voice_augment=False, room_noise=True),
 )
 
 
@@ -63,6 +77,7 @@ class Outcome:
     unseen: float  # exact transcripts on the held-out engine's voices
     seen: float  # exact transcripts on new takes of the engines in training
     clips: int  # unseen clips judged
+    condition: str = "clean"  # or "room + <snr> dB" (see condition_name)
 
 
 def installed_engines(language: str) -> list[str]:
@@ -70,9 +85,13 @@ def installed_engines(language: str) -> list[str]:
     return [e.name for e in engines if e.installed() and e.voices(language)]
 
 
+def without(augment: str, names: tuple[str, ...]) -> str:
+    """AUGMENT without the specs of augmentations `names`."""
+    return " ".join(s for s in split_specs(augment) if s.split("[")[0] not in names)
+
+
 def without_voice_augmentation(augment: str) -> str:
-    keep = [s for s in split_specs(augment) if s.split("[")[0] not in VOICE_AUGMENTATIONS]
-    return " ".join(keep)
+    return without(augment, VOICE_AUGMENTATIONS)
 
 
 def with_voice_augmentation(augment: str) -> str:
@@ -86,6 +105,9 @@ def variant_config(
     engines = ",".join(trained_engines) if variant.synthetic and trained_engines else "none"
     lever = with_voice_augmentation if variant.voice_augment else without_voice_augmentation
     augment = lever(base.augment)
+    augment = without(augment, ROOM_AUGMENTATIONS)
+    if variant.room_noise:
+        augment = f"{augment} {ROOM_AUGMENT}".strip()
     return dataclasses.replace(
         base, data_dir=str(out / "data"), synthetic_voices=engines, augment=augment
     )
@@ -121,6 +143,24 @@ def exact(recognise, clips: list[tuple[Path, str, str]]) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def in_condition(clips: list[tuple[Path, str, str]], out: Path, snr: float | None) -> list:
+    """The clips [(wav, transcript, speaker)] in a room of the evaluation bank with noise at
+    `snr` dB, written once under out/<condition>/ (None: the clips themselves)."""
+    if snr is None:
+        return clips
+    augmenter = Augmenter(parse_augmentations(condition_specs(snr)), EVAL_SEED)
+    folder = out / condition_name(snr).replace(" ", "").replace("+", "-")
+    result = []
+    for index, (wav, text, speaker) in enumerate(clips):
+        target = folder / f"{index:04d}-{wav.name}"
+        if not target.exists():
+            noisy = augmenter.apply_audio(load_audio(wav), 0.0, rng_for(EVAL_SEED, 0, index))
+            with atomic_target(target) as tmp:
+                soundfile.write(tmp, quantize(noisy), SAMPLE_RATE, format="WAV")
+        result.append((target, text, speaker))
+    return result
+
+
 def judge(files: dict[str, Path | None], unseen: list, seen: list) -> dict[str, tuple]:
     """{scorer: (unseen exact, seen exact)} through the official client, plus GRAMMAR."""
     results = {}
@@ -145,8 +185,10 @@ def holdout_run(
     variants=VARIANTS,
     overrides: dict | None = None,
     per_command: int = 6,
+    conditions: tuple[float | None, ...] = CONDITIONS,
 ) -> list[Outcome]:
-    """Train every variant without `holdout`'s voices; judge on them and on seen engines."""
+    """Train every variant without `holdout`'s voices; judge on them and on seen engines,
+    in each of `conditions` (None: clean, else room + noise at that SNR)."""
     overrides = dict(overrides or {})
     config = PipelineConfig.load(root / "configuration.env", overrides, root=root)
     commands, _ = read_commands(root / config.commands_csv, config.language)
@@ -163,9 +205,12 @@ def holdout_run(
         shutil.rmtree(folder, ignore_errors=True)
         cfg = variant_config(root, folder, variant, trained, overrides)
         files = train(cfg, root, folder)
-        for scorer, (u, s) in judge(files, unseen, seen).items():
-            outcomes.append(Outcome(holdout, variant.name, scorer, u, s, len(unseen)))
-            print(format_outcomes(outcomes[-1:], header=False), flush=True)
+        for snr in conditions:
+            test_sets = (in_condition(clips, out / "noisy", snr) for clips in (unseen, seen))
+            for scorer, (u, s) in judge(files, *test_sets).items():
+                row = Outcome(holdout, variant.name, scorer, u, s, len(unseen), condition_name(snr))
+                outcomes.append(row)
+                print(format_outcomes([row], header=False), flush=True)
     return outcomes
 
 
@@ -173,12 +218,13 @@ def format_outcomes(outcomes: list[Outcome], header: bool = True) -> str:
     lines = []
     if header:
         lines += [
-            "| held-out engine | training | scorer | unseen voices exact | seen voices exact |",
-            "|---|---|---|---|---|",
+            "| held-out engine | training | condition | scorer | unseen voices exact "
+            "| seen voices exact |",
+            "|---|---|---|---|---|---|",
         ]
     for o in outcomes:
         lines.append(
-            f"| {o.holdout} | {o.variant} | {o.scorer} | {o.unseen:.0%} ({o.clips} clips) "
-            f"| {o.seen:.0%} |"
+            f"| {o.holdout} | {o.variant} | {o.condition} | {o.scorer} "
+            f"| {o.unseen:.0%} ({o.clips} clips) | {o.seen:.0%} |"
         )
     return "\n".join(lines)

@@ -60,10 +60,30 @@ def analyze(report: TestReport, history: list[dict], registry: Path | None = Non
         "speaker_groups": speaker_groups(decoded, speaker_rows, speakers),
         "worst": worst_samples(decoded, speakers),
         "scorer": _scorer_facts(scorer),
+        "noisy": noisy_rows(report, speakers, speaker_rows),
         "training": training(history),
         "history": clean_history(history),
         "notes": notes,
     }
+
+
+def noisy_rows(report: TestReport, speakers: dict[str, str], speaker_rows: list) -> list[dict]:
+    """Per noisy condition: accuracy per decoder over all samples, unseen and seen voices."""
+    groups = {
+        name: [r["speaker"] for r in speaker_rows if r["seen_in_training"] is flag]
+        for name, flag in (("unseen", False), ("seen", True))
+    }
+    rows = []
+    for condition in report.noisy:
+        wavs = list(next(iter(condition.exact.values()), {}))
+        row = {"condition": condition.condition, "samples": len(wavs), "accuracy": {}}
+        for decoder in condition.exact:
+            row["accuracy"][decoder] = {"all": condition.accuracy(decoder)} | {
+                name: condition.accuracy(decoder, [w for w in wavs if speakers.get(w) in names])
+                for name, names in groups.items()
+            }
+        rows.append(row)
+    return rows
 
 
 def _scorer_facts(scorer: ScorerReport) -> dict | None:

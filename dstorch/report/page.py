@@ -122,6 +122,24 @@ def _speakers(analysis: dict) -> str:
     return _table(header, rows, set(range(3, len(header))) | {1}) + f"<p>{escape(summary)}</p>"
 
 
+def _noisy(analysis: dict) -> str:
+    """Accuracy in a simulated room with noise, all test voices and unseen/seen ones."""
+    rows = [
+        [row["condition"], LABELS[decoder], row["samples"]]
+        + [pct(figures[name]) for name in ("all", "unseen", "seen")]
+        for row in analysis.get("noisy") or []
+        for decoder, figures in row["accuracy"].items()
+    ]
+    if not rows:
+        return "<p>No noisy test was run.</p>"
+    header = ["condition", "decoding", "samples", "accuracy", "unseen voices", "seen voices"]
+    note = (
+        "<p>Each test clip in a simulated room (other rooms than training's) with pink noise "
+        "or babble at the given SNR.</p>"
+    )
+    return note + _table(header, rows, {2, 3, 4, 5})
+
+
 def _heard(text: str | None) -> str:
     """What a decoder produced; an empty transcript would otherwise be an invisible cell."""
     return "" if text is None else text or "(nothing)"
@@ -169,6 +187,8 @@ def render(analysis: dict, out_dir: Path, title: str) -> str:
             _confusion(analysis),
             "<h2>Per speaker</h2>",
             _speakers(analysis),
+            "<h2>In a noisy room</h2>",
+            _noisy(analysis),
             "<h2>Worst samples</h2>",
             _worst(analysis),
         ]

@@ -254,6 +254,32 @@ class ScorerReport:
 
 
 @dataclass
+class NoisyFigures:
+    """One noisy test condition (a simulated room, noise at `snr` dB): per decoder
+    ("no_scorer", "scorer"), which test samples were transcribed exactly."""
+
+    condition: str
+    snr: float
+    exact: dict[str, dict[str, bool]] = field(default_factory=dict)  # decoder -> wav -> hit
+
+    def accuracy(self, decoder: str, wavs: list[str] | None = None) -> float | None:
+        """Exact share over `wavs` (default: all samples); None when none were decoded."""
+        hits = self.exact.get(decoder, {})
+        chosen = [hits[w] for w in (hits if wavs is None else wavs) if w in hits]
+        return sum(chosen) / len(chosen) if chosen else None
+
+    def to_json(self) -> dict:
+        accuracy = {decoder: self.accuracy(decoder) for decoder in self.exact}
+        return {"condition": self.condition, "snr": self.snr, "accuracy": accuracy} | {
+            "exact": self.exact
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> NoisyFigures:
+        return cls(data["condition"], float(data["snr"]), dict(data.get("exact") or {}))
+
+
+@dataclass
 class TestReport:
     """report.json: the test set decoded without a scorer (greedy, or the given decoder)
     and, when the job built one, with the scorer; `analysis` is added by dstorch.report.
@@ -268,6 +294,7 @@ class TestReport:
     scorer: ScorerReport | None = None
     analysis: dict | None = None
     started_from: str | None = None  # the pretrained model training started from, or scratch
+    noisy: list[NoisyFigures] = field(default_factory=list)  # dstorch.training.noisy
 
     def to_json(self) -> dict:
         out = self.figures.to_json()
@@ -276,6 +303,8 @@ class TestReport:
         if self.scorer is not None:
             out["no_scorer"] = {k: out[k] for k in ("wer", "cer", "accuracy")}
             out["scorer"] = self.scorer.to_json()
+        if self.noisy:
+            out["noisy"] = [condition.to_json() for condition in self.noisy]
         if self.analysis is not None:
             out["analysis"] = self.analysis
         return out
@@ -288,6 +317,7 @@ class TestReport:
             scorer=ScorerReport.from_json(scorer) if scorer is not None else None,
             analysis=data.get("analysis"),
             started_from=data.get("started_from"),
+            noisy=[NoisyFigures.from_json(c) for c in data.get("noisy") or []],
         )
 
     def write(self, path: str | Path) -> Path:

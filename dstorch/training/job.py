@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from dstorch.augment import AugmentError
+from dstorch.augment.cache import use_data_dir
 from dstorch.config import REGISTRY_FILE, TrainConfig
 from dstorch.decoder import beam_search
 from dstorch.fs import (
@@ -35,7 +37,6 @@ from dstorch.training import checkpoint as ckpt
 from dstorch.training.data import BytesAlphabet, FeatureCache, read_csvs
 from dstorch.training.distributed import Ranks
 from dstorch.training.evaluate import (
-    ScorerReport,
     TestReport,
     forward_all,
     greedy_decode,
@@ -43,6 +44,7 @@ from dstorch.training.evaluate import (
     summarize,
 )
 from dstorch.training.loop import GracefulStop, pick_device, train
+from dstorch.training.noisy import noisy_figures
 from dstorch.training.tune import ScorerOutcome, ScorerSettings, run_stage
 
 
@@ -98,31 +100,49 @@ def test_and_report(
         f"{figures.accuracy:.0%} exact over {figures.samples} samples"
     )
     report = TestReport(figures, started_from=started_from)
+    decoders = {"no_scorer": decoder or (lambda lp: greedy_decode(lp, alphabet))}
     if scorer is not None:
-        report.scorer = _scorer_report(config, scorer, outputs, alphabet.labels)
+        report.scorer, with_lm = _scorer_report(config, scorer, outputs, alphabet.labels)
+        if with_lm is not None:
+            decoders["scorer"] = with_lm
+    use_data_dir(Path(config.test_files.split(",")[0]).parent)  # the evaluation banks
+    try:
+        report.noisy = noisy_figures(model, samples, decoders, config.test_batch_size, device)
+    except AugmentError as e:  # e.g. no synthesizer for the babble and no prepared bank
+        print(f"Test in a noisy room skipped: {e}")
+    for condition in report.noisy:
+        print(
+            f"Test, {condition.condition}: "
+            + ", ".join(f"{condition.accuracy(d):.0%} exact ({d})" for d in decoders)
+        )
     if config.test_output_file:
         report.write(config.test_output_file)
     return report
 
 
-def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels) -> ScorerReport:
-    """Test figures decoding with the scorer (its stored alpha/beta, export beam width)."""
+def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels):
+    """Test figures decoding with the scorer (its stored alpha/beta, export beam width).
+    -> (the report section, that decoder: log_probs [T, C] -> text, or None)"""
     section = scorer.report()
     if scorer.path is None:
-        return section
+        return section, None
     try:
         lm = Scorer(scorer.path)
     except ScorerError as e:
         section.error = str(e)
-        return section
+        return section, None
     width = config.export_beam_width
-    figures = summarize(score_all(outputs, lambda lp: beam_search(lp, labels, width, lm)[0].text))
+
+    def with_lm(lp):
+        return beam_search(lp, labels, width, lm)[0].text
+
+    figures = summarize(score_all(outputs, with_lm))
     print(
         f"Test with the scorer: WER {figures.wer:.3f}, CER {figures.cer:.3f}, "
         f"{figures.accuracy:.0%} exact"
     )
     section.beam_width, section.figures = width, figures
-    return section
+    return section, with_lm
 
 
 def export(config: TrainConfig) -> list[Path]:

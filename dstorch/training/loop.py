@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from dstorch.augment import AugmentedFeatures, Augmenter, clock_for, parse_augmentations
+from dstorch.augment.cache import use_data_dir
 from dstorch.config import TrainConfig
 from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
@@ -234,6 +235,7 @@ def setup(config: TrainConfig) -> Session:
     alphabet = load_alphabet(config.alphabet_config_path, config.bytes_output_mode)
     train_set = read_csvs(config.train_files, alphabet)
     dev_set = read_csvs(config.dev_files, alphabet, allow_empty=True)
+    use_data_dir(Path(config.train_files.split(",")[0]).parent)  # noise/room banks live there
     augmenter = Augmenter(parse_augmentations(config.augment), config.random_seed)
     group = join(pick_device(config.device))
     device = group.device

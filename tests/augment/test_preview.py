@@ -9,7 +9,7 @@ import pytest
 import soundfile
 from augment_helpers import RATE, voice_wav
 
-from dstorch.augment import AugmentError, inaudible, preview
+from dstorch.augment import AugmentError, cache, inaudible, preview
 
 
 @pytest.fixture()
@@ -34,3 +34,17 @@ def test_preview_writes_listenable_wavs(wav, tmp_path):
 def test_preview_needs_an_audible_augmentation(wav, tmp_path):
     with pytest.raises(AugmentError, match="nothing to listen to"):
         preview(["add"], wav, tmp_path)
+
+
+def test_preview_of_a_noisy_room(wav, tmp_path):
+    cache.use_data_dir(tmp_path / "data")
+    try:
+        specs = ["room[rooms=2]", "noise[kind=pink|hum,snr=10]"]
+        paths = preview(specs, wav, tmp_path / "out", n=2, seed=1)
+    finally:
+        cache.use_data_dir(None)
+    original, _ = soundfile.read(paths[0])
+    for path in paths[1:]:
+        noisy, _ = soundfile.read(path)
+        assert noisy.shape == original.shape and not np.allclose(noisy, original, atol=0.01)
+    assert list((tmp_path / "data" / "augment").glob("rooms-*.npz"))

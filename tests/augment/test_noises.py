@@ -1,0 +1,92 @@
+"""Generated noises: shape, level, colour, determinism; mixing at an SNR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from augment_helpers import RATE, voice
+
+from dstorch.augment import cache, noises
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path):
+    """Banks go to this test's folder, and nothing is remembered from other tests."""
+    cache.use_data_dir(tmp_path)
+    cache._loaded.clear()
+    yield
+    cache.use_data_dir(None)
+    cache._loaded.clear()
+
+
+def band_power(x: np.ndarray, low: float, high: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / RATE)
+    return float(spectrum[(freqs >= low) & (freqs < high)].sum())
+
+
+@pytest.mark.parametrize("kind", ["white", "pink", "brown"])
+def test_colours_have_shape_unit_level_and_a_seed(kind):
+    make = lambda seed: noises.coloured(RATE, noises.COLOURS[kind], np.random.default_rng(seed))  # noqa: E731
+    x = make(1)
+    assert x.shape == (RATE,) and np.sqrt(np.mean(x**2)) == pytest.approx(1.0)
+    assert np.array_equal(x, make(1)) and not np.array_equal(x, make(2))
+
+
+def test_colours_fall_with_frequency_as_named():
+    """Power in the octave 2-4 kHz relative to 200-400 Hz: white ~10 dB more (10x the
+    bins), pink about equal, brown ~20 dB less."""
+    rng = np.random.default_rng(0)
+    ratios = {
+        kind: 10 * np.log10(band_power(x, 2000, 4000) / band_power(x, 200, 400))
+        for kind, x in ((k, noises.coloured(4 * RATE, e, rng)) for k, e in noises.COLOURS.items())
+    }
+    assert ratios["white"] == pytest.approx(10, abs=1)
+    assert ratios["pink"] == pytest.approx(0, abs=1)
+    assert ratios["brown"] == pytest.approx(-10, abs=1.5)
+
+
+def test_hum_is_mains_harmonics():
+    x = noises.hum(2 * RATE, np.random.default_rng(4))
+    assert x.shape == (2 * RATE,) and np.sqrt(np.mean(x**2)) == pytest.approx(1.0)
+    low = band_power(x, 45, 1010)
+    assert low / band_power(x, 0, RATE / 2) > 0.9  # almost everything below 1 kHz
+    assert np.array_equal(x, noises.hum(2 * RATE, np.random.default_rng(4)))
+
+
+def test_babble_sums_talkers_from_the_stream():
+    stream = np.concatenate([voice(0.5, f0) for f0 in (100, 150, 200, 250)])
+    x = noises.babble(RATE, np.random.default_rng(0), stream, talkers=3)
+    assert x.shape == (RATE,) and np.sqrt(np.mean(x**2)) == pytest.approx(1.0)
+    assert np.array_equal(x, noises.babble(RATE, np.random.default_rng(0), stream, 3))
+
+
+@pytest.mark.parametrize("snr", [20.0, 10.0, 5.0, 0.0])
+def test_mix_lands_at_the_requested_snr(snr):
+    speech = 0.1 * voice(1.0)  # quiet: the mix does not need scaling down
+    noise = noises.coloured(len(speech), 1.0, np.random.default_rng(0))
+    mixed = noises.mix_at_snr(speech, noise, snr)
+    assert mixed.shape == speech.shape
+    assert noises.snr_db(speech, mixed - speech) == pytest.approx(snr, abs=0.5)
+
+
+def test_a_mix_that_would_clip_is_scaled_as_a_whole():
+    speech = 1.9 * voice(1.0)  # peak 0.95: speech + noise at 0 dB goes past full scale
+    noise = noises.coloured(len(speech), 0.0, np.random.default_rng(1))
+    loud, quiet = noises.mix_at_snr(speech, noise, 0), noises.mix_at_snr(speech / 19, noise, 0)
+    assert np.max(np.abs(loud)) == pytest.approx(1.0)
+    assert np.allclose(loud / np.max(np.abs(loud)), quiet / np.max(np.abs(quiet)))
+
+
+def test_mix_keeps_silence_silent():
+    silence = np.zeros(RATE)
+    assert np.array_equal(noises.mix_at_snr(silence, np.ones(RATE), 10), silence)
+
+
+def test_babble_stream_renders_synthetic_voices_once(tmp_path):
+    """The stream is real espeak-ng speech, cached under DATA_DIR/augment and reused."""
+    stream = noises.babble_stream("espeak-ng:en-us", seed=3)
+    assert 10 * RATE < len(stream) and np.sqrt(np.mean(stream**2)) > 0.5
+    cached = list((tmp_path / "augment").glob("babble-*.npz"))
+    assert len(cached) == 1
+    assert np.array_equal(stream, noises.babble_stream("espeak-ng:en-us", seed=3))
