@@ -85,6 +85,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     pretrain(_pipeline(args), Path("."))
     return 0
 
+
 def cmd_import(args: argparse.Namespace) -> int:
     from dstorch.importers import importer
     from dstorch.importers.run import format_summary, import_corpus
