@@ -6,19 +6,11 @@ import numpy as np
 import pytest
 from augment_helpers import voice
 
-from dstorch.augment import Augmenter, AugmentError, cache, help_text, parse_augmentation, rng_for
+from dstorch.augment import Augmenter, AugmentError, help_text, parse_augmentation, rng_for
 from dstorch.augment.environment import condition_specs
 from dstorch.augment.parse import parse_augmentations
 
-
-@pytest.fixture(autouse=True)
-def cache_in_tmp(tmp_path):
-    """Banks go to this test's folder, and nothing is remembered from other tests."""
-    cache.use_data_dir(tmp_path)
-    cache._loaded.clear()
-    yield
-    cache.use_data_dir(None)
-    cache._loaded.clear()
+pytestmark = pytest.mark.usefixtures("bank_cache_in_tmp")
 
 
 def test_noise_spec_lands_at_its_snr_and_repeats_with_the_seed():

@@ -6,17 +6,9 @@ import numpy as np
 import pytest
 from augment_helpers import RATE, voice
 
-from dstorch.augment import cache, noises
+from dstorch.augment import noises
 
-
-@pytest.fixture(autouse=True)
-def cache_in_tmp(tmp_path):
-    """Banks go to this test's folder, and nothing is remembered from other tests."""
-    cache.use_data_dir(tmp_path)
-    cache._loaded.clear()
-    yield
-    cache.use_data_dir(None)
-    cache._loaded.clear()
+pytestmark = pytest.mark.usefixtures("bank_cache_in_tmp")
 
 
 def band_power(x: np.ndarray, low: float, high: float) -> float:

@@ -8,15 +8,7 @@ from augment_helpers import voice
 
 from dstorch.augment import cache, dsp, rooms
 
-
-@pytest.fixture(autouse=True)
-def cache_in_tmp(tmp_path):
-    """Banks go to this test's folder, and nothing is remembered from other tests."""
-    cache.use_data_dir(tmp_path)
-    cache._loaded.clear()
-    yield
-    cache.use_data_dir(None)
-    cache._loaded.clear()
+pytestmark = pytest.mark.usefixtures("bank_cache_in_tmp")
 
 
 def decay_time(rir: np.ndarray) -> float:
