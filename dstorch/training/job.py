@@ -43,8 +43,9 @@ from dstorch.training.evaluate import (
     score_all,
     summarize,
 )
-from dstorch.training.loop import GracefulStop, pick_device, train
+from dstorch.training.loop import pick_device, train
 from dstorch.training.noisy import noisy_figures
+from dstorch.training.stop import GracefulStop
 from dstorch.training.tune import ScorerOutcome, ScorerSettings, run_stage
 
 

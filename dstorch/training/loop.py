@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,28 +33,7 @@ from dstorch.training.data import (
 )
 from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
-
-
-class GracefulStop:
-    """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def __enter__(self) -> GracefulStop:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if not self.requested:
-            print(f"\nReceived {signal.Signals(signum).name}: saving after this step.", flush=True)
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+from dstorch.training.stop import GracefulStop
 
 
 @dataclass

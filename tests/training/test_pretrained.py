@@ -15,8 +15,9 @@ from dstorch.export import export_model
 from dstorch.export.import_graph import load_graph_model
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.data import Alphabet, collate
-from dstorch.training.loop import GracefulStop, setup, train
+from dstorch.training.loop import setup, train
 from dstorch.training.pretrained import LAYERS, PretrainedError, dropped_layers, load
+from dstorch.training.stop import GracefulStop
 
 N_HIDDEN = 32
 CLIPS = FIXTURES_DIR / "clips"
