@@ -3,8 +3,9 @@ the `.tflite` of its TFLite flavour (`deepspeech-tflite`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dstorch.export.graph import DEFAULT_N_STEPS, build_graph
 from dstorch.export.pbmm import pbmm_bytes
@@ -17,6 +18,26 @@ if TYPE_CHECKING:  # the lean inference path reads graphs through export/ withou
 
 __all__ = ["export_model", "export_bytes", "export_tflite", "tflite_bytes"]
 
+Built = TypeVar("Built")
+
+
+def _build(
+    builder: Callable[..., Built],
+    model: DeepSpeech,
+    alphabet: Alphabet,
+    beam_width: int,
+    n_steps: int,
+) -> Built:
+    """Call `builder` (build_graph or build_tflite: they take the same inputs) for `model`."""
+    return builder(
+        model.tf_weights(),
+        alphabet.serialize(),
+        len(alphabet),
+        beam_width=beam_width,
+        n_steps=n_steps,
+        relu_clip=float(model.relu_clip),
+    )
+
 
 def export_bytes(
     model: DeepSpeech,
@@ -25,14 +46,7 @@ def export_bytes(
     n_steps: int = DEFAULT_N_STEPS,
 ) -> tuple[bytes, bytes]:
     """-> (frozen GraphDef bytes, memmapped package bytes) for `model`."""
-    nodes = build_graph(
-        model.tf_weights(),
-        alphabet.serialize(),
-        len(alphabet),
-        beam_width=beam_width,
-        n_steps=n_steps,
-        relu_clip=float(model.relu_clip),
-    )
+    nodes = _build(build_graph, model, alphabet, beam_width, n_steps)
     return encode_graph(nodes), pbmm_bytes(nodes)
 
 
@@ -67,14 +81,7 @@ def tflite_bytes(
     # never needs the flatbuffers writer.
     from dstorch.export.tflite import build_tflite
 
-    return build_tflite(
-        model.tf_weights(),
-        alphabet.serialize(),
-        len(alphabet),
-        beam_width=beam_width,
-        n_steps=n_steps,
-        relu_clip=float(model.relu_clip),
-    )
+    return _build(build_tflite, model, alphabet, beam_width, n_steps)
 
 
 def export_tflite(
