@@ -11,30 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FIXTURES_DIR
+from training_helpers import CLIPS, make_config
 
 from dstorch.config import TrainConfig
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.loop import train
-
-FIXTURES = FIXTURES_DIR / "clips"
-
-
-def make_config(tmp_path: Path, **overrides) -> TrainConfig:
-    values = dict(
-        train_files=str(FIXTURES / "clips.csv"),
-        dev_files=str(FIXTURES / "clips.csv"),
-        alphabet_config_path=str(FIXTURES / "alphabet.txt"),
-        checkpoint_dir=str(tmp_path / "ck"),
-        n_hidden=32,
-        epochs=2,
-        train_batch_size=1,
-        dev_batch_size=4,
-        random_seed=7,
-        device="cpu",
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
 
 
 def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -69,7 +50,7 @@ def test_training_reduces_loss(tmp_path):
 
 def test_sigterm_mid_epoch_then_resume_is_exact(tmp_path):
     # Three copies of the clips per epoch leave time to signal before training ends.
-    csv = str(FIXTURES / "clips.csv")
+    csv = str(CLIPS / "clips.csv")
     straight = make_config(tmp_path / "a", epochs=3, train_files=",".join([csv] * 3))
     train(straight)
     resumed = make_config(tmp_path / "b", epochs=3, train_files=",".join([csv] * 3))
@@ -143,7 +124,7 @@ def test_other_geometry_gives_clear_error(tmp_path):
 
 @pytest.mark.parametrize("case", ["bad_rate", "bad_chars", "empty_csv", "missing_wav"])
 def test_bad_input_is_one_line_error(tmp_path, case):
-    shutil.copy(FIXTURES / "go_en_m1.wav", tmp_path / "ok.wav")
+    shutil.copy(CLIPS / "go_en_m1.wav", tmp_path / "ok.wav")
     row = "ok.wav,1,go"
     if case == "bad_rate":
         subprocess.run(

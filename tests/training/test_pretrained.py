@@ -7,10 +7,10 @@ import sys
 
 import pytest
 import torch
-from conftest import ENGLISH, FIXTURES_DIR, random_model
+from conftest import ENGLISH, random_model
 from http_helpers import http_server
+from training_helpers import CLIPS, make_config
 
-from dstorch.config import TrainConfig
 from dstorch.export import export_model
 from dstorch.export.import_graph import load_graph_model
 from dstorch.training import checkpoint as ckpt
@@ -20,22 +20,6 @@ from dstorch.training.pretrained import LAYERS, PretrainedError, dropped_layers,
 from dstorch.training.stop import GracefulStop
 
 N_HIDDEN = 32
-CLIPS = FIXTURES_DIR / "clips"
-
-
-def make_config(tmp_path, **overrides) -> TrainConfig:
-    values = dict(
-        train_files=str(CLIPS / "clips.csv"),
-        dev_files=str(CLIPS / "clips.csv"),
-        alphabet_config_path=str(CLIPS / "alphabet.txt"),
-        checkpoint_dir=str(tmp_path / "ck"),
-        epochs=2,
-        train_batch_size=1,
-        dev_batch_size=4,
-        random_seed=7,
-        device="cpu",
-    )
-    return TrainConfig(**{**values, **overrides})
 
 
 @pytest.fixture(scope="module")

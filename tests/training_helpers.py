@@ -1,0 +1,29 @@
+"""A small trainer configuration over the test clips, for the training tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import FIXTURES_DIR
+
+from dstorch.config import TrainConfig
+
+CLIPS = FIXTURES_DIR / "clips"
+
+
+def make_config(tmp_path: Path, **overrides) -> TrainConfig:
+    """Two quick epochs of a 32-wide model on the CPU over the test clips (train and dev),
+    its checkpoints in `tmp_path`/ck; `overrides` (field names) change any flag."""
+    values = dict(
+        train_files=str(CLIPS / "clips.csv"),
+        dev_files=str(CLIPS / "clips.csv"),
+        alphabet_config_path=str(CLIPS / "alphabet.txt"),
+        checkpoint_dir=str(tmp_path / "ck"),
+        n_hidden=32,
+        epochs=2,
+        train_batch_size=1,
+        dev_batch_size=4,
+        random_seed=7,
+        device="cpu",
+    )
+    return TrainConfig(**{**values, **overrides})
