@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from dstorch.alphabet import Alphabet
 from dstorch.config import RUNS_DIR, PipelineConfig, TrainConfig
 from dstorch.fs import atomic_write
 from dstorch.prepare.report import PrepareError
@@ -28,7 +29,7 @@ from dstorch.prepare.synthetic.base import PITCHES, RATES, Take
 from dstorch.prepare.synthetic.catalog import Choice, choose
 from dstorch.prepare.synthetic.plan import GAINS
 from dstorch.prepare.synthetic.render import render_takes
-from dstorch.training.data import CSV_HEADER, Alphabet
+from dstorch.training.data import CSV_HEADER
 
 # The system word list of a LANGUAGE (Debian packages wamerican, wspanish, ngerman, ...).
 WORD_LISTS = {

@@ -46,9 +46,9 @@ ENGLISH = [" "] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["'"]
 
 def synthetic_model(folder: Path, n_hidden: int, seed: int = 7) -> Path:
     """A random DeepSpeech exported as .pbmm; outputs sharpened x8 like a trained model."""
+    from dstorch.alphabet import Alphabet
     from dstorch.export import export_model
     from dstorch.model import DeepSpeech
-    from dstorch.training.data import Alphabet
 
     torch.manual_seed(seed)
     model = DeepSpeech(len(ENGLISH) + 1, n_hidden=n_hidden).eval()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from dstorch.alphabet import Alphabet
 from dstorch.model import DeepSpeech
-from dstorch.training.data import Alphabet
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES_DIR = Path(__file__).parent / "fixtures"

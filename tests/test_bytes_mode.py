@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from dstorch.alphabet import Alphabet, AlphabetError, BytesAlphabet
 from dstorch.bytes_mode import BYTE_LABELS, codepoint_sentence, encode_bytes, is_byte_labels
 from dstorch.export.import_graph import parse_alphabet
-from dstorch.training.data import Alphabet, AlphabetError, BytesAlphabet
 
 
 def test_labels_are_bytes_minus_one() -> None:

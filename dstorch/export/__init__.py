@@ -13,8 +13,8 @@ from dstorch.export.protobuf import encode_graph
 from dstorch.fs import atomic_write
 
 if TYPE_CHECKING:  # the lean inference path reads graphs through export/ without torch
+    from dstorch.alphabet import Alphabet
     from dstorch.model import DeepSpeech
-    from dstorch.training.data import Alphabet
 
 __all__ = ["export_model", "export_bytes", "export_tflite", "tflite_bytes"]
 

@@ -36,8 +36,8 @@ from dstorch.features import (
 from dstorch.fs import atomic_write
 
 if TYPE_CHECKING:
+    from dstorch.alphabet import Alphabet
     from dstorch.model import DeepSpeech
-    from dstorch.training.data import Alphabet
 
 OPSET = 17  # LSTM, Clip with tensor bounds, Squeeze/Unsqueeze with axes inputs
 IR_VERSION = 8  # the oldest for opset 17: runtimes older than the onnx package still load it

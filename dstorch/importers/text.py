@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import unicodedata
 
+from dstorch.alphabet import Alphabet
 from dstorch.prepare.report import FileProblem
 from dstorch.prepare.sources import normalise_text
-from dstorch.training.data import Alphabet
 
 KEPT_PUNCTUATION = {"'"}  # kept inside words ("don't") when no alphabet is given
 

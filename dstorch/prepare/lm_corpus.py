@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dstorch.alphabet import Alphabet, load_alphabet
 from dstorch.config import LM_CORPUS
 from dstorch.fs import atomic_write
 from dstorch.prepare.report import PrepareError
 from dstorch.prepare.sources import normalise_text
-from dstorch.training.data import Alphabet, load_alphabet
 
 if TYPE_CHECKING:  # prepare imports this module
     from dstorch.prepare.prepare import Transcripts

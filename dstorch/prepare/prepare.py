@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from dstorch.alphabet import AlphabetError
 from dstorch.config import LM_CORPUS, REGISTRY_FILE, PipelineConfig
 from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.prepare import sources
@@ -27,7 +28,6 @@ from dstorch.prepare.registry import (
 from dstorch.prepare.report import FileProblem, PrepareError, Tally, format_summary
 from dstorch.prepare.split import assign_splits, write_csvs
 from dstorch.prepare.synthetic.takes import synthesize
-from dstorch.training.data import AlphabetError
 
 
 @dataclass

@@ -7,9 +7,9 @@ import re
 import unicodedata
 from pathlib import Path
 
+from dstorch.alphabet import Alphabet, AlphabetError
 from dstorch.fs import atomic_write
 from dstorch.prepare.report import FileProblem, PrepareError
-from dstorch.training.data import Alphabet, AlphabetError
 
 # Files users often leave next to recordings; they are not audio, so not worth a warning.
 IGNORED_SUFFIXES = {".txt", ".csv", ".md", ".json", ".ini", ".db", ".pdf", ".xlsx", ".zip"}

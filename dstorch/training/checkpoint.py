@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dstorch.alphabet import Alphabet
 from dstorch.config import TrainConfig
 from dstorch.fs import atomic_write
 from dstorch.model import DeepSpeech
-from dstorch.training.data import Alphabet
 
 LAST_PATTERN = re.compile(r"last-(\d+)\.pt$")
 BEST = "best.pt"

@@ -1,10 +1,9 @@
-"""Alphabets, DeepSpeech CSVs, audio loading and length-bucketed batches."""
+"""DeepSpeech CSVs, audio loading and length-bucketed batches (the alphabet: dstorch.alphabet)."""
 
 from __future__ import annotations
 
 import csv
 import random
-import struct
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -13,128 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dstorch.bytes_mode import BYTE_LABELS, bytes_text, encode_bytes, is_byte_labels, label_bytes
+from dstorch.alphabet import Alphabet, DataError
 from dstorch.features import CONTEXT_FRAMES, N_MFCC, SAMPLE_RATE, audio_features, context_windows
-from dstorch.fs import atomic_write
 
 CSV_HEADER = ["wav_filename", "wav_filesize", "transcript"]
-
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message names the file and the fix."""
-
-
-class AlphabetError(DataError):
-    pass
-
-
-class Alphabet:
-    """Ordered output labels; the CTC blank is the extra class after the last label."""
-
-    def __init__(self, labels: list[str]):
-        if len(set(labels)) != len(labels):
-            raise AlphabetError(f"alphabet has duplicate labels: {labels}")
-        self.labels = list(labels)
-        self.index = {label: i for i, label in enumerate(self.labels)}
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Alphabet) and self.labels == other.labels
-
-    @property
-    def blank(self) -> int:
-        return len(self.labels)
-
-    @staticmethod
-    def of(labels: list[str]) -> Alphabet:
-        """The alphabet of saved labels (a checkpoint's): a BytesAlphabet for byte labels."""
-        return BytesAlphabet() if is_byte_labels(labels) else Alphabet(labels)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> Alphabet:
-        """Read DeepSpeech's alphabet.txt: one label per line, `#` comments, `\\#` is `#`."""
-        path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8").split("\n")
-        except FileNotFoundError:
-            raise AlphabetError(f"{path}: alphabet file not found; check the path") from None
-        except UnicodeDecodeError:
-            raise AlphabetError(f"{path}: not UTF-8; save the alphabet as UTF-8") from None
-        labels = []
-        for line in lines:
-            line = line.rstrip("\r")
-            if line.startswith("#") or line == "":
-                continue
-            labels.append("#" if line == "\\#" else line)
-        if not labels:
-            raise AlphabetError(f"{path}: alphabet is empty; list one character per line")
-        return cls(labels)
-
-    def save(self, path: str | Path) -> None:
-        lines = ["# Each line is one label; a line with one space is the space label."]
-        lines += ["\\#" if label == "#" else label for label in self.labels]
-        atomic_write(Path(path), "\n".join(lines) + "\n")
-
-    def missing(self, text: str) -> list[str]:
-        return sorted({ch for ch in text if ch not in self.index})
-
-    def encode(self, text: str, source: str = "transcript") -> list[int]:
-        missing = self.missing(text)
-        if missing:
-            shown = " ".join(repr(ch) for ch in missing)
-            raise AlphabetError(
-                f"{source}: characters {shown} are not in the alphabet; "
-                "add them to alphabet.txt or remove them from the transcript"
-            )
-        return [self.index[ch] for ch in text]
-
-    def decode(self, ids: list[int]) -> str:
-        return "".join(self.labels[i] for i in ids if i < len(self.labels))
-
-    def serialize(self) -> bytes:
-        """The client's binary alphabet: u16 count, then (u16 index, u16 length, utf-8)."""
-        out = [struct.pack("<H", len(self.labels))]
-        for i, label in enumerate(self.labels):
-            raw = label.encode("utf-8")
-            out.append(struct.pack("<HH", i, len(raw)) + raw)
-        return b"".join(out)
-
-
-class BytesAlphabet(Alphabet):
-    """--bytes_output_mode's alphabet (UTF8Alphabet): label i is UTF-8 byte i + 1, blank
-    255. Why a subclass: encoding, decoding and the serialized labels are byte-wise, and
-    every transcript can be encoded (dstorch.bytes_mode)."""
-
-    def __init__(self) -> None:
-        super().__init__(BYTE_LABELS)
-
-    def missing(self, text: str) -> list[str]:
-        return ["\0"] if "\0" in text else []
-
-    def encode(self, text: str, source: str = "transcript") -> list[int]:
-        labels = encode_bytes(text)
-        if labels is None:
-            raise AlphabetError(f"{source}: a NUL character cannot be spelt in bytes; remove it")
-        return labels
-
-    def decode(self, ids: list[int]) -> str:
-        return bytes_text(label_bytes(i for i in ids if i < len(self.labels)))
-
-    def save(self, path: str | Path) -> None:
-        raise AlphabetError(f"{path}: a bytes output mode model has no alphabet.txt")
-
-    def serialize(self) -> bytes:
-        """UTF8Alphabet::Serialize: every label is its one raw byte (not UTF-8 encoded)."""
-        out = [struct.pack("<H", len(self.labels))]
-        out += [struct.pack("<HHB", i, 1, i + 1) for i in range(len(self.labels))]
-        return b"".join(out)
-
-
-def load_alphabet(alphabet_config_path: str | Path, bytes_output_mode: bool) -> Alphabet:
-    """The trainer's alphabet: bytes (the file is then ignored, as in DeepSpeech) or the file."""
-    return BytesAlphabet() if bytes_output_mode else Alphabet.from_file(alphabet_config_path)
 
 
 def _open_wav(path: Path, header_only: bool) -> tuple[tuple[int, int, int], bytes]:

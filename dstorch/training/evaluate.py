@@ -17,8 +17,9 @@ from dstorch.fs import atomic_write
 if TYPE_CHECKING:  # torch loads only to run a model: reading report.json needs none of it
     import torch
 
+    from dstorch.alphabet import Alphabet
     from dstorch.model import DeepSpeech
-    from dstorch.training.data import Alphabet, Batch, FeatureCache, Sample
+    from dstorch.training.data import Batch, FeatureCache, Sample
 
 
 def edit_distance(a: list | str, b: list | str) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from dstorch.alphabet import BytesAlphabet
 from dstorch.augment import AugmentError
 from dstorch.augment.cache import use_data_dir
 from dstorch.config import REGISTRY_FILE, TrainConfig
@@ -34,7 +35,7 @@ from dstorch.fs import (
 )
 from dstorch.lm.scorer import Scorer, ScorerError
 from dstorch.training import checkpoint as ckpt
-from dstorch.training.data import BytesAlphabet, FeatureCache, read_csvs
+from dstorch.training.data import FeatureCache, read_csvs
 from dstorch.training.distributed import Ranks
 from dstorch.training.evaluate import (
     TestReport,

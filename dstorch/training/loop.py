@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dstorch.alphabet import Alphabet, load_alphabet
 from dstorch.augment import AugmentedFeatures, Augmenter, clock_for, parse_augmentations
 from dstorch.augment.cache import use_data_dir
 from dstorch.config import TrainConfig
@@ -23,14 +24,7 @@ from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import pretrained
 from dstorch.training.checkpoint import TrainState
-from dstorch.training.data import (
-    Alphabet,
-    FeatureCache,
-    bucketed_batches,
-    collate,
-    load_alphabet,
-    read_csvs,
-)
+from dstorch.training.data import FeatureCache, bucketed_batches, collate, read_csvs
 from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
 from dstorch.training.stop import GracefulStop

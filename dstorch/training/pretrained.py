@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
+from dstorch.alphabet import Alphabet
 from dstorch.config import TrainConfig
 from dstorch.download import DownloadError, download, is_url
 from dstorch.export.import_graph import GraphImportError, load_graph_model
 from dstorch.features import CONTEXT_FRAMES
 from dstorch.model import DeepSpeech
 from dstorch.training import checkpoint as ckpt
-from dstorch.training.data import Alphabet
 
 # Bottom to top; --drop_source_layers N re-initialises the last N (DeepSpeech allows 1-5,
 # so layer_1 always comes from the source).

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.alphabet import BytesAlphabet
 from dstorch.config import LM_COMMANDS, LM_CORPUS, LM_OPEN, PipelineConfig, TrainConfig
 from dstorch.decoder import beam_search
 from dstorch.fs import atomic_write
@@ -39,7 +40,7 @@ from dstorch.lm.scorer import (
     trie_header,
 )
 from dstorch.training import checkpoint as ckpt
-from dstorch.training.data import BytesAlphabet, FeatureCache, read_csvs
+from dstorch.training.data import FeatureCache, read_csvs
 from dstorch.training.evaluate import Output, ScorerReport, forward_all, score_all, summarize
 from dstorch.training.loop import pick_device
 

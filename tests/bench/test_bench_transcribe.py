@@ -26,9 +26,9 @@ def lm_cache(scorer) -> tuple:
 
 
 def test_timed_calls_start_with_empty_lm_caches(tmp_path):
+    from dstorch.alphabet import Alphabet
     from dstorch.export import export_model
     from dstorch.inference.transcribe import Transcriber
-    from dstorch.training.data import Alphabet
 
     model = random_model(len(ENGLISH) + 1, seed=7, n_hidden=32)
     with torch.no_grad():

@@ -110,10 +110,10 @@ def test_parity_with_official_client(
 ) -> None:
     """Same transcripts, token timesteps and confidences as the client, without a scorer,
     with one, with hot words and with changed alpha/beta."""
+    from dstorch.alphabet import Alphabet
     from dstorch.export import export_model
     from dstorch.inference.official import OfficialModel
     from dstorch.lm.scorer import Scorer
-    from dstorch.training.data import Alphabet
 
     seed, sharpen, audio, beam, n_settings = CASES[case]
     search = implementation(name)

@@ -10,13 +10,13 @@ import pytest
 import torch
 from conftest import greedy_decode, load_clip, our_log_probs, random_model
 
+from dstorch.alphabet import Alphabet
 from dstorch.export import export_bytes, export_model
 from dstorch.export.graph import ALLOWED_OPS, build_graph
 from dstorch.export.pbmm import ALIGN, GRAPH_REGION, MIN_MEMMAPPED_BYTES, read_pbmm
 from dstorch.export.protobuf import DType, Shape, decode_graph, encode_attr, encode_graph
 from dstorch.features import CONTEXT_FRAMES, N_MFCC, SAMPLE_RATE, WINDOW, frame_count
 from dstorch.inference.official import OfficialModel
-from dstorch.training.data import Alphabet
 
 KINDS = ["pb", "pbmm"]
 

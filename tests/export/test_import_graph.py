@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import ENGLISH, load_clip
 
+from dstorch.alphabet import Alphabet
 from dstorch.export.import_graph import GraphImportError, load_graph_model, parse_alphabet
 from dstorch.export.protobuf import decode_graph, encode_graph
 from dstorch.features import audio_features, context_windows
-from dstorch.training.data import Alphabet
 
 
 @pytest.mark.parametrize("kind", ["pb", "pbmm"])

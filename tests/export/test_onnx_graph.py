@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import ENGLISH, greedy_decode, random_model
 
+from dstorch.alphabet import Alphabet
 from dstorch.export.onnx_graph import INPUTS, OUTPUTS, export_onnx
 from dstorch.features import audio_features, context_windows
 from dstorch.inference.onnx_model import OnnxDeepSpeech
-from dstorch.training.data import Alphabet
 
 onnx = pytest.importorskip("onnx")
 TOLERANCE = 1e-4

@@ -10,12 +10,13 @@ import pytest
 from conftest import FIXTURES_DIR, greedy_decode, our_log_probs, random_model
 from tflite_helpers import read_model
 
+from dstorch.alphabet import Alphabet
 from dstorch.export import export_model, export_tflite, tflite_bytes
 from dstorch.export.flatbuffer import BuiltinOp, TensorType
 from dstorch.export.tflite import INPUTS, METADATA, OUTPUTS, build_tflite
 from dstorch.features import CONTEXT_FRAMES, N_MFCC, WINDOW
 from dstorch.inference.official import ClientError, OfficialModel
-from dstorch.training.data import Alphabet, read_wav
+from dstorch.training.data import read_wav
 
 # Every builtin the export emits; all are in the client's BuiltinOpResolver (TFLite 2.3).
 BUILTINS = {

@@ -6,9 +6,9 @@ import pytest
 from conftest import ENGLISH
 from importer_helpers import SENTENCES, commonvoice_tree
 
+from dstorch.alphabet import Alphabet
 from dstorch.importers import CorpusError, importer
 from dstorch.importers.run import import_corpus, role_files
-from dstorch.training.data import Alphabet
 
 
 def _rows(path):

@@ -3,9 +3,9 @@
 import pytest
 from conftest import ENGLISH
 
+from dstorch.alphabet import Alphabet
 from dstorch.importers.text import Normaliser
 from dstorch.prepare.report import FileProblem
-from dstorch.training.data import Alphabet
 
 
 @pytest.mark.parametrize(

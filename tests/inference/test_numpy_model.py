@@ -16,10 +16,10 @@ import torch
 from conftest import ENGLISH, ROOT, load_clip, random_model
 
 from dstorch import features as F
+from dstorch.alphabet import Alphabet
 from dstorch.export import export_model
 from dstorch.inference.numpy_model import NumpyDeepSpeech
 from dstorch.inference.transcribe import Transcriber
-from dstorch.training.data import Alphabet
 
 SCORER = ROOT / "tests" / "fixtures" / "scorer" / "commands.scorer"
 CLIPS = ROOT / "tests" / "fixtures" / "clips"

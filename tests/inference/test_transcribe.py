@@ -39,8 +39,8 @@ def sharp_model():
 @pytest.fixture(scope="module")
 def sharp_pbmm(tmp_path_factory, sharp_model) -> Path:
     """The sharp model as .pbmm."""
+    from dstorch.alphabet import Alphabet
     from dstorch.export import export_model
-    from dstorch.training.data import Alphabet
 
     return export_model(sharp_model, Alphabet(ENGLISH), tmp_path_factory.mktemp("m"), "sharp")[1]
 
@@ -205,8 +205,8 @@ def test_cli_tflite_in_the_tflite_client_matches(
 ) -> None:
     """--client official picks the deepspeech-tflite library for a .tflite; with our scorer
     it answers as the TF client does with the .pbmm."""
+    from dstorch.alphabet import Alphabet
     from dstorch.export import export_tflite
-    from dstorch.training.data import Alphabet
 
     tflite = export_tflite(sharp_model, Alphabet(ENGLISH), tmp_path, "sharp")
     wav = write_wav(tmp_path / "a.wav", load_clip("speech"))

@@ -46,8 +46,8 @@ def test_lm_text_errors_are_one_line(tmp_path):
 
 def test_bytes_output_mode_keeps_any_script(tmp_path):
     """With BYTES_OUTPUT_MODE every character is spelt in bytes: no line is skipped."""
+    from dstorch.alphabet import Alphabet, BytesAlphabet
     from dstorch.prepare.lm_corpus import corpus_lines
-    from dstorch.training.data import Alphabet, BytesAlphabet
 
     extra = ["Άνοιξε το φως", "开灯", "stop"]
     lines, notes = corpus_lines({"1": "stop"}, set(), extra, BytesAlphabet())

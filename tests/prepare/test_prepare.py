@@ -9,9 +9,10 @@ import pytest
 from conftest import ROOT
 from pipeline_helpers import COMMANDS, name, project, read_rows, run, snapshot, tone
 
+from dstorch.alphabet import Alphabet
 from dstorch.prepare import PrepareError
 from dstorch.prepare.__main__ import main
-from dstorch.training.data import Alphabet, read_csvs
+from dstorch.training.data import read_csvs
 
 # --- the happy path -----------------------------------------------------------------------
 

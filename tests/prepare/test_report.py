@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 from pipeline_helpers import NO_Z, name, project, run, splits, tone
 
+from dstorch.alphabet import Alphabet
 from dstorch.prepare.registry import load_registry
-from dstorch.training.data import Alphabet
 
 
 def _write(path: Path, data: bytes) -> None:

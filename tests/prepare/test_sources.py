@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pipeline_helpers import COMMANDS, project, read_rows, run, tone
 
+from dstorch.alphabet import Alphabet
 from dstorch.prepare.sources import normalise_text
-from dstorch.training.data import Alphabet
 
 
 def test_transcripts_are_normalised():

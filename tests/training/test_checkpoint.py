@@ -9,10 +9,10 @@ import pytest
 import torch
 from conftest import FIXTURES_DIR
 
+from dstorch.alphabet import Alphabet
 from dstorch.config import TrainConfig
 from dstorch.model import DeepSpeech
 from dstorch.training import checkpoint as ckpt
-from dstorch.training.data import Alphabet
 
 CLIPS = FIXTURES_DIR / "clips"
 

@@ -1,6 +1,5 @@
-"""Alphabets, CSVs, WAV validation and batching."""
+"""CSVs, WAV validation and batching."""
 
-import struct
 import wave
 from pathlib import Path
 
@@ -8,9 +7,8 @@ import numpy as np
 import pytest
 from conftest import FIXTURES_DIR
 
+from dstorch.alphabet import Alphabet, AlphabetError
 from dstorch.training.data import (
-    Alphabet,
-    AlphabetError,
     DataError,
     FeatureCache,
     bucketed_batches,
@@ -29,18 +27,6 @@ def write_wav(path: Path, pcm: np.ndarray, rate=16000, channels=1, width=2) -> P
         w.setframerate(rate)
         w.writeframes(pcm.tobytes())
     return path
-
-
-def test_alphabet_file_round_trip(tmp_path):
-    alphabet = Alphabet.from_file(FIXTURES / "alphabet.txt")
-    assert alphabet.labels[0] == " " and alphabet.labels[-1] == "'" and len(alphabet) == 28
-    Alphabet(["#", " ", "a"]).save(tmp_path / "a.txt")
-    assert Alphabet.from_file(tmp_path / "a.txt").labels == ["#", " ", "a"]
-
-
-def test_alphabet_serialization_layout():
-    raw = Alphabet([" ", "é"]).serialize()
-    assert raw == struct.pack("<HHH", 2, 0, 1) + b" " + struct.pack("<HH", 1, 2) + "é".encode()
 
 
 def test_transcript_outside_alphabet_names_file_and_characters(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dstorch.training.data import Alphabet
+from dstorch.alphabet import Alphabet
 from dstorch.training.evaluate import (
     ReportError,
     Result,

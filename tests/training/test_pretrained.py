@@ -11,10 +11,11 @@ from conftest import ENGLISH, random_model
 from http_helpers import http_server
 from training_helpers import CLIPS, make_config
 
+from dstorch.alphabet import Alphabet
 from dstorch.export import export_model
 from dstorch.export.import_graph import load_graph_model
 from dstorch.training import checkpoint as ckpt
-from dstorch.training.data import Alphabet, collate
+from dstorch.training.data import collate
 from dstorch.training.loop import setup, train
 from dstorch.training.pretrained import LAYERS, PretrainedError, dropped_layers, load
 from dstorch.training.stop import GracefulStop

@@ -11,6 +11,7 @@ import torch
 from config_helpers import shipped_config
 from conftest import FIXTURES_DIR, ROOT, random_model
 
+from dstorch.alphabet import Alphabet
 from dstorch.config import TrainConfig
 from dstorch.decoder import beam_search
 from dstorch.lm.scorer import (
@@ -24,7 +25,7 @@ from dstorch.lm.scorer import (
 )
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import job, tune
-from dstorch.training.data import Alphabet, FeatureCache, read_csvs, read_wav
+from dstorch.training.data import FeatureCache, read_csvs, read_wav
 from dstorch.training.evaluate import ScorerReport, forward_all
 
 CLIPS = FIXTURES_DIR / "clips"
