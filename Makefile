@@ -25,7 +25,7 @@ $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),\
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
 	export report transcribe preview config system-packages test test-fast lint format bench \
 	bench-generalisation bench-faults example-data clean distclean pretrained pretrain \
-	bench-transfer import train-import bench-import
+	bench-transfer import train-import bench-import bench-vad
 
 help: ## List every target
 	@echo "Usage: make [target] [KEY=value ...]   (keys: see configuration.env)"
@@ -136,6 +136,10 @@ bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; 
 
 bench-generalisation: ## Accuracy on a held-out engine's voices, clean and in a noisy room, each lever on/off, official client
 	$(PYTHON) scripts/bench_generalisation.py
+
+bench-vad: ## Voice-activity trim on/off on clips padded with silence or room noise, official client (MODEL=x.pbmm SCORER=x.scorer)
+	$(PYTHON) scripts/bench_vad.py $${DSTORCH_MODEL:+--model "$$DSTORCH_MODEL"} \
+		$${DSTORCH_SCORER:+--scorer "$$DSTORCH_SCORER"}
 
 bench-transfer: ## Base model from make pretrain, fine-tuned vs from scratch on 3 takes per command
 	$(PYTHON) scripts/bench_transfer.py
