@@ -102,6 +102,10 @@ class PipelineConfig(TrainingFlags):
     test_fraction: float = key("share of each command's clips in the test set", FRACTION)
     min_duration: float = key("clips shorter than this many seconds are skipped", COUNT)
     max_duration: float = key("clips longer than this many seconds are skipped", POSITIVE)
+    vad_trim: bool = key(
+        "yes: cut silence and noise before and after the speech in DATA_DIR's copies "
+        "(webrtcvad, 0.15 s kept; original/ is never changed)"
+    )
     split_seed: int = key("seeds the train/dev/test split", COUNT)
     new_data: bool = key("yes: add new or changed recordings to DATA_DIR")
     holdout_speakers: str = key(

@@ -3,7 +3,9 @@
 Output: the best transcript (with `name<TAB>` in front for a folder), or with --json one
 JSON object per input line: {"file", "transcripts": [{"text", "confidence", "words":
 [{"word", "start_time", "duration"}]}]}, the native client's metadata. --client official
-runs the same through the official libdeepspeech.so for comparison.
+runs the same through the official libdeepspeech.so for comparison. Every input is first
+cut to its speech (dstorch.vad; --vad_trim no keeps it whole): padded clips were measured
+to gain with it and unpadded ones to lose nothing (README, `make bench-vad`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--candidate_transcripts", type=int, default=1)
     p.add_argument("--commands", help="commands.csv or text file: answer only these sentences")
     p.add_argument("--client", choices=("dstorch", "official"), default="dstorch")
+    p.add_argument(
+        "--vad_trim",
+        choices=("yes", "no"),
+        default="yes",
+        help="yes: cut the silence or noise before and after the speech first (webrtcvad, "
+        "dstorch/vad.py; measured with make bench-vad, see README)",
+    )
 
 
 def default_paths(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -133,11 +142,16 @@ def _number(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None  # JSON has no infinities
 
 
-def to_json(name: str, candidates: list[Candidate], engine) -> str:
+def to_json(name: str, candidates: list[Candidate], engine, offset: float = 0.0) -> str:
+    """offset: seconds cut from the start (--vad_trim), so times are the input's."""
     transcripts = []
     for cand in candidates:
         words = [
-            {"word": w.word, "start_time": round(w.start_time, 4), "duration": round(w.duration, 4)}
+            {
+                "word": w.word,
+                "start_time": round(w.start_time + offset, 4),
+                "duration": round(w.duration, 4),
+            }
             for w in engine.words(cand)
             if w.word
         ]
@@ -173,6 +187,33 @@ def _inputs(audio: str) -> list[Path]:
     return [path]
 
 
+def _trimmed(pcm: np.ndarray, trim: bool) -> tuple[np.ndarray, float]:
+    """int16 pcm [N] cut to its speech and a margin (dstorch.vad) when `trim` -> ([M <= N],
+    seconds cut from the start)."""
+    from dstorch.vad import SAMPLE_RATE, speech_span
+
+    span = speech_span(pcm) if trim else None
+    if span is None:  # no speech found: the whole input, as the client would hear it
+        return pcm, 0.0
+    return pcm[span[0] : span[1]], span[0] / SAMPLE_RATE
+
+
+def _from_stdin(engine, n: int, trim: bool) -> tuple[list[Candidate], float]:
+    """Candidates for raw PCM on stdin, and the seconds cut from its start."""
+    import numpy as np
+
+    chunks, offset = stdin_chunks(), 0.0
+    if trim:  # the span of speech is known only once the stream has ended
+        pcm, offset = _trimmed(np.concatenate([np.zeros(0, np.int16), *chunks]), trim)
+        chunks = iter([pcm])
+    if isinstance(engine, Official):
+        return engine.transcribe_chunks(chunks, n), offset
+    stream = engine.stream()
+    for chunk in chunks:
+        stream.feed(chunk)
+    return stream.finish(n), offset
+
+
 def run(args: argparse.Namespace) -> int:
     """The whole command; -> exit status (1 if some file of a folder failed)."""
     from dstorch.inference.transcribe import (
@@ -191,30 +232,29 @@ def run(args: argparse.Namespace) -> int:
         engine = Transcriber(
             model, scorer, args.beam_width, args.lm_alpha, args.lm_beta, hot, args.commands
         )
-    emit = (lambda name, c: print(to_json(name, c, engine), flush=True)) if args.json else None
+
+    def emit(name: str, cands: list[Candidate], offset: float = 0.0) -> None:
+        print(to_json(name, cands, engine, offset), flush=True)
+
+    trim = args.vad_trim == "yes"
     if args.audio == "-":
-        if isinstance(engine, Official):
-            cands = engine.transcribe_chunks(stdin_chunks(), n)
-        else:
-            stream = engine.stream()
-            for chunk in stdin_chunks():
-                stream.feed(chunk)
-            cands = stream.finish(n)
-        emit("-", cands) if emit else print(cands[0].text, flush=True)
+        cands, offset = _from_stdin(engine, n, trim)
+        emit("-", cands, offset) if args.json else print(cands[0].text, flush=True)
         return 0
     files, folder, status = _inputs(args.audio), Path(args.audio).is_dir(), 0
     for path in files:
         name = str(path.relative_to(args.audio)) if folder else str(path)
         try:
-            cands = engine.transcribe(read_audio(path), n)
+            pcm, offset = _trimmed(read_audio(path), trim)
+            cands = engine.transcribe(pcm, n)
         except TranscribeError as exc:
             if not folder:
                 raise
             print(f"error: {exc}", file=sys.stderr)
             status = 1
             continue
-        if emit:
-            emit(name, cands)
+        if args.json:
+            emit(name, cands, offset)
         else:
             print(f"{name}\t{cands[0].text}" if folder else cands[0].text, flush=True)
     return status

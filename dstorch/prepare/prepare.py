@@ -28,6 +28,9 @@ from dstorch.prepare.registry import (
 from dstorch.prepare.report import FileProblem, PrepareError, Tally, format_summary
 from dstorch.prepare.split import assign_splits, write_csvs
 from dstorch.prepare.synthetic.takes import synthesize
+from dstorch.vad import trim_wav
+
+TRIM_VAD = "vad"  # registry `trim` value of a copy cut to its speech by dstorch.vad
 
 
 @dataclass
@@ -185,16 +188,22 @@ class Processor:
 
     def _audio(self, path: Path, entry: Entry, prev: Entry | None) -> None:
         target = self.data_dir / entry.wav
-        if prev and prev.sha256 == entry.sha256 and prev.status == "ok" and target.exists():
+        entry.trim = TRIM_VAD if self.config.vad_trim else ""
+        same = prev and prev.sha256 == entry.sha256 and prev.trim == entry.trim
+        if same and prev.status == "ok" and target.exists():
             entry.duration = prev.duration  # unchanged: no reconversion
             self.tally.unchanged += 1
             return
-        result = convert(path, target)
+        result = convert(path, target)  # VAD_TRIM changed: converted (and trimmed) again
         entry.duration = result.samples / SAMPLE_RATE
         if result.silent:
             raise FileProblem(
                 "silent", "digital silence only; check the microphone and re-record it"
             )
+        # The copy only (original/ is never written), in a second atomic write: if it is
+        # interrupted, the registry (saved last) does not list the copy yet, so it is redone.
+        if entry.trim:
+            entry.duration = trim_wav(target) / SAMPLE_RATE
         if result.converted:
             self.tally.converted += 1
             self.say(f"{entry.source}: converted from {result.was} to 16 kHz mono 16-bit WAV")

@@ -32,11 +32,12 @@ class Entry:
     status: str = ""  # "ok", "removed" or a problem code
     note: str = ""
     engine: str = ""  # the speech synthesizer of a synthetic take; "" for a recording
+    trim: str = ""  # "vad": the copy in data/ was cut to its speech (VAD_TRIM=yes)
 
 
 FIELDS = [f.name for f in fields(Entry)]
 # Columns added after the first release: registries written before them still load.
-OPTIONAL = {"engine"}
+OPTIONAL = {"engine", "trim"}
 
 
 def load_registry(path: Path) -> dict[str, Entry]:

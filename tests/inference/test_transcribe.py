@@ -20,6 +20,7 @@ from dstorch.cli import main
 from dstorch.decoder import kernel
 from dstorch.inference.transcribe import TranscribeError, Transcriber, parse_hot_words
 from dstorch.runner.base import set_env_value
+from dstorch.vad import speech_span, trim
 
 SCORER = FIXTURES_DIR / "scorer" / "commands.scorer"
 CLIPS = FIXTURES_DIR / "clips"
@@ -154,7 +155,8 @@ def test_cli_file_folder_stdin_json(sharp_pbmm, tmp_path, capsys, monkeypatch) -
     pcm = load_clip("speech")
     expected = Transcriber(sharp_pbmm, SCORER).text(pcm)
     wav = write_wav(tmp_path / "a.wav", pcm)
-    base = ["--model", str(sharp_pbmm), "--scorer", str(SCORER)]
+    # The input as it is: the trim has its own test (test_cli_vad_trim_...).
+    base = ["--model", str(sharp_pbmm), "--scorer", str(SCORER), "--vad_trim", "no"]
     assert run_cli([*base, "--audio", str(wav)], capsys) == (0, expected + "\n", "")
     code, out, _ = run_cli([*base, "--audio", "-"], capsys, pcm.tobytes(), monkeypatch)
     assert (code, out) == (0, expected + "\n")
@@ -188,7 +190,8 @@ def test_cli_defaults_to_configured_model(sharp_pbmm, tmp_path, capsys, monkeypa
     monkeypatch.delenv("DSTORCH_MODEL_NAME", raising=False)
     wav = write_wav(tmp_path / "a.wav", load_clip("speech"))
     code, out, _ = run_cli(["--config", str(config), "--audio", str(wav)], capsys)
-    assert code == 0 and out == Transcriber(sharp_pbmm, SCORER).text(load_clip("speech")) + "\n"
+    expected = Transcriber(sharp_pbmm, SCORER).text(trim(load_clip("speech")))  # trimmed
+    assert code == 0 and out == expected + "\n"
 
 
 def test_cli_official_client_matches(sharp_pbmm, tmp_path, capsys, deepspeech_lib) -> None:
@@ -239,3 +242,24 @@ def test_bad_inputs_give_one_line_errors(sharp_pbmm, tmp_path, capsys) -> None:
     for args in cases:
         code, out, err = run_cli(args, capsys)
         assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_cli_vad_trim_cuts_padding_and_keeps_input_times(
+    sharp_pbmm, tmp_path, capsys, monkeypatch
+) -> None:
+    speech = load_clip("speech")
+    pcm = np.concatenate([np.zeros(32000, np.int16), speech, np.zeros(24000, np.int16)])
+    wav = write_wav(tmp_path / "padded.wav", pcm)
+    start, end = speech_span(pcm)
+    assert start > 16000 and end < len(pcm) - 16000  # the padding mostly goes
+    ours = Transcriber(sharp_pbmm, SCORER)
+    base = ["--model", str(sharp_pbmm), "--scorer", str(SCORER), "--audio", str(wav)]
+    assert run_cli(base, capsys)[1] == ours.text(pcm[start:end]) + "\n"  # on by default
+    assert run_cli([*base, "--vad_trim", "no"], capsys)[1] == ours.text(pcm) + "\n"
+    stdin = [*base[:-1], "-"]  # raw PCM on stdin: trimmed once the stream has ended
+    code, out, _ = run_cli(stdin, capsys, pcm.tobytes(), monkeypatch)
+    assert (code, out) == (0, ours.text(pcm[start:end]) + "\n")
+    best = ours.transcribe(pcm[start:end])[0]
+    words = json.loads(run_cli([*base, "--json"], capsys)[1])["transcripts"][0]["words"]
+    expected = [round(w.start_time + start / 16000, 4) for w in ours.words(best) if w.word]
+    assert [w["start_time"] for w in words] == expected

@@ -5,13 +5,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import ROOT
-from pipeline_helpers import COMMANDS, name, project, read_rows, run, snapshot, tone
+import soundfile as sf
+from conftest import FIXTURES_DIR, ROOT
+from pipeline_helpers import COMMANDS, SPEAKERS, name, project, read_rows, run, snapshot, tone
 
 from dstorch.alphabet import Alphabet
 from dstorch.prepare import PrepareError
 from dstorch.prepare.__main__ import main
+from dstorch.prepare.registry import load_registry
 from dstorch.training.data import read_csvs
 
 # --- the happy path -----------------------------------------------------------------------
@@ -142,3 +145,24 @@ def test_storage_faults_are_one_line(tmp_path, fault):
     message = stderr.strip().splitlines()[-1]
     assert message.startswith("error: cannot write data") and reason in message, message
     assert not [name for name in left if name.startswith(".dstorch-tmp")]
+
+
+# --- VAD_TRIM -----------------------------------------------------------------------------
+
+
+def test_vad_trim_shortens_the_copy_only_and_follows_the_key(tmp_path):
+    root = project(tmp_path)
+    speech, rate = sf.read(str(FIXTURES_DIR / "clips" / "stop_en_m1.wav"), dtype="float64")
+    noise = 0.003 * np.random.default_rng(8).standard_normal(4 * rate)  # a quiet room
+    padded = np.concatenate([noise[: 2 * rate], speech, noise[2 * rate :]])
+    source = root / "original/en" / name(SPEAKERS[0], "3", 1)
+    sf.write(str(source), padded, rate, subtype="PCM_16")
+    before = snapshot(root / "original")
+    copy = root / "data/en" / source.name
+    run(root, vad_trim=True)
+    assert 0.3 * rate < sf.info(str(copy)).frames < len(padded) - 2 * rate  # most padding goes
+    entry = load_registry(root / "data/registry.csv")[f"original/en/{source.name}"]
+    assert entry.trim == "vad" and entry.duration == sf.info(str(copy)).duration
+    assert snapshot(root / "original") == before
+    run(root, vad_trim=False)  # turning the key off converts the copies again, whole
+    assert sf.info(str(copy)).frames == len(padded)
