@@ -78,6 +78,7 @@ class Outcome:
     seen: float  # exact transcripts on new takes of the engines in training
     clips: int  # unseen clips judged
     condition: str = "clean"  # or "room + <snr> dB" (see condition_name)
+    seed: int = 0  # RANDOM_SEED of the training run
 
 
 def installed_engines(language: str) -> list[str]:
@@ -191,6 +192,7 @@ def holdout_run(
     in each of `conditions` (None: clean, else room + noise at that SNR)."""
     overrides = dict(overrides or {})
     config = PipelineConfig.load(root / "configuration.env", overrides, root=root)
+    seed = config.random_seed
     commands, _ = read_commands(root / config.commands_csv, config.language)
     engines = installed_engines(config.language)
     if holdout not in engines:
@@ -208,7 +210,8 @@ def holdout_run(
         for snr in conditions:
             test_sets = (in_condition(clips, out / "noisy", snr) for clips in (unseen, seen))
             for scorer, (u, s) in judge(files, *test_sets).items():
-                row = Outcome(holdout, variant.name, scorer, u, s, len(unseen), condition_name(snr))
+                condition = condition_name(snr)
+                row = Outcome(holdout, variant.name, scorer, u, s, len(unseen), condition, seed)
                 outcomes.append(row)
                 print(format_outcomes([row], header=False), flush=True)
     return outcomes
@@ -226,5 +229,28 @@ def format_outcomes(outcomes: list[Outcome], header: bool = True) -> str:
         lines.append(
             f"| {o.holdout} | {o.variant} | {o.condition} | {o.scorer} "
             f"| {o.unseen:.0%} ({o.clips} clips) | {o.seen:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def format_summary(outcomes: list[Outcome]) -> str:
+    """One row per (held-out engine, training, condition, scorer): the mean over the seeds
+    run, with the lowest and highest unseen figure. A model trained on a few hundred clips
+    swings by several clips from seed to seed, so one seed's figure decides little."""
+    groups: dict[tuple, list[Outcome]] = {}
+    for o in outcomes:
+        groups.setdefault((o.holdout, o.variant, o.condition, o.scorer), []).append(o)
+    lines = [
+        "| held-out engine | training | condition | scorer | unseen voices exact, mean "
+        "(lowest-highest) | seen voices exact, mean | seeds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (holdout, variant, condition, scorer), rows in groups.items():
+        unseen = [o.unseen for o in rows]
+        seen = float(np.mean([o.seen for o in rows]))
+        lines.append(
+            f"| {holdout} | {variant} | {condition} | {scorer} | {np.mean(unseen):.0%} "
+            f"({min(unseen):.0%}-{max(unseen):.0%}, {rows[0].clips} clips) | {seen:.0%} "
+            f"| {len(rows)} |"
         )
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from dstorch.bench.experiment import (
     Outcome,
     Variant,
     format_outcomes,
+    format_summary,
     holdout_run,
     in_condition,
     variant_config,
@@ -56,6 +57,18 @@ def test_outcome_table_has_one_row_per_outcome():
     ]
     table = format_outcomes(rows).splitlines()
     assert len(table) == 4 and "| 25% (36 clips) | 50% |" in table[2] and "97%" in table[3]
+
+
+def test_summary_gives_the_mean_and_spread_over_seeds():
+    rows = [
+        Outcome("festival", "defaults", "commands", unseen, 1.0, 36, seed=seed)
+        for seed, unseen in ((1, 0.8), (2, 1.0), (3, 0.9))
+    ]
+    rows.append(Outcome("festival", "defaults", "none", 0.1, 0.2, 36, seed=1))
+    table = format_summary(rows).splitlines()
+    assert len(table) == 4
+    assert "| commands | 90% (80%-100%, 36 clips) | 100% | 3 |" in table[2]
+    assert "| none | 10% (10%-10%, 36 clips) | 20% | 1 |" in table[3]
 
 
 @pytest.mark.slow
