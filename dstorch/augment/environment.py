@@ -28,7 +28,11 @@ class Noise(Augmentation):
         "babble of synthetic voices speaking other sentences (made once, cached in data/augment)"
     )
     PARAMS = {
-        "kind": Param("str", "|".join(noises.KINDS), doc="kinds to draw from, |-separated"),
+        "kind": Param(
+            "str",
+            "|".join(noises.KINDS),
+            doc="kinds to draw from, |-separated; one named twice is drawn twice as often",
+        ),
         "snr": Param("float", "15~5", low=-30.0, high=100.0, doc="dB speech over noise"),
         "talkers": Param("int", "4~2", low=1, high=20, clamp=True, doc="voices in babble"),
         "voices": Param("str", "espeak-ng", doc="babble's synthetic voices (SYNTHETIC_VOICES)"),

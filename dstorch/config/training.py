@@ -54,6 +54,12 @@ class TrainingFlags:
     random_seed: int = key("seeds everything; resume is exact", COUNT, 4568)
     automatic_mixed_precision: bool = key("bf16 autocast on CUDA", None, False)
     augmentations_per_epoch: int = key("augmented passes over the training set", SIZE, 1)
+    ema_decay: float = key(
+        "exponential moving average of the weights, used for dev loss, best.pt and export "
+        "(0.99: about the last 100 steps); 0: off, the raw weights as in DeepSpeech",
+        FRACTION,
+        0.0,
+    )
     drop_source_layers: int = key(
         "top layers of the pretrained model re-initialised (1: the output layer; 5: all "
         "but layer_1)",

@@ -1,9 +1,10 @@
 """Self-describing, atomically written training checkpoints.
 
 A checkpoint holds the config it was trained with, the alphabet, model and optimizer
-tensors, the training state (epoch, step, position in the epoch, learning rate,
-early-stopping and plateau counters, best dev loss, history) and every RNG state, so
-training resumes exactly and the model can be rebuilt from the checkpoint alone.
+tensors, the weight average (--ema_decay), the training state (epoch, step, position in
+the epoch, learning rate, early-stopping and plateau counters, best dev loss, history)
+and every RNG state, so training resumes exactly and the model can be rebuilt from the
+checkpoint alone.
 
 Files in a checkpoint dir: `last-<step>.pt` (the newest `max_to_keep` are kept) and
 `best.pt` (lowest dev loss). Loading falls back to an older file when the newest one is
@@ -26,6 +27,7 @@ from dstorch.alphabet import Alphabet
 from dstorch.config import TrainConfig
 from dstorch.fs import atomic_write
 from dstorch.model import DeepSpeech
+from dstorch.training.averaging import WeightAverage, averaged_weights
 
 LAST_PATTERN = re.compile(r"last-(\d+)\.pt$")
 BEST = "best.pt"
@@ -89,11 +91,13 @@ def save(
     state: TrainState,
     best: bool = False,
     rank_rngs: list[dict] | None = None,
+    average: WeightAverage | None = None,
 ) -> Path:
     """Write `last-<step>.pt` (and `best.pt` when `best`), pruning old `last` files.
 
     `rank_rngs`: every rank's RNG states in rank order (distributed training), so each
-    rank resumes its own dropout stream; default: this process's."""
+    rank resumes its own dropout stream; default: this process's. `average`: the weight
+    average training keeps (--ema_decay), saved beside the raw weights."""
     directory = Path(directory)
     rngs = rank_rngs or [rng_states()]
     payload = {
@@ -107,6 +111,8 @@ def save(
     }
     if len(rngs) > 1:
         payload["rank_rng"] = rngs[1:]
+    if average is not None:
+        payload["ema"] = average.state_dict()
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     data = buffer.getvalue()
@@ -177,7 +183,7 @@ def load_for_inference(path: str | Path) -> tuple[DeepSpeech, Alphabet, TrainCon
     config = TrainConfig(**payload["config"])
     alphabet = Alphabet.of(payload["alphabet"])
     model = build_model(config, alphabet)
-    model.load_state_dict(payload["model"])
+    model.load_state_dict(averaged_weights(payload))
     return model.eval(), alphabet, config
 
 

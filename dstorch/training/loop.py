@@ -23,6 +23,7 @@ from dstorch.config import TrainConfig
 from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import pretrained
+from dstorch.training.averaging import WeightAverage
 from dstorch.training.checkpoint import TrainState
 from dstorch.training.data import FeatureCache, bucketed_batches, collate, read_csvs
 from dstorch.training.distributed import Group, Ranks, join
@@ -125,10 +126,11 @@ def restore(
     cache,
     group: Group,
     source=None,
-) -> TrainState:
+) -> tuple[TrainState, dict | None]:
     """Resume from the newest checkpoint when allowed, else a fresh state (initialised from
     `source`, a pretrained.Source, when given). Rank 0 reads the checkpoint and hands it to
-    the others (ranks on other machines have no checkpoint dir)."""
+    the others (ranks on other machines have no checkpoint dir). -> (state, the saved
+    weight average or None)."""
     main = group.is_main and config.load_checkpoint
     payload = group.broadcast(ckpt.load_latest(config.load_dir) if main else None)
     restore_rank_rng(payload, config, group)
@@ -137,10 +139,10 @@ def restore(
         fresh = TrainState(learning_rate=config.learning_rate, world_size=group.world_size)
         if source is None:
             model.set_normalization(*stats)
-            return fresh
+            return fresh, None
         pretrained.initialize(model, source, alphabet, config.drop_source_layers, stats)
         fresh.started_from = source.origin
-        return fresh
+        return fresh, None
     ckpt.check_compatible(payload, config, alphabet)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
@@ -152,7 +154,17 @@ def restore(
             f"{group.world_size}: the global batch changes (resume is exact with the same GPUS)"
         )
         state.world_size = group.world_size
-    return state
+    return state, payload.get("ema")
+
+
+def weight_average(config: TrainConfig, model, saved: dict | None) -> WeightAverage | None:
+    """The weight average --ema_decay asks for, continued from a checkpoint's when saved."""
+    if not config.ema_decay:
+        return None
+    average = WeightAverage(model, config.ema_decay)
+    if saved is not None:
+        average.load_state_dict(saved)
+    return average
 
 
 def restore_rank_rng(payload: dict | None, config: TrainConfig, group: Group) -> None:
@@ -183,7 +195,12 @@ class Session:
     writer: object
     group: Group
     trainer: torch.nn.Module  # what the training forward runs: the model, or DDP over it
+    average: WeightAverage | None = None  # --ema_decay
     last_save: float = 0.0
+
+    def averaged(self):
+        """Inside: the model holds the weights dev loss and best.pt stand for."""
+        return self.average.applied(self.model) if self.average else contextlib.nullcontext()
 
     def save(self, best: bool = False) -> None:
         """Every rank calls this together: each hands in its RNG states, rank 0 writes."""
@@ -198,6 +215,7 @@ class Session:
                 self.state,
                 best=best,
                 rank_rngs=rngs,
+                average=self.average,
             )
         self.last_save = time.monotonic()
 
@@ -216,7 +234,7 @@ def setup(config: TrainConfig) -> Session:
     model = ckpt.build_model(config, alphabet).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     cache = FeatureCache()
-    state = restore(config, alphabet, model, optimizer, train_set, cache, group, source)
+    state, saved = restore(config, alphabet, model, optimizer, train_set, cache, group, source)
     set_lr(optimizer, state.learning_rate)
     where = f"{group.world_size} processes ({device} on rank 0)" if group.distributed else device
     print(f"Training on {where} ({len(train_set)} train / {len(dev_set)} dev samples)")
@@ -235,6 +253,7 @@ def setup(config: TrainConfig) -> Session:
         writer=summary_writer(config) if group.is_main else _NullWriter(),
         group=group,
         trainer=group.wrap(model),
+        average=weight_average(config, model, saved),
         last_save=time.monotonic(),
     )
 
@@ -252,6 +271,8 @@ def train_step(s: Session, batch_samples: list, features) -> float:
     s.optimizer.zero_grad(set_to_none=True)
     (losses.sum() * weight).backward()
     s.optimizer.step()
+    if s.average:
+        s.average.update(s.model)
     return losses.sum().item() if shard else 0.0
 
 
@@ -317,7 +338,8 @@ def _train_loop(config: TrainConfig, s: Session, stop: GracefulStop, on_epoch) -
     s.model.train()
     # Stop flags are agreed on (group.any): a signal may reach the ranks at different times.
     while state.epoch < config.epochs and not s.group.any(stop.requested) and run_epoch(s, stop):
-        finish_epoch(config, state, s.model, s.dev_set, s.cache, s.device, s.writer, s.group)
+        with s.averaged():
+            finish_epoch(config, state, s.model, s.dev_set, s.cache, s.device, s.writer, s.group)
         is_best, early = update_after_epoch(state, state.history[-1]["dev_loss"], config)
         set_lr(s.optimizer, state.learning_rate)
         s.save(best=is_best)

@@ -22,6 +22,15 @@ def test_noise_spec_lands_at_its_snr_and_repeats_with_the_seed():
     assert np.array_equal(out, aug.apply(clip, 0.0, np.random.default_rng(3)))
 
 
+def test_a_kind_named_twice_is_drawn_twice_as_often():
+    aug = parse_augmentation("noise[kind=pink|pink|white,snr=12]")
+    drawn, make = [], aug.noise
+    aug.noise = lambda kind, *args: drawn.append(kind) or make(kind, *args)
+    for seed in range(300):
+        aug.apply(voice(0.1), 0.0, np.random.default_rng(seed))
+    assert drawn.count("pink") / len(drawn) == pytest.approx(2 / 3, abs=0.1)
+
+
 def test_room_spec_keeps_length():
     aug = parse_augmentation("room[rooms=2,rt60=0.4~0.1,distance=1]")
     clip = voice(0.5)

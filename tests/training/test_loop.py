@@ -36,6 +36,7 @@ def flags(config: TrainConfig) -> list[str]:
         "dev_batch_size",
         "random_seed",
         "device",
+        "ema_decay",
     ]
     return [f"--{k}={getattr(config, k)}" for k in keys]
 
@@ -51,9 +52,10 @@ def test_training_reduces_loss(tmp_path):
 def test_sigterm_mid_epoch_then_resume_is_exact(tmp_path):
     # Three copies of the clips per epoch leave time to signal before training ends.
     csv = str(CLIPS / "clips.csv")
-    straight = make_config(tmp_path / "a", epochs=3, train_files=",".join([csv] * 3))
+    common = dict(epochs=3, train_files=",".join([csv] * 3), ema_decay=0.9)
+    straight = make_config(tmp_path / "a", **common)
     train(straight)
-    resumed = make_config(tmp_path / "b", epochs=3, train_files=",".join([csv] * 3))
+    resumed = make_config(tmp_path / "b", **common)
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dstorch", "train", *flags(resumed)],
@@ -78,6 +80,9 @@ def test_sigterm_mid_epoch_then_resume_is_exact(tmp_path):
     assert a["state"]["history"] == b["state"]["history"]
     for key, tensor in a["model"].items():
         torch.testing.assert_close(tensor, b["model"][key], rtol=0, atol=1e-6)
+    assert a["ema"]["updates"] == b["ema"]["updates"] == 72
+    for key, tensor in a["ema"]["weights"].items():
+        torch.testing.assert_close(tensor, b["ema"]["weights"][key], rtol=0, atol=1e-6)
 
 
 def test_early_stop_and_plateau_state(tmp_path):
