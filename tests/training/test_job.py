@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FIXTURES_DIR
+from training_helpers import make_config
 
 from dstorch.config import TrainConfig
 from dstorch.training import checkpoint as ckpt
@@ -130,12 +131,10 @@ def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
 
 
 def tiny(out: Path, **overrides) -> TrainConfig:
+    """make_config's clips, an 8-wide model for one epoch, with a test set and an export:
+    every phase of the job, fast."""
     values = dict(
-        train_files=str(FIXTURES / "clips.csv"),
-        dev_files=str(FIXTURES / "clips.csv"),
         test_files=str(FIXTURES / "clips.csv"),
-        alphabet_config_path=str(FIXTURES / "alphabet.txt"),
-        checkpoint_dir=str(out / "ck"),
         export_dir=str(out / "model"),
         export_file_name="m",
         n_hidden=8,
@@ -145,9 +144,8 @@ def tiny(out: Path, **overrides) -> TrainConfig:
         test_batch_size=8,
         export_beam_width=8,
         random_seed=3,
-        device="cpu",
     )
-    return TrainConfig(**{**values, **overrides})
+    return make_config(out, **{**values, **overrides})
 
 
 def sigterm_when(monkeypatch, module, name: str) -> None:
