@@ -21,12 +21,9 @@ FIXTURES = FIXTURES_DIR / "clips"
 def trained(tmp_path_factory) -> TrainConfig:
     """A small model trained to fit the fixture clips, tested and exported by the job."""
     out = tmp_path_factory.mktemp("job")
-    config = TrainConfig(
-        train_files=str(FIXTURES / "clips.csv"),
-        dev_files=str(FIXTURES / "clips.csv"),
+    config = make_config(
+        out,
         test_files=str(FIXTURES / "clips.csv"),
-        alphabet_config_path=str(FIXTURES / "alphabet.txt"),
-        checkpoint_dir=str(out / "ck"),
         export_dir=str(out / "model"),
         export_file_name="fit",
         export_tflite=True,
@@ -38,7 +35,6 @@ def trained(tmp_path_factory) -> TrainConfig:
         dev_batch_size=8,
         learning_rate=0.001,
         random_seed=11,
-        device="cpu",
     )
     # Train until the clips fit: float results (and so the epoch it happens) vary by CPU.
     for epochs in (100, 150, 200):
