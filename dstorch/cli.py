@@ -137,12 +137,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def _warm_augmentation(config) -> None:
     """Simulate the rooms and render the babble that AUGMENT and the noisy test use, into
     DATA_DIR/augment: a Docker trainer has no synthesizers and a read-only data volume."""
-    from dstorch.augment import AugmentError, split_specs
-    from dstorch.augment.environment import condition_specs, warm_banks
+    from dstorch.augment import AugmentError
+    from dstorch.augment.environment import warm_for_training
 
-    specs = split_specs(config.augment) + condition_specs(10.0)
     try:
-        warmed = warm_banks(specs, config.data_dir)
+        warmed = warm_for_training(config.augment, config.data_dir)
     except AugmentError as e:  # e.g. babble without espeak-ng: training will say it too
         print(f"Augmentation banks not made: {e}")
         return

@@ -128,6 +128,14 @@ def warm_banks(specs: list[str], data_dir: str | Path) -> list[str]:
     return warmed
 
 
+def warm_for_training(augment: str, data_dir: str | Path) -> list[str]:
+    """Make every bank that AUGMENT and the noisy test report use, in <data_dir>/augment:
+    prepare does it because a Docker trainer has no synthesizers. -> the specs warmed."""
+    from dstorch.augment.parse import split_specs  # late: parse imports this module
+
+    return warm_banks(split_specs(augment) + condition_specs(10.0), data_dir)
+
+
 def condition_name(snr: float | None) -> str:
     """How reports name a test condition: "clean" or "room + <snr> dB"."""
     return "clean" if snr is None else f"room + {snr:g} dB"

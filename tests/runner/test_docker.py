@@ -19,6 +19,8 @@ from runner_helpers import (
     wait_for,
 )
 
+from dstorch.augment import cache
+from dstorch.augment.environment import warm_for_training
 from dstorch.runner import RunnerError
 from dstorch.runner.base import set_env_value
 
@@ -56,8 +58,11 @@ def docker_project(root: Path, base_image: str, prefix: str) -> Path:
         MAX_EPOCH="3000",
         LM_TUNE_TRIALS="3",
     )
-    # What `make prepare` writes for the scorer: every command.
+    # What `make prepare` writes for the scorer: every command; and the banks of rooms and
+    # babble that AUGMENT and the noisy test use (the trainer image has no synthesizers).
     (root / "data" / "lm_corpus.txt").write_text("go\nno\nyes\nstop\n")
+    warm_for_training(load(root).augment, root / "data")
+    cache.use_data_dir(None)  # warming points this process's bank cache there
     for name in (
         "Dockerfile.template",
         "requirements-docker.txt",
