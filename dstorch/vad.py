@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16000  # webrtcvad takes 8/16/32/48 kHz; everything in dstorch is 16 kHz
+from dstorch.features import SAMPLE_RATE  # webrtcvad takes 8/16/32/48 kHz; dstorch is 16 kHz
+
 FRAME = 480  # samples: 30 ms, the longest frame webrtcvad accepts (the steadiest decisions)
 AGGRESSIVENESS = 3  # 0 (keeps most) .. 3 (strictest about what is speech)
 # Seconds kept before the first and after the last speech frame: enough for the faint

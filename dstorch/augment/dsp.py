@@ -19,7 +19,8 @@ import numpy as np
 import soundfile
 from scipy import signal
 
-SAMPLE_RATE = 16000
+from dstorch.features import SAMPLE_RATE
+
 # libsndfile maps its compression level linearly onto this Opus bitrate range (per channel).
 SNDFILE_OPUS_BITRATES = (6000, 256000)
 
