@@ -114,10 +114,15 @@ def babble(n: int, rng: np.random.Generator, stream: np.ndarray, talkers: int) -
     return unit_rms(out)
 
 
-def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+def mix_at_snr(
+    speech: np.ndarray, noise: np.ndarray, snr_db: float, where: np.ndarray | None = None
+) -> np.ndarray:
     """speech + noise scaled so that RMS(speech) / RMS(noise) over the whole clip is snr_db.
-    Both [N]; -> [N]. If the sum would clip, all of it is scaled down (the SNR stays)."""
-    speech_rms = math.sqrt(float(np.mean(speech**2))) if len(speech) else 0.0
+    Both [N]; -> [N]. If the sum would clip, all of it is scaled down (the SNR stays).
+    `where`: bool [N], the samples the speech level is measured on (a clip padded with
+    silence is quieter as a whole than its speech); default all."""
+    level = speech if where is None else speech[where]
+    speech_rms = math.sqrt(float(np.mean(level**2))) if len(level) else 0.0
     if speech_rms == 0.0:
         return speech.copy()
     mixed = speech + unit_rms(noise) * speech_rms / dsp.gain_db_to_ratio(snr_db)

@@ -20,9 +20,10 @@ import numpy as np
 from dstorch.augment import Augmenter, parse_augmentations, quantize
 from dstorch.augment.dsp import load_audio
 from dstorch.augment.environment import EVAL_KINDS, EVAL_SEED
-from dstorch.augment.noises import unit_rms
+from dstorch.augment.noises import mix_at_snr
+from dstorch.features import SAMPLE_RATE
 from dstorch.inference.official import OfficialModel
-from dstorch.vad import SAMPLE_RATE, trim
+from dstorch.vad import trim
 
 PAD_SECONDS = (1.0, 3.0)  # padding before and after each clip, drawn per side
 PAD_SEED = 13
@@ -63,10 +64,7 @@ def in_room(audio: np.ndarray, mask: np.ndarray, snr: float, index: int) -> np.n
     noise_spec = f"noise[kind={EVAL_KINDS},snr={snr:g},seed={EVAL_SEED}]"
     noise = parse_augmentations([noise_spec])[0]
     raw = noise.noise(kinds[index % len(kinds)], len(wet), 0.0, rng)
-    speech_rms = float(np.sqrt(np.mean(wet[mask] ** 2)))
-    mixed = wet + unit_rms(raw) * speech_rms / 10 ** (snr / 20)
-    peak = float(np.max(np.abs(mixed)))
-    return mixed / peak if peak > 1.0 else mixed  # scaled down as a whole: the SNR stays
+    return mix_at_snr(wet, raw, snr, where=mask)
 
 
 def conditions(clips: list[tuple[Path, str, str]]) -> dict[str, list[tuple[np.ndarray, str]]]:

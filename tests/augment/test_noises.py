@@ -75,6 +75,17 @@ def test_mix_keeps_silence_silent():
     assert np.array_equal(noises.mix_at_snr(silence, np.ones(RATE), 10), silence)
 
 
+def test_snr_can_be_measured_on_the_speech_of_a_padded_clip():
+    rng = np.random.default_rng(4)
+    speech = np.concatenate([np.zeros(RATE), 0.05 * rng.standard_normal(RATE), np.zeros(RATE)])
+    where = np.arange(3 * RATE) // RATE == 1
+    noise = rng.standard_normal(3 * RATE)
+    mixed = noises.mix_at_snr(speech, noise, 10, where=where)
+    assert noises.snr_db(speech[where], (mixed - speech)[where]) == pytest.approx(10, abs=0.5)
+    whole = noises.mix_at_snr(speech, noise, 10)
+    assert noises.snr_db(speech[where], (whole - speech)[where]) > 13  # the padding counted too
+
+
 def test_babble_stream_renders_synthetic_voices_once(tmp_path):
     """The stream is real espeak-ng speech, cached under DATA_DIR/augment and reused."""
     stream = noises.babble_stream("espeak-ng:en-us", seed=3)
