@@ -18,6 +18,8 @@ from dstorch.augment.params import Augmentation, Param
 # Banks for evaluation: seeds that no default spec uses, so the test rooms and babble
 # voices/sentences are not those heard in training.
 EVAL_SEED = 1000
+# The dev set's rooms and babble (--dev_snrs): neither training's nor evaluation's.
+DEV_SEED = 500
 EVAL_KINDS = "pink|babble"
 
 
@@ -129,11 +131,12 @@ def warm_banks(specs: list[str], data_dir: str | Path) -> list[str]:
 
 
 def warm_for_training(augment: str, data_dir: str | Path) -> list[str]:
-    """Make every bank that AUGMENT and the noisy test report use, in <data_dir>/augment:
+    """Make every bank that AUGMENT, the noisy dev set and test report use, in <data_dir>/augment:
     prepare does it because a Docker trainer has no synthesizers. -> the specs warmed."""
     from dstorch.augment.parse import split_specs  # late: parse imports this module
 
-    return warm_banks(split_specs(augment) + condition_specs(10.0), data_dir)
+    tests = condition_specs(10.0) + condition_specs(10.0, DEV_SEED)
+    return warm_banks(split_specs(augment) + tests, data_dir)
 
 
 def condition_name(snr: float | None) -> str:

@@ -92,6 +92,7 @@ OPTIONAL_PATH = Text(r"(\S(.*\S)?)?", "a path, or empty")
 SHA256 = Text(r"([0-9a-fA-F]{64})?", "64 hex digits (SHA-256), or empty")
 IMAGE = Text(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*", "a Docker image name such as repo/name:tag")
 GPUS = Text(r"all|[1-9][0-9]*", "all, or a number of processes >= 1")
+SNRS = Text(r"(-?\d+(\.\d+)?(,-?\d+(\.\d+)?)*)?", "comma-separated numbers (dB), or empty")
 HOST = Text(r"[A-Za-z0-9][A-Za-z0-9.:_-]*", "a host name or IP address")
 
 Check = Range | Text | Choice

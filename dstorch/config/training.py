@@ -14,6 +14,7 @@ from dstorch.config.fields import (
     POSITIVE,
     SHA256,
     SIZE,
+    SNRS,
     Range,
     key,
     validate,
@@ -59,6 +60,13 @@ class TrainingFlags:
         "(0.99: about the last 100 steps); 0: off, the raw weights as in DeepSpeech",
         FRACTION,
         0.0,
+    )
+    dev_snrs: str = key(
+        "also measure the dev loss with the dev set in a simulated room with noise at these "
+        "SNRs (dB, comma-separated) and average: best.pt, early stop and plateaus then favour "
+        "a model that holds up in noise; empty: the clean dev set only (as in DeepSpeech)",
+        SNRS,
+        "",
     )
     drop_source_layers: int = key(
         "top layers of the pretrained model re-initialised (1: the output layer; 5: all "
@@ -108,6 +116,10 @@ class TrainConfig(TrainingFlags):
     @property
     def save_dir(self) -> str:
         return self.save_checkpoint_dir or self.checkpoint_dir
+
+    def dev_snr_list(self) -> list[float]:
+        """--dev_snrs as numbers (dB)."""
+        return [float(x) for x in self.dev_snrs.split(",") if x]
 
     def geometry(self) -> dict:
         """The settings a checkpoint's tensors depend on."""

@@ -28,6 +28,7 @@ from dstorch.training.checkpoint import TrainState
 from dstorch.training.data import FeatureCache, bucketed_batches, collate, read_csvs
 from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
+from dstorch.training.noisy import dev_conditions
 from dstorch.training.stop import GracefulStop
 
 
@@ -191,6 +192,7 @@ class Session:
     device: torch.device
     amp: bool
     cache: FeatureCache
+    dev_features: list  # the dev set's feature functions: clean, then each --dev_snrs room
     features_at: object
     writer: object
     group: Group
@@ -249,6 +251,7 @@ def setup(config: TrainConfig) -> Session:
         device,
         amp=config.automatic_mixed_precision and device.type == "cuda",
         cache=cache,
+        dev_features=[cache, *dev_conditions(dev_set, config.dev_snr_list())],
         features_at=train_features(config, cache, augmenter),
         writer=summary_writer(config) if group.is_main else _NullWriter(),
         group=group,
@@ -339,7 +342,7 @@ def _train_loop(config: TrainConfig, s: Session, stop: GracefulStop, on_epoch) -
     # Stop flags are agreed on (group.any): a signal may reach the ranks at different times.
     while state.epoch < config.epochs and not s.group.any(stop.requested) and run_epoch(s, stop):
         with s.averaged():
-            finish_epoch(config, state, s.model, s.dev_set, s.cache, s.device, s.writer, s.group)
+            finish_epoch(s)
         is_best, early = update_after_epoch(state, state.history[-1]["dev_loss"], config)
         set_lr(s.optimizer, state.learning_rate)
         s.save(best=is_best)
@@ -357,13 +360,18 @@ def _train_loop(config: TrainConfig, s: Session, stop: GracefulStop, on_epoch) -
     return TrainResult(state=state, stopped=stopped, model=s.model, alphabet=s.alphabet)
 
 
-def finish_epoch(
-    config, state: TrainState, model, dev_set, cache, device, writer, group: Group | None = None
-) -> None:
-    """Close an epoch: dev loss, history and TensorBoard scalars."""
+def finish_epoch(s: Session) -> None:
+    """Close an epoch: dev loss (the mean over the clean dev set and each --dev_snrs room),
+    history and TensorBoard scalars."""
+    config, state = s.config, s.state
     train_loss = state.train_loss_sum / max(state.batch_in_epoch, 1)
     # Without a dev set the train loss is the best signal left for best/early-stop.
-    loss = dev_loss(model, dev_set, cache, config, device, group) if dev_set else train_loss
+    loss = train_loss
+    if s.dev_set:
+        losses = [
+            dev_loss(s.model, s.dev_set, f, config, s.device, s.group) for f in s.dev_features
+        ]
+        loss = float(np.mean(losses))
     state.epoch += 1
     state.batch_in_epoch = 0
     state.train_loss_sum = 0.0
@@ -375,9 +383,9 @@ def finish_epoch(
             "lr": state.learning_rate,
         }
     )
-    writer.add_scalar("loss/train_epoch", train_loss, state.epoch)
-    writer.add_scalar("loss/dev", loss, state.epoch)
-    writer.add_scalar("learning_rate", state.learning_rate, state.epoch)
+    s.writer.add_scalar("loss/train_epoch", train_loss, state.epoch)
+    s.writer.add_scalar("loss/dev", loss, state.epoch)
+    s.writer.add_scalar("learning_rate", state.learning_rate, state.epoch)
     print(f"Epoch {state.epoch}: dev loss {loss:.4f} (best {min(loss, state.best_dev_loss):.4f})")
 
 

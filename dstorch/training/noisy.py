@@ -1,9 +1,12 @@
-"""The test set in a real room: each clip through a simulated room with noise at 20, 10 and
-5 dB SNR, decoded as the clean test set is (report.json's "noisy" section).
+"""Clips in a real room, the same every time: the test set through a simulated room with
+noise at 20, 10 and 5 dB SNR, decoded as the clean test set is (report.json's "noisy"
+section); and the dev set in the rooms --dev_snrs asks for.
 
-Rooms and babble come from the evaluation banks (augment.environment.EVAL_SEED), never the
-ones training draws from. It runs at the end of every training job, so it stays cheap: at
-most MAX_SAMPLES test clips, one acoustic forward per clip and condition.
+Test rooms and babble come from the evaluation banks (augment.environment.EVAL_SEED), the dev
+set's from DEV_SEED's: neither is a bank training draws from, and choosing best.pt never
+sees the rooms the model is judged in. The noisy test runs at the end of every training
+job, so it stays cheap: at most MAX_SAMPLES test clips, one acoustic forward per clip and
+condition.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dstorch.augment import AugmentedFeatures, Augmenter, parse_augmentations
-from dstorch.augment.environment import EVAL_SEED, condition_name, condition_specs
+from dstorch.augment.environment import DEV_SEED, EVAL_SEED, condition_name, condition_specs
 from dstorch.training.evaluate import NoisyFigures, forward_all
 
 if TYPE_CHECKING:
@@ -34,6 +37,29 @@ def spread(samples: list[Sample], limit: int = MAX_SAMPLES) -> list[Sample]:
     return [samples[int(i)] for i in np.linspace(0, len(samples) - 1, limit)]
 
 
+def in_condition(samples: list[Sample], snr: float, seed: int = EVAL_SEED) -> Callable:
+    """Features of `samples` in a room with noise at `snr` dB from bank `seed`: sample i of
+    the list gets draw i, the same in every run and call (computed once, then kept).
+    -> features(sample) -> [T, CONTEXT_FRAMES, N_MFCC] float32"""
+    augmenter = Augmenter(parse_augmentations(condition_specs(snr, seed)), seed)
+    augmented = AugmentedFeatures(augmenter)
+    index = {id(s): i for i, s in enumerate(samples)}
+    kept: dict[int, np.ndarray] = {}
+
+    def features(sample: Sample) -> np.ndarray:
+        key = id(sample)
+        if key not in kept:
+            kept[key] = augmented(sample.wav, 0, index[key], 0, 0.0)  # epoch, pass, clock 0
+        return kept[key]
+
+    return features
+
+
+def dev_conditions(samples: list[Sample], snrs: list[float]) -> list[Callable]:
+    """The dev set in a room with noise at each of `snrs` dB, from the dev bank."""
+    return [in_condition(samples, snr, DEV_SEED) for snr in snrs]
+
+
 def noisy_figures(
     model: DeepSpeech,
     samples: list[Sample],
@@ -43,20 +69,11 @@ def noisy_figures(
 ) -> list[NoisyFigures]:
     """Per SNR, which samples each decoder (log_probs [T, C] -> text) gets exactly."""
     chosen = spread(samples)
-    index = {id(s): i for i, s in enumerate(chosen)}
     out = []
     for snr in SNRS:
-        augmenter = Augmenter(parse_augmentations(condition_specs(snr)), EVAL_SEED)
-        features = AugmentedFeatures(augmenter)
-        # Clip i gets the same room and noise in every run: epoch 0, pass 0, clock 0.
-        outputs = forward_all(
-            model,
-            chosen,
-            lambda s, f=features: f(s.wav, 0, index[id(s)], 0, 0.0),
-            batch_size,
-            device,
-            desc=f"Test, {condition_name(snr)}",
-        )
+        features = in_condition(chosen, snr)
+        desc = f"Test, {condition_name(snr)}"
+        outputs = forward_all(model, chosen, features, batch_size, device, desc=desc)
         exact = {
             name: {str(o.sample.wav): decode(o.log_probs) == o.sample.transcript for o in outputs}
             for name, decode in decoders.items()

@@ -80,7 +80,7 @@ def test_sigterm_mid_epoch_then_resume_is_exact(tmp_path):
     # The straight run and the resumed one ran in different processes, whose CPU kernels may
     # round the last bits differently; the weights' 1e-6 tolerance covers that, so does this.
     assert len(a["state"]["history"]) == len(b["state"]["history"]) == 3
-    for x, y in zip(a["state"]["history"], b["state"]["history"]):
+    for x, y in zip(a["state"]["history"], b["state"]["history"], strict=True):
         assert x == pytest.approx(y, rel=1e-6)
     for key, tensor in a["model"].items():
         torch.testing.assert_close(tensor, b["model"][key], rtol=0, atol=1e-6)
