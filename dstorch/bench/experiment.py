@@ -7,7 +7,8 @@ on any machine: different vocal tracts, prosody and signal chain. The levers:
 - synthetic voices (SYNTHETIC_VOICES) of the engines not held out, in training;
 - voice augmentation (VOICE_AUGMENT: vtlp/tilt/eq, added to AUGMENT);
 - room and noise augmentation (ROOM_AUGMENT: room, noise; the default AUGMENT ends with
-  it; the other variants go without, to show what it brings);
+  it), with best.pt chosen on the dev set in rooms too (DEV_SNRS); the other variants go
+  without both, to show what they bring;
 - the scorer: none, the open LM, or the command-strict LM (LM_MODE).
 Scorers need no retraining, so each trained model is judged with all three, and also by
 our own decoding constrained to the command sentences (`transcribe --commands`, with the
@@ -59,7 +60,9 @@ class Variant:
     name: str
     synthetic: bool  # synthetic voices of the engines not held out are in training
     voice_augment: bool  # VOICE_AUGMENT is added to AUGMENT (else its specs are removed)
-    room_noise: bool = False  # ROOM_AUGMENT is added to AUGMENT (else its specs are removed)
+    # ROOM_AUGMENT is added to AUGMENT and DEV_SNRS kept (else the specs are removed and
+    # DEV_SNRS emptied: choosing best.pt in noise belongs to the same lever)
+    room_noise: bool = False
 
 
 VARIANTS = (
@@ -111,7 +114,11 @@ def variant_config(
     if variant.room_noise:
         augment = f"{augment} {ROOM_AUGMENT}".strip()
     return dataclasses.replace(
-        base, data_dir=str(out / "data"), synthetic_voices=engines, augment=augment
+        base,
+        data_dir=str(out / "data"),
+        synthetic_voices=engines,
+        augment=augment,
+        dev_snrs=base.dev_snrs if variant.room_noise else "",
     )
 
 

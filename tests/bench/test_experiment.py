@@ -92,9 +92,11 @@ def test_room_and_noise_lever_adds_only_room_and_noise(tmp_path):
     config = variant_config(root, tmp_path / "a", VARIANTS[-1], ["flite"], {})
     assert config.augment == shipped_config().augment  # the defaults end with ROOM_AUGMENT
     assert config.augment.endswith(ROOM_AUGMENT)
+    assert config.dev_snrs == shipped_config().dev_snrs != ""
     config = variant_config(root, tmp_path / "b", VARIANTS[1], ["flite"], {})
     names = [spec.split("[")[0] for spec in config.augment.split()]
     assert "room" not in names and "noise" not in names and "volume" in names
+    assert config.dev_snrs == ""  # best.pt chosen on the clean dev set only
 
 
 def test_noisy_test_clips_are_written_once_at_their_snr(tmp_path):
