@@ -137,9 +137,15 @@ class AugmentedFeatures:
             self.augmenter.apply_features(mfcc, clock, rng) if self.augmenter.has_features else mfcc
         )
 
+    def frames(
+        self, wav: Path, epoch: int, sample_index: int, pass_index: int, clock: float
+    ) -> np.ndarray:
+        """-> [T', N_MFCC] float32, deterministic in all arguments (19 times smaller to keep
+        than the windows)."""
+        return self.mfcc(Path(wav), clock, self.augmenter.rng(epoch, sample_index, pass_index))
+
     def __call__(
         self, wav: Path, epoch: int, sample_index: int, pass_index: int, clock: float
     ) -> np.ndarray:
         """-> [T', CONTEXT_FRAMES, N_MFCC] float32, deterministic in all arguments."""
-        rng = self.augmenter.rng(epoch, sample_index, pass_index)
-        return context_windows(self.mfcc(Path(wav), clock, rng))
+        return context_windows(self.frames(wav, epoch, sample_index, pass_index, clock))

@@ -18,6 +18,7 @@ import numpy as np
 
 from dstorch.augment import AugmentedFeatures, Augmenter, parse_augmentations
 from dstorch.augment.environment import DEV_SEED, EVAL_SEED, condition_name, condition_specs
+from dstorch.features import context_windows
 from dstorch.training.evaluate import NoisyFigures, forward_all
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def spread(samples: list[Sample], limit: int = MAX_SAMPLES) -> list[Sample]:
 
 def in_condition(samples: list[Sample], snr: float, seed: int = EVAL_SEED) -> Callable:
     """Features of `samples` in a room with noise at `snr` dB from bank `seed`: sample i of
-    the list gets draw i, the same in every run and call (computed once, then kept).
+    the list gets draw i, the same in every run and call (MFCCs computed once, then kept).
     -> features(sample) -> [T, CONTEXT_FRAMES, N_MFCC] float32"""
     augmenter = Augmenter(parse_augmentations(condition_specs(snr, seed)), seed)
     augmented = AugmentedFeatures(augmenter)
@@ -49,8 +50,9 @@ def in_condition(samples: list[Sample], snr: float, seed: int = EVAL_SEED) -> Ca
     def features(sample: Sample) -> np.ndarray:
         key = id(sample)
         if key not in kept:
-            kept[key] = augmented(sample.wav, 0, index[key], 0, 0.0)  # epoch, pass, clock 0
-        return kept[key]
+            # Epoch 0, pass 0, clock 0: the same draw whenever it is asked for.
+            kept[key] = augmented.frames(sample.wav, 0, index[key], 0, 0.0)
+        return context_windows(kept[key])
 
     return features
 
