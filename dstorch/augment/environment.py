@@ -135,8 +135,8 @@ def warm_for_training(augment: str, data_dir: str | Path) -> list[str]:
     prepare does it because a Docker trainer has no synthesizers. -> the specs warmed."""
     from dstorch.augment.parse import split_specs  # late: parse imports this module
 
-    tests = condition_specs(10.0) + condition_specs(10.0, DEV_SEED)
-    return warm_banks(split_specs(augment) + tests, data_dir)
+    conditions = condition_specs(10.0) + condition_specs(10.0, DEV_SEED)  # any SNR: same banks
+    return warm_banks(split_specs(augment) + conditions, data_dir)
 
 
 def condition_name(snr: float | None) -> str:

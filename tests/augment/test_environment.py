@@ -7,7 +7,7 @@ import pytest
 from augment_helpers import voice
 
 from dstorch.augment import Augmenter, AugmentError, help_text, parse_augmentation, rng_for
-from dstorch.augment.environment import condition_specs
+from dstorch.augment.environment import DEV_SEED, condition_specs, warm_for_training
 from dstorch.augment.parse import parse_augmentations
 
 pytestmark = pytest.mark.usefixtures("bank_cache_in_tmp")
@@ -69,3 +69,11 @@ def test_babble_noise_through_the_augmenter():
     clip = voice(1.0)
     out = augmenter.apply_audio(clip, 0.0, rng_for(0, 0, 0))
     assert out.shape == clip.shape and not np.allclose(out, clip, atol=1e-3)
+
+
+def test_warm_for_training_makes_the_dev_and_test_banks_too(tmp_path):
+    warmed = warm_for_training("volume[p=0.5] room[p=0.5]", tmp_path / "data")
+    assert warmed == ["room[p=0.5]", *condition_specs(10.0), *condition_specs(10.0, DEV_SEED)]
+    banks = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "augment").iterdir())
+    # Training's rooms (seed 0); the test's and the dev set's rooms and babble.
+    assert banks == ["babble", "babble", "rooms", "rooms", "rooms"]
