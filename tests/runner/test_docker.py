@@ -59,7 +59,8 @@ def docker_project(root: Path, base_image: str, prefix: str) -> Path:
         LM_TUNE_TRIALS="3",
     )
     # What `make prepare` writes for the scorer: every command; and the banks of rooms and
-    # babble that AUGMENT and the noisy test use (the trainer image has no synthesizers).
+    # babble that AUGMENT, the noisy dev set and the noisy test use (the trainer image has no
+    # synthesizers).
     (root / "data" / "lm_corpus.txt").write_text("go\nno\nyes\nstop\n")
     warm_for_training(load(root).augment, root / "data")
     cache.use_data_dir(None)  # warming points this process's bank cache there
