@@ -71,6 +71,19 @@ def download(url: str, sha256: str = "", directory: Path | None = None) -> Path:
     return target
 
 
+def fetch_model(spec: str, sha256: str = "") -> Path:
+    """The local file (or checkpoint folder) behind PRETRAINED_MODEL, a path or an http(s)
+    URL: downloaded into the cache when a URL; its SHA-256 checked when given."""
+    if is_url(spec):
+        return download(spec, sha256)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DownloadError(f"{spec}: no such file; give a .pbmm, .pb or dstorch checkpoint")
+    if sha256 and path.is_file():
+        check_sha256(path, sha256, spec)
+    return path
+
+
 def _fetch(url: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")

@@ -29,7 +29,8 @@ def select_runner(config: PipelineConfig, root: Path) -> Runner:
         _say("local (RUNNER=local)")
         return LocalRunner(config, root)
     # Imported here: the Docker SDK is only needed when Docker might be used.
-    from dstorch.runner.docker import DockerRunner, connect
+    from dstorch.runner.docker import DockerRunner
+    from dstorch.runner.docker_engine import connect
 
     if config.runner == "docker":
         runner = DockerRunner(config, root, connect())  # RunnerError names the fix

@@ -23,7 +23,8 @@ import docker.errors
 from docker.models.containers import Container
 from docker.types import DeviceRequest
 
-from dstorch.config import PipelineConfig
+from dstorch.config import ENV_PREFIX, PipelineConfig
+from dstorch.download import DownloadError, fetch_model
 from dstorch.fs import STATE_FILE, file_sha256
 from dstorch.runner.base import (
     FAILED,
@@ -33,52 +34,16 @@ from dstorch.runner.base import (
     job_environment,
     parse_state,
 )
+from dstorch.runner.docker_engine import connect, empty_tar, tar_bytes
 from dstorch.runner.docker_image import DOCKERFILE, build_image
 from dstorch.runner.torchrun import describe, host_has_nvidia_gpu, launcher_args
 
 MOUNTS = {"data": "/data", "checkpoints": "/checkpoints", "model": "/model"}
 MANIFEST = ".dstorch-manifest.json"  # in the data volume: file -> sha256 of what it holds
+PRETRAINED_DIR = "pretrained"  # in the data volume: PRETRAINED_MODEL, copied from the host
 HELPER_IMAGE = "dstorch-volume-helper"
 IMAGE_LABEL = "dstorch.image"  # on every stage of the trainer image (Dockerfile.template)
 LABEL = {"dstorch": "runner"}
-
-
-def connect(timeout: int = 30) -> docker.DockerClient:
-    """A client for the engine that answers, or RunnerError saying why none does."""
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-        return client
-    except Exception as e:  # the SDK raises its own, requests' and OSError variants
-        raise RunnerError(
-            f"no Docker engine answers ({engine_problem(e)}); start one "
-            "(sudo scripts/start_dockerd.sh) or set RUNNER=local"
-        ) from None
-
-
-def engine_problem(error: Exception) -> str:
-    text = str(error)
-    if "Permission denied" in text or "PermissionError" in text:
-        return "permission denied on the Docker socket; add your user to the docker group"
-    if "FileNotFoundError" in text or "No such file" in text or "Connection refused" in text:
-        return f"nothing listens at {os.environ.get('DOCKER_HOST', '/var/run/docker.sock')}"
-    return text.splitlines()[0][:200] if text else type(error).__name__
-
-
-def _tar_bytes(entries: dict[str, bytes | None], uid: int = 0, gid: int = 0) -> bytes:
-    """A tar of files (bytes) and directories (None)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            info.uid, info.gid = uid, gid
-            if data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size, info.mode = len(data), 0o644
-                tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 class DockerRunner(Runner):
@@ -115,7 +80,7 @@ class DockerRunner(Runner):
         try:
             self.client.images.get(tag)
         except docker.errors.ImageNotFound:
-            dirs = _tar_bytes({p.lstrip("/"): None for p in MOUNTS.values()}, self.uid, self.gid)
+            dirs = tar_bytes({p.lstrip("/"): None for p in MOUNTS.values()}, self.uid, self.gid)
             self.client.api.import_image_from_data(
                 dirs, repository=HELPER_IMAGE, tag=f"{self.uid}-{self.gid}"
             )
@@ -184,13 +149,34 @@ class DockerRunner(Runner):
         build_image(self.client, self.config, self.root, self.uid, self.gid)
         print(f"docker runner: image {self.config.image_name} built")
 
-    def sync_data(self) -> int:
-        """Copy new and changed files of data/ into the data volume; returns how many."""
+    def pretrained(self) -> tuple[dict[str, Path], str]:
+        """PRETRAINED_MODEL for the container, which has no network and sees no host path:
+        -> ({name in the data volume: host file}, the path the job reads) or ({}, "").
+        A URL is downloaded on the host first (into its cache, as `make pretrained` does)."""
+        spec = self.config.pretrained_model
+        if not spec:
+            return {}, ""
+        try:
+            path = fetch_model(spec, self.config.pretrained_sha256)
+        except DownloadError as e:
+            raise RunnerError(f"PRETRAINED_MODEL: {e}") from None
+        name = f"{PRETRAINED_DIR}/{path.name}"
+        if path.is_dir():  # a dstorch checkpoint folder
+            files = {f"{name}/{p.relative_to(path).as_posix()}": p for p in path.rglob("*")}
+            files = {arcname: p for arcname, p in sorted(files.items()) if p.is_file()}
+        else:
+            files = {name: path}
+        return files, f"{MOUNTS['data']}/{name}"
+
+    def sync_data(self, extra: dict[str, Path] | None = None) -> int:
+        """Copy new and changed files of data/, and `extra` {name in the volume: host file},
+        into the data volume; returns how many."""
         local = {
             p.relative_to(self.data_dir).as_posix(): p
             for p in sorted(self.data_dir.rglob("*"))
             if p.is_file() and not p.name.startswith(".dstorch")  # our locks and temp files
         }
+        local.update(extra or {})
         hashes = {name: file_sha256(path) for name, path in local.items()}
         remote = parse_state(self._read(f"{MOUNTS['data']}/{MANIFEST}")) or {}
         changed = [name for name, digest in hashes.items() if remote.get(name) != digest]
@@ -213,16 +199,20 @@ class DockerRunner(Runner):
         )
         return len(changed)
 
-    def _run_kwargs(self, gpu: bool) -> dict:
+    def _run_kwargs(self, gpu: bool, pretrained: str = "") -> dict:
         """The container: every GPU of the host when it has some (asking for GPUs fails on
         machines without); the entrypoint puts `command` (launcher_args: torchrun for
-        GPUS/NNODES) before `-m dstorch job`. Several machines talk over the host's network."""
+        GPUS/NNODES) before `-m dstorch job`. Several machines talk over the host's network.
+        pretrained: where the job finds PRETRAINED_MODEL in the data volume (see pretrained)."""
+        environment = job_environment(self.config)
+        if pretrained:
+            environment[f"{ENV_PREFIX}PRETRAINED_MODEL"] = pretrained
         kwargs = dict(
             command=launcher_args(self.config, gpu) or None,
             image=self.config.image_name,
             name=self.container_name,
             detach=True,
-            environment=job_environment(self.config),
+            environment=environment,
             volumes=self._mounts(data_mode="ro"),
             user=f"{self.uid}:{self.gid}",
             network_mode="host" if self.config.nnodes > 1 else "none",
@@ -251,13 +241,14 @@ class DockerRunner(Runner):
             raise RunnerError(
                 f"image {self.config.image_name} is not built; run make build"
             ) from None
-        self.sync_data()
+        pretrained_files, pretrained = self.pretrained()
+        self.sync_data(pretrained_files)
         if container is not None:
             container.remove(force=True)  # its settings may be stale (MAX_EPOCH, ...)
         gpu = host_has_nvidia_gpu()
         launch = describe(launcher_args(self.config, gpu))
         try:
-            self.client.containers.run(**self._run_kwargs(gpu))
+            self.client.containers.run(**self._run_kwargs(gpu, pretrained))
         except docker.errors.APIError as e:
             if gpu and "device driver" in str(e):
                 raise RunnerError(
@@ -320,7 +311,7 @@ class DockerRunner(Runner):
             for chunk in stream:
                 buffer.write(chunk)
             buffer.seek(0)
-            with tarfile.open(fileobj=buffer) if stream else _empty_tar() as tar:
+            with tarfile.open(fileobj=buffer) if stream else empty_tar() as tar:
                 # Only files directly in the export folder ("model/<file>"): no paths
                 # from the archive are trusted beyond a plain file name.
                 members = [
@@ -399,7 +390,3 @@ class DockerRunner(Runner):
         finally:
             self.client.api.timeout = timeout
         return removed
-
-
-def _empty_tar() -> tarfile.TarFile:
-    return tarfile.open(fileobj=io.BytesIO(_tar_bytes({})))

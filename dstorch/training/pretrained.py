@@ -22,7 +22,7 @@ import torch
 
 from dstorch.alphabet import Alphabet
 from dstorch.config import TrainConfig
-from dstorch.download import DownloadError, download, is_url
+from dstorch.download import DownloadError, fetch_model
 from dstorch.export.import_graph import GraphImportError, load_graph_model
 from dstorch.features import CONTEXT_FRAMES
 from dstorch.model import DeepSpeech
@@ -52,26 +52,10 @@ def dropped_layers(n: int) -> tuple[str, ...]:
     return tuple(reversed(LAYERS))[:n]
 
 
-def resolve(spec: str, sha256: str = "") -> Path:
-    """The local file behind a path or URL (downloaded into the cache when a URL)."""
-    if is_url(spec):
-        return download(spec, sha256)
-    path = Path(spec).expanduser()
-    if not path.exists():
-        raise PretrainedError(
-            f"PRETRAINED_MODEL={spec}: no such file; give a .pbmm, .pb or dstorch checkpoint"
-        )
-    if sha256 and path.is_file():
-        from dstorch.download import check_sha256
-
-        check_sha256(path, sha256, spec)
-    return path
-
-
 def load(spec: str, sha256: str = "") -> Source:
     """Read a pretrained model given as a path or URL; PretrainedError when unusable."""
     try:
-        path = resolve(spec, sha256)
+        path = fetch_model(spec, sha256)
         if path.is_dir() or path.suffix == ".pt":
             model, alphabet, _ = ckpt.load_for_inference(path)
             return Source(model, alphabet.labels, spec, path)

@@ -33,7 +33,7 @@ def clean_environment(monkeypatch):
 
 def docker_engine():
     """A client for a running engine, starting one (root only) when none answers."""
-    from dstorch.runner.docker import connect
+    from dstorch.runner.docker_engine import connect
 
     try:
         return connect()
@@ -154,3 +154,42 @@ def test_docker_build_run_stop_resume_fetch(tmp_path, capfd):
     label = {"label": f"dstorch.image={runner.config.image_name}"}
     assert client.images.list(all=True, filters=label) == []
     assert client.images.list(name="dstorch-volume-helper") == []
+
+
+@pytest.mark.slow
+def test_pretrained_model_travels_into_the_data_volume(tmp_path):
+    """The trainer container has no network and sees no host path: PRETRAINED_MODEL (a
+    file, or a checkpoint folder) is copied into the data volume, and the job reads it there."""
+    from dstorch.runner.docker import DockerRunner
+
+    client = docker_engine()
+    model = tmp_path / "elsewhere" / "base.pbmm"
+    model.parent.mkdir()
+    model.write_bytes(b"a released model" * 1000)
+    root = make_project(
+        tmp_path / "project", RUNNER="docker", VOLUME_PREFIX=f"dstorch_pre_{os.getpid()}"
+    )
+    set_env_value(root / "configuration.env", "PRETRAINED_MODEL", str(model))
+    runner = DockerRunner(load(root), root, client)
+    try:
+        files, inside = runner.pretrained()
+        assert files == {"pretrained/base.pbmm": model} and inside == "/data/pretrained/base.pbmm"
+        copied = runner.sync_data(files)
+        assert runner._read(inside) == model.read_bytes()
+        assert runner.sync_data(files) == 0 < copied  # unchanged: nothing travels again
+        environment = runner._run_kwargs(gpu=False, pretrained=inside)["environment"]
+        assert environment["DSTORCH_PRETRAINED_MODEL"] == inside
+
+        folder = tmp_path / "run" / "checkpoints"
+        (folder / "best").mkdir(parents=True)
+        (folder / "best" / "model.pt").write_bytes(b"weights")
+        set_env_value(root / "configuration.env", "PRETRAINED_MODEL", str(folder))
+        files, inside = DockerRunner(load(root), root, client).pretrained()
+        assert files == {"pretrained/checkpoints/best/model.pt": folder / "best" / "model.pt"}
+        assert inside == "/data/pretrained/checkpoints"
+
+        set_env_value(root / "configuration.env", "PRETRAINED_MODEL", str(tmp_path / "nope.pbmm"))
+        with pytest.raises(RunnerError, match="PRETRAINED_MODEL: .*nope.pbmm: no such file"):
+            DockerRunner(load(root), root, client).pretrained()
+    finally:
+        runner.clean()
