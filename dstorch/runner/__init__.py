@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from dstorch.config import PipelineConfig
-from dstorch.runner.base import Runner, RunnerError
+from dstorch.runner.base import Runner, RunnerError, started_with
 from dstorch.runner.local import LocalRunner
 
 __all__ = ["Runner", "RunnerError", "LocalRunner", "select_runner"]
@@ -23,18 +23,25 @@ def _say(text: str) -> None:
 
 
 def select_runner(config: PipelineConfig, root: Path) -> Runner:
-    """RUNNER=local|docker, or auto: docker when an engine answers, else local."""
+    """RUNNER=local|docker, or auto: the runner that last started this model's run (so
+    `make log` finds a run that `make run RUNNER=local` started); for a new run docker
+    when an engine answers, else local."""
     root = Path(root)
-    if config.runner == "local":
-        _say("local (RUNNER=local)")
+    choice, why = config.runner, f"RUNNER={config.runner}"
+    if choice == "auto" and started_with(config, root):
+        choice = started_with(config, root)
+        run = config.run_dir(root).relative_to(root)
+        why = f"RUNNER=auto and the {choice} runner last started {run}"
+    if choice == "local":
+        _say(f"local ({why})")
         return LocalRunner(config, root)
     # Imported here: the Docker SDK is only needed when Docker might be used.
     from dstorch.runner.docker import DockerRunner
     from dstorch.runner.docker_engine import connect
 
-    if config.runner == "docker":
+    if choice == "docker":
         runner = DockerRunner(config, root, connect())  # RunnerError names the fix
-        _say("docker (RUNNER=docker)")
+        _say(f"docker ({why})")
         return runner
     try:
         client = connect(timeout=10)

@@ -15,12 +15,23 @@ from dataclasses import fields
 from pathlib import Path
 
 from dstorch.config import ENV_PREFIX, PipelineConfig
-from dstorch.fs import atomic_target, files_digest, replaced_dir
+from dstorch.fs import atomic_target, atomic_write, files_digest, replaced_dir
 
 ENV_FILE = "configuration.env"
+# In the run folder: the runner that last started the run, which RUNNER=auto follows.
+RUNNER_FILE = "runner"
 # Exit statuses of follow_log(): the run ended well, badly, or is not known to have run.
 OK, FAILED = 0, 1
 GOOD_ENDS = ("finished", "stopped")
+
+
+def started_with(config: PipelineConfig, root: Path) -> str | None:
+    """The name of the runner that last started this model's run ("local", "docker"), or
+    None when none did (or `make clean` forgot it)."""
+    try:
+        return (config.run_dir(root) / RUNNER_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 class RunnerError(ValueError):
@@ -176,6 +187,11 @@ class Runner:
             f"the model. To train on, raise {key} (make run {key}={done + 20}); "
             "to start over, make reset"
         )
+
+    def remember(self) -> None:
+        """Note that this runner started the run, so that `make log`, `status` and `stop`
+        with RUNNER=auto reach it even when `make run RUNNER=...` chose it by hand."""
+        atomic_write(self.config.run_dir(self.root) / RUNNER_FILE, f"{self.name}\n")
 
     def forget_epoch(self) -> None:
         if (self.root / ENV_FILE).exists():

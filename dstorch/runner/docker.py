@@ -28,6 +28,7 @@ from dstorch.download import DownloadError, fetch_model
 from dstorch.fs import STATE_FILE, file_sha256
 from dstorch.runner.base import (
     FAILED,
+    RUNNER_FILE,
     Runner,
     RunnerError,
     exit_status,
@@ -260,6 +261,7 @@ class DockerRunner(Runner):
                 print(f"docker runner: {self.container_name} already running; make log follows it")
                 return
             raise RunnerError(f"cannot start {self.container_name}: {e.explanation or e}") from None
+        self.remember()
         print(
             f"docker runner: started {self.container_name} "
             f"({'with GPUs' if gpu else 'CPU only'}, {launch}); make log follows it"
@@ -367,6 +369,7 @@ class DockerRunner(Runner):
         self._remove_volumes(tuple(MOUNTS))
         removed = self._remove_images()
         (self.root / DOCKERFILE).unlink(missing_ok=True)
+        (self.config.run_dir(self.root) / RUNNER_FILE).unlink(missing_ok=True)
         self.forget_epoch()
         print(f"docker runner: containers, volumes and {removed} images removed")
 

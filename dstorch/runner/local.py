@@ -152,6 +152,7 @@ class LocalRunner(Runner):
             )
         write_lock_pid(lock, self._process.pid)
         atomic_write(self.pid_file, f"{self._process.pid}\n")
+        self.remember()
         print(
             f"local runner: started {describe(launch)} (pid {self._process.pid}); "
             f"log: {self.log_file.relative_to(self.root)}"

@@ -11,8 +11,8 @@ from runner_helpers import clear_config_environment, load, make_project
 
 from dstorch.cli import main
 from dstorch.config import PipelineConfig
-from dstorch.runner import LocalRunner, select_runner
-from dstorch.runner.base import format_status, job_environment, set_env_value
+from dstorch.runner import LocalRunner, RunnerError, select_runner
+from dstorch.runner.base import format_status, job_environment, set_env_value, started_with
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +83,25 @@ def test_runner_selection_and_one_line_errors(tmp_path, monkeypatch, capsys):
     shutil.rmtree(tmp_path / "data")
     assert main(["run"]) == 2
     assert "prepare the data first" in capsys.readouterr().err
+
+
+def test_auto_follows_the_runner_that_last_started_the_run(tmp_path, monkeypatch, capsys):
+    """`make run RUNNER=local` on a host with Docker, then `make log`: RUNNER=auto must
+    reach that run, not an empty container."""
+    make_project(tmp_path)
+    config = load(tmp_path)
+    assert started_with(config, tmp_path) is None
+    LocalRunner(config, tmp_path).remember()
+    assert started_with(config, tmp_path) == "local"
+    assert isinstance(select_runner(config, tmp_path), LocalRunner)
+    assert "local (RUNNER=auto and the local runner last started runs/commands)" in (
+        capsys.readouterr().err
+    )
+    (config.run_dir(tmp_path) / "runner").write_text("docker\n")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with pytest.raises(RunnerError, match="no Docker engine answers"):
+        select_runner(config, tmp_path)  # the run is in Docker: no silent switch to local
+    monkeypatch.setenv("DSTORCH_RUNNER", "local")  # an explicit RUNNER always wins
+    assert isinstance(select_runner(load(tmp_path), tmp_path), LocalRunner)
+    LocalRunner(config, tmp_path).clean()
+    assert started_with(config, tmp_path) is None

@@ -18,7 +18,7 @@ from runner_helpers import (
 )
 
 from dstorch.runner import LocalRunner, RunnerError
-from dstorch.runner.base import set_env_value
+from dstorch.runner.base import set_env_value, started_with
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +32,7 @@ def test_local_run_finishes_exports_and_continues_when_max_epoch_is_raised(tmp_p
     runner = LocalRunner(load(root), root)
     assert runner.status_line() == "not started (local)"
     runner.start()
+    assert started_with(runner.config, root) == "local"  # RUNNER=auto follows it from now on
     assert runner.follow_log() == 0
     assert runner.status_line().startswith("finished (local), epoch 2/2, best dev loss ")
     copied = {p.name for p in runner.fetch_outputs()}
