@@ -38,7 +38,12 @@ class Noise(Augmentation):
         "snr": Param("float", "15~5", low=-30.0, high=100.0, doc="dB speech over noise"),
         "talkers": Param("int", "4~2", low=1, high=20, clamp=True, doc="voices in babble"),
         "voices": Param("str", "espeak-ng", doc="babble's synthetic voices (SYNTHETIC_VOICES)"),
-        "seed": Param("int", "0", low=0, doc="which babble stream (voices, sentence order)"),
+        "seed": Param(
+            "int",
+            "0",
+            low=0,
+            doc="which babble stream (voices, sentence order); a range (2~2) draws among them",
+        ),
     }
 
     def kinds(self) -> list[str]:
@@ -48,7 +53,7 @@ class Noise(Augmentation):
         bad = [k for k in self.kinds() if k not in noises.KINDS]
         if bad:
             raise self.error(f"kind {bad[0]!r} is unknown; use {'|'.join(noises.KINDS)}")
-        if "babble" in self.kinds() and not self._babble_path().exists():
+        if "babble" in self.kinds() and not self._babble_made():
             engine = str(self.values["voices"]).split(":")[0].split(",")[0]
             if not shutil.which(engine):
                 raise self.error(
@@ -56,14 +61,23 @@ class Noise(Augmentation):
                     "or leave babble out"
                 )
 
-    def _babble_path(self):
-        recipe = noises.babble_recipe(str(self.values["voices"]), int(self.values["seed"].start))
-        return cache.path_for("babble", recipe)
+    def seeds(self) -> range:
+        """The babble streams a spec draws from: seed=2~2 is five streams (0 to 4)."""
+        low, high = self.values["seed"].bounds()
+        return range(int(low), int(high) + 1)
+
+    def _babble_made(self) -> bool:
+        """Every stream of the spec is in the cache (a trainer without synthesizers needs no
+        engine then)."""
+        voices = str(self.values["voices"])
+        paths = (cache.path_for("babble", noises.babble_recipe(voices, s)) for s in self.seeds())
+        return all(path.exists() for path in paths)
 
     def warm(self) -> None:
-        """Make the babble stream now (prepare), not in the middle of training."""
+        """Make the babble streams now (prepare), not in the middle of training."""
         if "babble" in self.kinds():
-            noises.babble_stream(str(self.values["voices"]), int(self.values["seed"].start))
+            for seed in self.seeds():
+                noises.babble_stream(str(self.values["voices"]), seed)
 
     def noise(self, kind: str, n: int, clock: float, rng: np.random.Generator) -> np.ndarray:
         """One noise of `kind`, [n], RMS 1."""
@@ -71,7 +85,9 @@ class Noise(Augmentation):
             return noises.coloured(n, noises.COLOURS[kind], rng)
         if kind == "hum":
             return noises.hum(n, rng)
-        seed = int(self.values["seed"].start)
+        seeds = self.seeds()
+        # One stream: no draw, so a constant seed keeps the random stream it always had.
+        seed = seeds[0] if len(seeds) == 1 else int(self.pick("seed", clock, rng))
         stream = noises.babble_stream(str(self.values["voices"]), seed)
         return noises.babble(n, rng, stream, self.pick("talkers", clock, rng))
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from augment_helpers import voice
 
-from dstorch.augment import Augmenter, AugmentError, help_text, parse_augmentation, rng_for
+from dstorch.augment import Augmenter, AugmentError, help_text, noises, parse_augmentation, rng_for
 from dstorch.augment.environment import DEV_SEED, condition_specs, warm_for_training
 from dstorch.augment.parse import parse_augmentations
 
@@ -77,3 +77,17 @@ def test_warm_for_training_makes_the_dev_and_test_banks_too(tmp_path):
     banks = sorted(p.name.split("-")[0] for p in (tmp_path / "data" / "augment").iterdir())
     # Training's rooms (seed 0); the test's and the dev set's rooms and babble.
     assert banks == ["babble", "babble", "rooms", "rooms", "rooms"]
+
+
+def test_a_seed_range_draws_babble_from_several_streams(monkeypatch):
+    """seed=1~1: streams 0, 1 and 2 (each made by warm()); a constant seed: one stream."""
+    aug = parse_augmentation("noise[kind=babble,snr=10,talkers=1,seed=1~1]")
+    assert list(aug.seeds()) == [0, 1, 2]
+    aug.warm()
+    used, make = [], noises.babble_stream
+    monkeypatch.setattr(noises, "babble_stream", lambda v, seed: used.append(seed) or make(v, seed))
+    for seed in range(40):
+        aug.apply(voice(0.2), 0.0, np.random.default_rng(seed))
+    assert set(used) == {0, 1, 2}
+    one = parse_augmentation("noise[kind=babble,snr=10,talkers=1]")
+    assert list(one.seeds()) == [0]
