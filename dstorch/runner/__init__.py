@@ -28,9 +28,9 @@ def select_runner(config: PipelineConfig, root: Path) -> Runner:
     when an engine answers, else local."""
     root = Path(root)
     choice, why = config.runner, f"RUNNER={config.runner}"
-    if choice == "auto" and started_with(config, root):
-        choice = started_with(config, root)
-        run = config.run_dir(root).relative_to(root)
+    started = started_with(config, root) if choice == "auto" else None
+    if started:
+        choice, run = started, config.run_dir(root).relative_to(root)
         why = f"RUNNER=auto and the {choice} runner last started {run}"
     if choice == "local":
         _say(f"local ({why})")

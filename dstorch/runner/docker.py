@@ -162,11 +162,10 @@ class DockerRunner(Runner):
         except DownloadError as e:
             raise RunnerError(f"PRETRAINED_MODEL: {e}") from None
         name = f"{PRETRAINED_DIR}/{path.name}"
-        if path.is_dir():  # a dstorch checkpoint folder
-            files = {f"{name}/{p.relative_to(path).as_posix()}": p for p in path.rglob("*")}
-            files = {arcname: p for arcname, p in sorted(files.items()) if p.is_file()}
-        else:
-            files = {name: path}
+        if not path.is_dir():
+            return {name: path}, f"{MOUNTS['data']}/{name}"
+        inside = sorted(p for p in path.rglob("*") if p.is_file())  # a checkpoint folder
+        files = {f"{name}/{p.relative_to(path).as_posix()}": p for p in inside}
         return files, f"{MOUNTS['data']}/{name}"
 
     def sync_data(self, extra: dict[str, Path] | None = None) -> int:
