@@ -7,7 +7,7 @@ import socket
 import pytest
 from http_helpers import http_server
 
-from dstorch.download import DownloadError, cache_dir, cached_path, download
+from dstorch.download import DownloadError, cache_dir, cached_path, download, fetch_model
 
 DATA = bytes(range(256)) * 4096  # 1 MiB, so the cut lands mid-file
 
@@ -60,3 +60,17 @@ def test_offline_says_where_to_put_the_file(cache):
     message = str(e.value)
     assert "\n" not in message
     assert f"put it at {cache / 'deepspeech-0.9.3-models.pbmm'}" in message
+
+
+def test_fetch_model_takes_a_path_or_a_url(tmp_path, cache):
+    local = tmp_path / "m.pbmm"
+    local.write_bytes(DATA)
+    sha = hashlib.sha256(DATA).hexdigest()
+    assert fetch_model(str(local), sha) == local  # a path is used where it is
+    with pytest.raises(DownloadError, match="does not match PRETRAINED_SHA256"):
+        fetch_model(str(local), "0" * 64)
+    with pytest.raises(DownloadError, match="missing.pbmm: no such file; give a .pbmm"):
+        fetch_model(str(tmp_path / "missing.pbmm"))
+    assert fetch_model(str(tmp_path)) == tmp_path  # a checkpoint folder, unhashed
+    with http_server({"/u.pbmm": DATA}) as served:
+        assert fetch_model(f"{served.url}/u.pbmm", sha) == cache / "u.pbmm"
