@@ -190,6 +190,7 @@ class Pitch(Augmentation):
 
 class Tempo(Augmentation):
     NAME = "tempo"
+    KEEPS_LENGTH = False
     DOC = "change speed by a factor, keeping pitch (length becomes N / factor)"
     PARAMS = {
         "factor": Param("float", "1.1", low=0.25, high=4.0, doc="1.1 = 10% faster"),

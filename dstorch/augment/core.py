@@ -19,11 +19,15 @@ from dstorch.features import PCM_SCALE, audio_features, context_windows
 STREAM_TAG = 0xA06
 
 
-def rng_for(seed: int, epoch: int, sample_index: int, pass_index: int = 0) -> np.random.Generator:
+def rng_for(
+    seed: int, epoch: int, sample_index: int, pass_index: int = 0, view: int = 0
+) -> np.random.Generator:
     """The generator for one augmented copy of one sample.
 
     seed: the run's random seed; epoch: 0-based; sample_index: position of the sample in the
-    training set (stable CSV order); pass_index: 0 .. augmentations_per_epoch - 1.
+    training set (stable CSV order); pass_index: 0 .. augmentations_per_epoch - 1; view: 0,
+    or 1 for the second view of the copy (--consistency_weight), whose own draws come from
+    this stream.
     """
     words = [
         STREAM_TAG,
@@ -33,7 +37,8 @@ def rng_for(seed: int, epoch: int, sample_index: int, pass_index: int = 0) -> np
         pass_index,
         sample_index,
     ]
-    return np.random.default_rng(np.random.SeedSequence(words))
+    # View 0 keeps the words it always had, so runs without views augment as before.
+    return np.random.default_rng(np.random.SeedSequence(words + [view] if view else words))
 
 
 def clock_for(epoch: int, epochs: int, position: int, per_epoch: int) -> float:
@@ -50,6 +55,23 @@ def _child(rng: np.random.Generator) -> np.random.Generator:
     """An independent generator for one augmentation. The parent gives exactly one draw per
     augmentation whether or not it applies, so later augmentations' streams don't shift."""
     return np.random.default_rng(int(rng.integers(0, 2**63)))
+
+
+class Draws:
+    """Where one augmented copy's random choices come from: the copy's stream, and for a
+    second view of it (--consistency_weight) a stream of its own. Both give exactly one draw
+    per augmentation, so the streams stay in step whatever applies."""
+
+    def __init__(self, copy: np.random.Generator, view: np.random.Generator | None = None):
+        self.copy = copy
+        self.view = view
+
+    def child(self, augmentation: Augmentation) -> np.random.Generator:
+        """The generator for `augmentation`: a view redraws everything but what changes the
+        duration (tempo), so its frames line up with the first view's."""
+        shared = _child(self.copy)
+        own = _child(self.view) if self.view is not None else shared
+        return own if augmentation.KEEPS_LENGTH else shared
 
 
 class Augmenter:
@@ -72,26 +94,30 @@ class Augmenter:
     def __bool__(self) -> bool:
         return bool(self.augmentations)
 
-    def rng(self, epoch: int, sample_index: int, pass_index: int = 0) -> np.random.Generator:
-        return rng_for(self.seed, epoch, sample_index, pass_index)
+    def rng(self, epoch: int, sample_index: int, pass_index: int = 0, view: int = 0) -> Draws:
+        """The draws of one copy; a second view shares the copy's stream for augmentations
+        that change the duration and draws the others from its own."""
+        own = rng_for(self.seed, epoch, sample_index, pass_index, view) if view else None
+        return Draws(rng_for(self.seed, epoch, sample_index, pass_index), own)
 
     @staticmethod
-    def _run(chain: list[Augmentation], data, clock: float, rng: np.random.Generator):
+    def _run(chain: list[Augmentation], data, clock: float, rng: np.random.Generator | Draws):
+        draws = rng if isinstance(rng, Draws) else Draws(rng)
         for augmentation in chain:
-            sub = _child(rng)
+            sub = draws.child(augmentation)
             if sub.random() < augmentation.p:
                 data = augmentation.apply(data, clock, sub)
         return data
 
     def apply_audio(
-        self, samples: np.ndarray, clock: float, rng: np.random.Generator
+        self, samples: np.ndarray, clock: float, rng: np.random.Generator | Draws
     ) -> np.ndarray:
         """samples: [N] float in [-1, 1] at 16 kHz -> [N'] float32 (N' != N only for tempo)."""
         out = self._run(self.audio, np.asarray(samples, dtype=np.float64), clock, rng)
         return np.clip(out, -1.0, 1.0).astype(np.float32)
 
     def apply_features(
-        self, mfcc: np.ndarray, clock: float, rng: np.random.Generator
+        self, mfcc: np.ndarray, clock: float, rng: np.random.Generator | Draws
     ) -> np.ndarray:
         """mfcc: [T, 26] float -> [T, 26] float32. Call after apply_audio with the same rng."""
         return self._run(self.features, np.asarray(mfcc, dtype=np.float32), clock, rng).astype(
@@ -123,7 +149,7 @@ class AugmentedFeatures:
             self._audio[wav] = read_wav(wav)
         return self._audio[wav]
 
-    def mfcc(self, wav: Path, clock: float, rng: np.random.Generator) -> np.ndarray:
+    def mfcc(self, wav: Path, clock: float, rng: np.random.Generator | Draws) -> np.ndarray:
         """Augmented MFCC frames of one clip. -> [T', 26] float32"""
         if self.augmenter.has_audio:
             samples = self._plain_audio(wav).astype(np.float64) * PCM_SCALE
@@ -138,14 +164,27 @@ class AugmentedFeatures:
         )
 
     def frames(
-        self, wav: Path, epoch: int, sample_index: int, pass_index: int, clock: float
+        self,
+        wav: Path,
+        epoch: int,
+        sample_index: int,
+        pass_index: int,
+        clock: float,
+        view: int = 0,
     ) -> np.ndarray:
         """-> [T', N_MFCC] float32, deterministic in all arguments (19 times smaller to keep
         than the windows)."""
-        return self.mfcc(Path(wav), clock, self.augmenter.rng(epoch, sample_index, pass_index))
+        draws = self.augmenter.rng(epoch, sample_index, pass_index, view)
+        return self.mfcc(Path(wav), clock, draws)
 
     def __call__(
-        self, wav: Path, epoch: int, sample_index: int, pass_index: int, clock: float
+        self,
+        wav: Path,
+        epoch: int,
+        sample_index: int,
+        pass_index: int,
+        clock: float,
+        view: int = 0,
     ) -> np.ndarray:
         """-> [T', CONTEXT_FRAMES, N_MFCC] float32, deterministic in all arguments."""
-        return context_windows(self.frames(wav, epoch, sample_index, pass_index, clock))
+        return context_windows(self.frames(wav, epoch, sample_index, pass_index, clock, view))

@@ -122,6 +122,9 @@ class Augmentation:
     DOMAIN: ClassVar[str] = AUDIO
     PARAMS: ClassVar[dict[str, Param]] = {}
     DOC: ClassVar[str] = ""
+    # False for one that changes the clip's duration: two views of a clip (--consistency_weight)
+    # share its draw, so that their frames line up.
+    KEEPS_LENGTH: ClassVar[bool] = True
 
     def __init__(self, spec: str, p: float, values: dict[str, object]):
         self.spec = spec

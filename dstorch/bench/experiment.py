@@ -7,8 +7,9 @@ on any machine: different vocal tracts, prosody and signal chain. The levers:
 - synthetic voices (SYNTHETIC_VOICES) of the engines not held out, in training;
 - voice augmentation (VOICE_AUGMENT: vtlp/tilt/eq, added to AUGMENT);
 - room and noise augmentation (ROOM_AUGMENT: room, noise; the default AUGMENT ends with
-  it), with best.pt chosen on the dev set in rooms too (DEV_SNRS); the other variants go
-  without both, to show what they bring;
+  it), with best.pt chosen on the dev set in rooms too (DEV_SNRS) and two views of each
+  clip trained to agree (CONSISTENCY_WEIGHT); the other variants go without all three, to
+  show what they bring;
 - the scorer: none, the open LM, or the command-strict LM (LM_MODE).
 Scorers need no retraining, so each trained model is judged with all three, and also by
 our own decoding constrained to the command sentences (`transcribe --commands`, with the
@@ -62,8 +63,9 @@ class Variant:
     name: str
     synthetic: bool  # synthetic voices of the engines not held out are in training
     voice_augment: bool  # VOICE_AUGMENT is added to AUGMENT (else its specs are removed)
-    # ROOM_AUGMENT is added to AUGMENT and DEV_SNRS kept (else the specs are removed and
-    # DEV_SNRS emptied: choosing best.pt in noise belongs to the same lever)
+    # ROOM_AUGMENT is added to AUGMENT, DEV_SNRS and CONSISTENCY_WEIGHT kept (else the specs
+    # are removed, DEV_SNRS emptied and the views turned off: choosing best.pt in noise and
+    # training two views in different rooms belong to the same lever)
     room_noise: bool = False
 
 
@@ -121,6 +123,7 @@ def variant_config(
         synthetic_voices=engines,
         augment=augment,
         dev_snrs=base.dev_snrs if variant.room_noise else "",
+        consistency_weight=base.consistency_weight if variant.room_noise else 0.0,
     )
 
 

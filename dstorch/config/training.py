@@ -61,6 +61,13 @@ class TrainingFlags:
         FRACTION,
         0.0,
     )
+    consistency_weight: float = key(
+        "train on two augmented views of every clip (room, noise, level, pitch and masks "
+        "drawn twice) and add this weight times the symmetric KL between their per-frame "
+        "outputs to the CTC loss (CR-CTC); each step costs about twice as much; 0: off",
+        COUNT,
+        0.0,
+    )
     dev_snrs: str = key(
         "also measure the dev loss with the dev set in a simulated room with noise at these "
         "SNRs (dB, comma-separated) and average: best.pt, early stop and plateaus then favour "

@@ -52,6 +52,7 @@ class Sample:
     labels: list[int]
     index: int = 0  # position in its CSV list: seeds this sample's augmentation
     pass_index: int = 0  # which of --augmentations_per_epoch copies this is
+    view: int = 0  # 1: the second view of the copy (--consistency_weight)
 
 
 def read_csv(path: str | Path, alphabet: Alphabet, allow_empty: bool = False) -> list[Sample]:

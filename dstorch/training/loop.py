@@ -22,7 +22,7 @@ from dstorch.augment.cache import use_data_dir
 from dstorch.config import TrainConfig
 from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
-from dstorch.training import pretrained
+from dstorch.training import consistency, pretrained
 from dstorch.training.averaging import WeightAverage
 from dstorch.training.checkpoint import TrainState
 from dstorch.training.data import FeatureCache, bucketed_batches, collate, read_csvs
@@ -73,7 +73,7 @@ def train_features(config: TrainConfig, cache: FeatureCache, augmenter: Augmente
 
     def features_at(epoch: int, position: int, n_batches: int):
         clock = clock_for(epoch, config.epochs, position, n_batches)
-        return lambda s: augmented(s.wav, epoch, s.index, s.pass_index, clock)
+        return lambda s: augmented(s.wav, epoch, s.index, s.pass_index, clock, s.view)
 
     return features_at
 
@@ -262,21 +262,23 @@ def setup(config: TrainConfig) -> Session:
 
 
 def train_step(s: Session, batch_samples: list, features) -> float:
-    """One optimizer step on a global batch, the loss being its mean per-sample CTC loss;
-    -> the loss summed over this rank's shard."""
+    """One optimizer step on a global batch, the loss being its mean per-sample CTC loss
+    (with --consistency_weight: over two views of each clip, plus their consistency);
+    -> the CTC loss summed over this rank's shard."""
     shard = s.group.shard(batch_samples)
     # A rank with an empty shard (a last batch smaller than the world) still runs forward
     # and backward, weighted 0: DDP's gradient all-reduce needs every rank.
-    losses, _ = forward_losses(
-        s.trainer, collate(shard or batch_samples[:1], features), s.device, s.amp
-    )
+    views = consistency.Views(s.config.consistency_weight)
+    batch = collate(views.samples(shard or batch_samples[:1]), features)
+    losses, log_probs = forward_losses(s.trainer, batch, s.device, s.amp)
+    ctc, objective = views.losses(losses, log_probs, batch.input_lengths.to(s.device))
     weight = s.group.scale(len(batch_samples)) if shard else 0.0
     s.optimizer.zero_grad(set_to_none=True)
-    (losses.sum() * weight).backward()
+    (objective.sum() * weight).backward()
     s.optimizer.step()
     if s.average:
         s.average.update(s.model)
-    return losses.sum().item() if shard else 0.0
+    return ctc.sum().item() if shard else 0.0
 
 
 def record_step(s: Session, value: float) -> None:

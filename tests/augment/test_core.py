@@ -91,3 +91,21 @@ def test_feature_only_augmentation_reuses_plain_mfcc(wav):
     train = AugmentedFeatures(Augmenter(parse_augmentations(["frequency_mask"])))
     out = train(wav, 0, 0, 0, 0.0)
     assert out.shape == FeatureCache()(wav).shape and len(train._mfcc) == 1
+
+
+def test_a_second_view_shares_the_tempo_and_redraws_the_rest(wav):
+    """--consistency_weight: the views of a copy line up frame by frame (tempo drawn once)
+    but differ in what keeps the duration; view 0 is the copy as it always was."""
+    specs = ["tempo[factor=1~0.3]", "add[stddev=1]"]
+    train = AugmentedFeatures(Augmenter(parse_augmentations(specs), 9))
+    lengths, differ = set(), []
+    for index in range(6):
+        first = train(wav, epoch=1, sample_index=index, pass_index=0, clock=0.5)
+        second = train(wav, epoch=1, sample_index=index, pass_index=0, clock=0.5, view=1)
+        assert first.shape == second.shape
+        lengths.add(len(first))
+        differ.append(not np.array_equal(first, second))
+    assert len(lengths) > 1 and all(differ)  # tempo did vary, and the noise always differs
+    plain = Augmenter(parse_augmentations(specs), 9)
+    rng = rng_for(9, 1, 0, 0)
+    assert plain.rng(1, 0, 0).copy.integers(1 << 62) == rng.integers(1 << 62)

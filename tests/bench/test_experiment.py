@@ -93,10 +93,12 @@ def test_room_and_noise_lever_adds_only_room_and_noise(tmp_path):
     assert config.augment == shipped_config().augment  # the defaults end with ROOM_AUGMENT
     assert config.augment.endswith(ROOM_AUGMENT)
     assert config.dev_snrs == shipped_config().dev_snrs != ""
+    assert config.consistency_weight == shipped_config().consistency_weight
     config = variant_config(root, tmp_path / "b", VARIANTS[1], ["flite"], {})
     names = [spec.split("[")[0] for spec in config.augment.split()]
     assert "room" not in names and "noise" not in names and "volume" in names
     assert config.dev_snrs == ""  # best.pt chosen on the clean dev set only
+    assert config.consistency_weight == 0.0  # one view of each clip
 
 
 def test_noisy_test_clips_are_written_once_at_their_snr(tmp_path):

@@ -37,8 +37,10 @@ def flags(config: TrainConfig) -> list[str]:
         "random_seed",
         "device",
         "ema_decay",
+        "consistency_weight",
     ]
-    return [f"--{k}={getattr(config, k)}" for k in keys]
+    augment = [f"--augment={spec}" for spec in config.augment]
+    return [f"--{k}={getattr(config, k)}" for k in keys] + augment
 
 
 def test_training_reduces_loss(tmp_path):
@@ -52,7 +54,9 @@ def test_training_reduces_loss(tmp_path):
 def test_sigterm_mid_epoch_then_resume_is_exact(tmp_path):
     # Three copies of the clips per epoch leave time to signal before training ends.
     csv = str(CLIPS / "clips.csv")
-    common = dict(epochs=3, train_files=",".join([csv] * 3), ema_decay=0.9)
+    # Two views of each clip, drawn per (epoch, clip, view): resume redraws the same ones.
+    views = dict(consistency_weight=0.5, augment=["volume[p=0.5,dbfs=-30:-10]", "add[stddev=1]"])
+    common = dict(epochs=3, train_files=",".join([csv] * 3), ema_decay=0.9, **views)
     straight = make_config(tmp_path / "a", **common)
     train(straight)
     resumed = make_config(tmp_path / "b", **common)
