@@ -163,20 +163,6 @@ class AugmentedFeatures:
             self.augmenter.apply_features(mfcc, clock, rng) if self.augmenter.has_features else mfcc
         )
 
-    def frames(
-        self,
-        wav: Path,
-        epoch: int,
-        sample_index: int,
-        pass_index: int,
-        clock: float,
-        view: int = 0,
-    ) -> np.ndarray:
-        """-> [T', N_MFCC] float32, deterministic in all arguments (19 times smaller to keep
-        than the windows)."""
-        draws = self.augmenter.rng(epoch, sample_index, pass_index, view)
-        return self.mfcc(Path(wav), clock, draws)
-
     def __call__(
         self,
         wav: Path,
@@ -187,4 +173,5 @@ class AugmentedFeatures:
         view: int = 0,
     ) -> np.ndarray:
         """-> [T', CONTEXT_FRAMES, N_MFCC] float32, deterministic in all arguments."""
-        return context_windows(self.frames(wav, epoch, sample_index, pass_index, clock, view))
+        draws = self.augmenter.rng(epoch, sample_index, pass_index, view)
+        return context_windows(self.mfcc(Path(wav), clock, draws))
