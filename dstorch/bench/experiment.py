@@ -49,7 +49,7 @@ VOICE_AUGMENTATIONS = ("vtlp", "tilt", "eq")
 # Simulated rooms and generated noise (dstorch/augment/environment.py): the default's
 # setting, chosen by the experiments in README "In a real room".
 ROOM_AUGMENT = (
-    "room[p=0.5] noise[p=0.6,kind=babble|babble|babble|pink|brown|white|hum,snr=10~8,seed=2~2]"
+    "room[p=0.6] noise[p=0.8,kind=babble|babble|babble|pink|brown|white|hum,snr=10~8,seed=2~2]"
 )
 ROOM_AUGMENTATIONS = ("room", "noise")
 CONDITIONS = (None, 20.0, 10.0, 5.0)  # clean, then room + noise at this SNR (dB)
