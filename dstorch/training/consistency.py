@@ -40,14 +40,6 @@ def symmetric_kl(log_probs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor
     return 0.5 * ((kl(first, second) + kl(second, first)) * mask).sum(-1)
 
 
-def pair_losses(
-    ctc: torch.Tensor, log_probs: torch.Tensor, lengths: torch.Tensor, weight: float
-) -> torch.Tensor:
-    """ctc [2B] per-view CTC losses -> [B] per clip: the views' mean CTC loss plus `weight`
-    times their symmetric KL."""
-    return ctc.view(2, -1).mean(0) + weight * symmetric_kl(log_probs, lengths)
-
-
 class Views:
     """What a training step trains on: each clip once (weight 0), or twice with the
     consistency term."""
@@ -61,7 +53,10 @@ class Views:
     def losses(
         self, ctc: torch.Tensor, log_probs: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The forward of `samples(clips)` -> ([B] CTC loss per clip, [B] what to minimise)."""
+        """The forward of `samples(clips)` -> ([B] CTC loss per clip, [B] what to minimise):
+        with views, the mean of the two views' CTC losses plus the weight times their
+        symmetric KL."""
         if not self.weight:
             return ctc, ctc
-        return ctc.view(2, -1).mean(0), pair_losses(ctc, log_probs, lengths, self.weight)
+        mean = ctc.view(2, -1).mean(0)
+        return mean, mean + self.weight * symmetric_kl(log_probs, lengths)
