@@ -64,7 +64,8 @@ class TrainingFlags:
     consistency_weight: float = key(
         "train on two augmented views of every clip (room, noise, level, pitch and masks "
         "drawn twice) and add this weight times the symmetric KL between their per-frame "
-        "outputs to the CTC loss (CR-CTC); each step costs about twice as much; 0: off",
+        "outputs to the CTC loss (CR-CTC); each step costs about twice as much; 0 (or no "
+        "AUGMENT): off",
         COUNT,
         0.0,
     )

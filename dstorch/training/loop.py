@@ -197,6 +197,7 @@ class Session:
     writer: object
     group: Group
     trainer: torch.nn.Module  # what the training forward runs: the model, or DDP over it
+    views: consistency.Views  # each clip once, or twice (--consistency_weight)
     average: WeightAverage | None = None  # --ema_decay
     last_save: float = 0.0
 
@@ -256,6 +257,8 @@ def setup(config: TrainConfig) -> Session:
         writer=summary_writer(config) if group.is_main else _NullWriter(),
         group=group,
         trainer=group.wrap(model),
+        # Without augmentation both views would be the same clip: twice the work, no term.
+        views=consistency.Views(config.consistency_weight if augmenter else 0.0),
         average=weight_average(config, model, saved),
         last_save=time.monotonic(),
     )
@@ -268,10 +271,9 @@ def train_step(s: Session, batch_samples: list, features) -> float:
     shard = s.group.shard(batch_samples)
     # A rank with an empty shard (a last batch smaller than the world) still runs forward
     # and backward, weighted 0: DDP's gradient all-reduce needs every rank.
-    views = consistency.Views(s.config.consistency_weight)
-    batch = collate(views.samples(shard or batch_samples[:1]), features)
+    batch = collate(s.views.samples(shard or batch_samples[:1]), features)
     losses, log_probs = forward_losses(s.trainer, batch, s.device, s.amp)
-    ctc, objective = views.losses(losses, log_probs, batch.input_lengths.to(s.device))
+    ctc, objective = s.views.losses(losses, log_probs, batch.input_lengths.to(s.device))
     weight = s.group.scale(len(batch_samples)) if shard else 0.0
     s.optimizer.zero_grad(set_to_none=True)
     (objective.sum() * weight).backward()

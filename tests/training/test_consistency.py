@@ -10,7 +10,7 @@ from training_helpers import make_config
 
 from dstorch.training.consistency import Views, symmetric_kl, with_second_views
 from dstorch.training.data import Sample
-from dstorch.training.loop import train
+from dstorch.training.loop import setup, train
 
 
 def log_probs(seed: int, shape=(2, 5, 4)) -> torch.Tensor:
@@ -74,3 +74,10 @@ def test_training_with_two_views_reduces_the_loss(tmp_path, weight):
     )
     history = train(config).state.history
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_without_augmentation_a_clip_is_trained_once(tmp_path):
+    """Both views would be the same clip: twice the work for a term that is always 0."""
+    augment = ["volume[p=0.5,dbfs=-30:-10]"]
+    assert setup(make_config(tmp_path / "a", consistency_weight=0.5, augment=augment)).views.weight
+    assert not setup(make_config(tmp_path / "b", consistency_weight=0.5, augment=[])).views.weight
