@@ -45,6 +45,14 @@ RUNS_DIR = "runs"
 # peak 4-20 dB below the clip's (DeepSpeech's overlay semantics).
 NOISE_OVERLAY = "overlay[p=0.5,source={},snr=12~8]"
 LM_CORPUS = "lm_corpus.txt"  # in the data dir: prepare writes it, the scorer stage reads it
+# In DATA_DIR, written by prepare when GENERAL_SENTENCES or NEAR_MISSES is set: words an
+# answer that is no command may use (the scorer's out-of-grammar path), and speech that is
+# no command: for training (with its true transcripts), and negatives to tune rejection on
+# (dev) and to count false accepts on (test).
+LM_GARBAGE = "lm_garbage.txt"
+SPEECH_TRAIN = "speech/train.csv"
+DEV_NEGATIVES = "speech/dev_negatives.csv"
+TEST_NEGATIVES = "speech/test_negatives.csv"
 REGISTRY_FILE = "registry.csv"  # in DATA_DIR: every recording and take, with its split
 
 
@@ -117,6 +125,18 @@ class PipelineConfig(TrainingFlags):
         "engines or engine:voice"
     )
     synthetic_takes: int = key("synthetic takes per command, shared by the engines", COUNT)
+    general_sentences: int = key(
+        "everyday sentences of frequent words spoken by the synthetic voices and trained with "
+        "their transcripts beside the commands, so the model learns words, not command shapes; "
+        "0: none",
+        COUNT,
+    )
+    near_misses: int = key(
+        "phrases per command with one word changed (no command), spoken by the synthetic "
+        "voices and trained with their transcripts; with GENERAL_SENTENCES, also the "
+        "negatives that tune rejection; 0: none",
+        COUNT,
+    )
     runner: str = key("where training runs", Choice(("auto", "local", "docker")))
     gpus: str = key(
         "training processes on this machine (torchrun): 1; N (one per GPU, or N CPU "
@@ -224,6 +244,21 @@ class PipelineConfig(TrainingFlags):
     def total_epochs(self) -> int:
         return self.fine_tune_epochs if self.pretrained_model else self.max_epoch
 
+    @property
+    def speech_sets(self) -> bool:
+        """Whether prepare writes the speech that is no command (SPEECH_TRAIN, negatives)."""
+        return self.general_sentences > 0 or self.near_misses > 0
+
+    def speech_files(self, data: Path) -> dict[str, str]:
+        """The trainer flags that add the speech sets (none when they are off)."""
+        if not self.speech_sets:
+            return {}
+        return {
+            "train_files": f"{data / 'train.csv'},{data / SPEECH_TRAIN}",
+            "dev_negative_files": str(data / DEV_NEGATIVES),
+            "test_negative_files": str(data / TEST_NEGATIVES),
+        }
+
     def train_config(self, data_dir: str, checkpoint_dir: str, export_dir: str) -> TrainConfig:
         """The trainer flags for a pipeline run over `data_dir` (train/dev/test CSVs)."""
         from dstorch.augment import split_specs
@@ -234,9 +269,12 @@ class PipelineConfig(TrainingFlags):
         data = Path(data_dir)
         return TrainConfig(
             **values,
-            train_files=str(data / "train.csv"),
-            dev_files=str(data / "dev.csv"),
-            test_files=str(data / "test.csv"),
+            **{
+                "train_files": str(data / "train.csv"),
+                "dev_files": str(data / "dev.csv"),
+                "test_files": str(data / "test.csv"),
+                **self.speech_files(data),
+            },
             epochs=self.total_epochs,
             initialize_from_frozen_model=self.pretrained_model,
             pretrained_sha256=self.pretrained_sha256,

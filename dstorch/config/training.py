@@ -99,6 +99,18 @@ class TrainConfig(TrainingFlags):
     train_files: str = key("comma-separated training CSVs", None, "")
     dev_files: str = key("comma-separated dev CSVs (early stopping, plateaus)", None, "")
     test_files: str = key("comma-separated test CSVs", None, "")
+    dev_negative_files: str = key(
+        "comma-separated CSVs of speech that is no command (dstorch's): the scorer stage "
+        "tunes rejection and calibrates the gate on them with the dev set",
+        None,
+        "",
+    )
+    test_negative_files: str = key(
+        "comma-separated CSVs of speech that is no command (dstorch's): the test report "
+        "counts false accepts on them",
+        None,
+        "",
+    )
     epochs: int = key("epochs to train in total", SIZE, 75)
     checkpoint_dir: str = key("where checkpoints are loaded from and saved", PATH, "checkpoints")
     load_checkpoint_dir: str = key("load from here instead of --checkpoint_dir", None, "")
