@@ -55,10 +55,13 @@ class Sample:
     view: int = 0  # 1: the second view of the copy (--consistency_weight)
 
 
-def read_csv(path: str | Path, alphabet: Alphabet, allow_empty: bool = False) -> list[Sample]:
+def read_csv(
+    path: str | Path, alphabet: Alphabet, allow_empty: bool = False, silent: bool = False
+) -> list[Sample]:
     """Read a DeepSpeech CSV; relative wav paths are relative to the CSV's folder.
 
-    `allow_empty` accepts a header-only CSV (a dev or test split with no clips).
+    `allow_empty` accepts a header-only CSV (a dev or test split with no clips); `silent`
+    rows with an empty transcript (a negative where nothing was said: noise, silence).
     """
     path = Path(path)
     try:
@@ -81,16 +84,19 @@ def read_csv(path: str | Path, alphabet: Alphabet, allow_empty: bool = False) ->
         text = row["transcript"]
         labels = alphabet.encode(text, source=f"{path}:{line} ({wav.name})")
         check_wav(wav)  # fail before training starts, not hours into it
-        if not labels:
+        if not labels and not silent:
             raise DataError(f"{path}:{line}: empty transcript; give every clip its text")
         samples.append(Sample(wav, text, labels, index=len(samples)))
     return samples
 
 
-def read_csvs(paths: str, alphabet: Alphabet, allow_empty: bool = False) -> list[Sample]:
-    """Comma-separated CSV list, as DeepSpeech's --train_files accepts."""
+def read_csvs(
+    paths: str, alphabet: Alphabet, allow_empty: bool = False, silent: bool = False
+) -> list[Sample]:
+    """Comma-separated CSV list, as DeepSpeech's --train_files accepts. `silent` accepts
+    clips with an empty transcript (noise in the negatives: nothing was said)."""
     files = [p.strip() for p in paths.split(",") if p.strip()]
-    samples = [s for p in files for s in read_csv(p, alphabet, allow_empty)]
+    samples = [s for p in files for s in read_csv(p, alphabet, allow_empty, silent)]
     return [replace(s, index=i) for i, s in enumerate(samples)]
 
 
