@@ -12,10 +12,8 @@ MODELS_DIR/base-<LANGUAGE>/base-<LANGUAGE>.pbmm, is what PRETRAINED_MODEL accept
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import random
 import re
 from collections import Counter
@@ -23,13 +21,10 @@ from pathlib import Path
 
 from dstorch.alphabet import Alphabet
 from dstorch.config import RUNS_DIR, PipelineConfig, TrainConfig
-from dstorch.fs import atomic_write
 from dstorch.prepare.report import PrepareError
-from dstorch.prepare.synthetic.base import PITCHES, RATES, Take
-from dstorch.prepare.synthetic.catalog import Choice, choose
-from dstorch.prepare.synthetic.plan import GAINS
-from dstorch.prepare.synthetic.render import render_takes
-from dstorch.training.data import CSV_HEADER
+from dstorch.prepare.synthetic.catalog import choose
+from dstorch.prepare.synthetic.plan import plan_sentences
+from dstorch.prepare.synthetic.render import render_takes, write_takes_csv
 
 # The system word list of a LANGUAGE (Debian packages wamerican, wspanish, ngerman, ...).
 WORD_LISTS = {
@@ -86,22 +81,6 @@ def sentences(config: PipelineConfig, count: int, seed: int, dict_dir: Path = DI
     return [" ".join(rng.sample(words, rng.randint(low, high))) for _ in range(count)]
 
 
-def plan(choices: list[Choice], texts: list[str], seed: int) -> list[Take]:
-    """One take per sentence: a seeded engine, voice variant, rate, pitch and level."""
-    voices = [
-        (c.engine.name, v) for c in choices for variants in c.voices.values() for v in variants
-    ]
-    engines = sorted({name for name, _ in voices})
-    takes = []
-    for i, text in enumerate(texts):
-        rng = random.Random(f"{seed}:{i}:{text}")
-        engine = rng.choice(engines)
-        voice = rng.choice([v for name, v in voices if name == engine])
-        rate, pitch, gain = rng.choice(RATES), rng.choice(PITCHES), rng.choice(GAINS)
-        takes.append(Take(f"s{i:06d}", text, engine, voice, rate, pitch, gain))
-    return takes
-
-
 def build_data(config: PipelineConfig, folder: Path, dict_dir: Path = DICT_DIR) -> Path:
     """Render the sentences into folder/ with train.csv, dev.csv and alphabet.txt; -> folder.
 
@@ -112,7 +91,7 @@ def build_data(config: PipelineConfig, folder: Path, dict_dir: Path = DICT_DIR) 
         raise PrepareError(notes[0] if notes else "PRETRAIN_VOICES selects no voice")
     print(notes[0])
     texts = sentences(config, config.pretrain_sentences, config.random_seed, dict_dir)
-    takes = plan(choices, texts, config.random_seed)
+    takes = plan_sentences(choices, texts, config.random_seed)
     todo = [t for t in takes if not (folder / t.relpath(config.language)).exists()]
     by_name = {c.engine.name: c.engine for c in choices}
     failed: list[str] = []
@@ -126,19 +105,9 @@ def build_data(config: PipelineConfig, folder: Path, dict_dir: Path = DICT_DIR) 
     Alphabet([" ", *labels]).save(folder / "alphabet.txt")
     n_dev = max(1, int(len(rendered) * DEV_SHARE))
     order = sorted(rendered, key=lambda t: hashlib.sha256(t.command.encode()).hexdigest())
-    _write_csv(folder / "dev.csv", folder, order[:n_dev], config.language)
-    _write_csv(folder / "train.csv", folder, order[n_dev:], config.language)
+    write_takes_csv(folder / "dev.csv", folder, order[:n_dev], config.language)
+    write_takes_csv(folder / "train.csv", folder, order[n_dev:], config.language)
     return folder
-
-
-def _write_csv(path: Path, folder: Path, takes: list[Take], language: str) -> None:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for take in sorted(takes, key=lambda t: t.command):
-        wav = (folder / take.relpath(language)).resolve()
-        writer.writerow([str(wav), wav.stat().st_size, take.text])
-    atomic_write(path, out.getvalue())
 
 
 def train_config(config: PipelineConfig, root: Path) -> TrainConfig:

@@ -8,7 +8,8 @@ from config_helpers import shipped_config
 
 from dstorch.prepare.report import PrepareError
 from dstorch.prepare.synthetic import choose
-from dstorch.pretrain import base_model_path, plan, pretrain, sentences, word_list
+from dstorch.prepare.synthetic.plan import plan_sentences as plan
+from dstorch.pretrain import base_model_path, pretrain, sentences, word_list
 from dstorch.training.pretrained import load
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dstorch.alphabet import AlphabetError
+from dstorch.alphabet import Alphabet, AlphabetError
 from dstorch.config import LM_CORPUS, REGISTRY_FILE, PipelineConfig
 from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.prepare import sources
 from dstorch.prepare.audio import convert
 from dstorch.prepare.lm_corpus import write_lm_corpus
+from dstorch.prepare.phrases import frequent_words
 from dstorch.prepare.registry import (
     Entry,
     file_sha256,
@@ -26,6 +27,7 @@ from dstorch.prepare.registry import (
     source_key,
 )
 from dstorch.prepare.report import FileProblem, PrepareError, Tally, format_summary
+from dstorch.prepare.speech import prepare_speech
 from dstorch.prepare.split import assign_splits, write_csvs
 from dstorch.prepare.synthetic.takes import synthesize
 from dstorch.vad import trim_wav
@@ -87,7 +89,9 @@ def read_transcripts(config: PipelineConfig, root: Path, target: Path) -> Transc
         if not value
     }
     if given is None:
-        _, more = sources.build_alphabet([t for t in text.values() if t], target)
+        # Speech that is no command spells other words: its letters join the alphabet.
+        extra = [" ".join(frequent_words(config.language))] if config.speech_sets else []
+        _, more = sources.build_alphabet([t for t in text.values() if t] + extra, target)
         notes += more
     else:
         for key, value in text.items():
@@ -373,6 +377,8 @@ def prepare(
         )
     save_registry(registry_path, entries)
     csvs = write_csvs(data_dir, current, transcripts.text)
+    labels = None if config.bytes_output_mode else Alphabet.from_file(alphabet_path).labels
+    notes += prepare_speech(config, data_dir, list(speakable(transcripts).values()), labels)
     result = PrepareResult(
         data_dir,
         registry_path,

@@ -10,6 +10,7 @@ voice or command leaves most other picks alone, and re-planning gives the same t
 from __future__ import annotations
 
 import hashlib
+import random
 
 from dstorch.prepare.synthetic.base import PITCHES, RATES, Take
 from dstorch.prepare.synthetic.catalog import Choice
@@ -58,3 +59,22 @@ def _pick(choice: Choice, base: str, count: int, command: str, text: str, seed: 
         Take(command, text, name, voice, rate, pitch, GAINS[int(key[:8], 16) % len(GAINS)])
         for key, voice, rate, pitch in picked
     ]
+
+
+def plan_sentences(
+    choices: list[Choice], texts: list[str], seed: int, prefix: str = "s"
+) -> list[Take]:
+    """One take per text (not a command: `make pretrain`'s sentences, speech that is no
+    command), ids <prefix><index>: a seeded engine, then voice variant, rate, pitch, level."""
+    voices = [
+        (c.engine.name, v) for c in choices for variants in c.voices.values() for v in variants
+    ]
+    engines = sorted({name for name, _ in voices})
+    takes = []
+    for i, text in enumerate(texts):
+        rng = random.Random(f"{seed}:{i}:{text}")
+        engine = rng.choice(engines)
+        voice = rng.choice([v for name, v in voices if name == engine])
+        rate, pitch, gain = rng.choice(RATES), rng.choice(PITCHES), rng.choice(GAINS)
+        takes.append(Take(f"{prefix}{i:06d}", text, engine, voice, rate, pitch, gain))
+    return takes

@@ -6,6 +6,8 @@ voices of some engines (e.g. one held out of training) as test-only clips.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import subprocess
@@ -17,11 +19,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dstorch.features import SAMPLE_RATE
+from dstorch.fs import atomic_write
 from dstorch.prepare.registry import atomic_target
 from dstorch.prepare.report import PrepareError
 from dstorch.prepare.synthetic.base import Engine, EngineError, Take
 from dstorch.prepare.synthetic.catalog import choose
 from dstorch.prepare.synthetic.plan import plan_takes
+from dstorch.training.data import CSV_HEADER
 
 PAD = "0.15"  # seconds of silence before and after, as in a recording started by hand
 TRIM = ["1", "0.01", "-50d"]  # sox silence: cut leading quiet below -50 dB
@@ -91,6 +95,18 @@ def _finish(raw: Path, target: Path, effects: list[str], gain: float) -> None:
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise EngineError(f"sox failed ({result.stderr.strip() or result.returncode})")
+
+
+def write_takes_csv(path: Path, folder: Path, takes: list[Take], language: str) -> None:
+    """A DeepSpeech CSV of takes rendered under `folder`, sorted by id, the WAV paths
+    relative to the CSV's own folder (so the data folder can move, e.g. into a volume)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for take in sorted(takes, key=lambda t: t.command):
+        wav = folder / take.relpath(language)
+        writer.writerow([os.path.relpath(wav, path.parent), wav.stat().st_size, take.text])
+    atomic_write(path, out.getvalue())
 
 
 def render(
