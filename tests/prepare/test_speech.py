@@ -1,0 +1,114 @@
+"""Speech that is no command: rendered by the real engines into data/speech/, with CSVs the
+trainer reads, negatives by voices kept out of the training speech, and lm_garbage.txt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import soundfile
+from pipeline_helpers import project, read_rows, run, snapshot
+
+from dstorch.alphabet import Alphabet
+from dstorch.config import DEV_NEGATIVES, LM_GARBAGE, SPEECH_TRAIN, TEST_NEGATIVES
+from dstorch.prepare import phrases
+from dstorch.prepare.speech import NOISES, split_voices
+from dstorch.prepare.synthetic.catalog import choose
+from dstorch.training.data import read_csvs
+
+TWO = {"1": "turn on the light", "2": "stop"}
+VOICES = "espeak-ng:en-us+f3,espeak-ng:en-gb+m1,flite:slt,flite:kal"
+
+
+def rows(root: Path, name: str) -> list[dict]:
+    return read_rows(root / "data" / name)
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+    root = project(tmp_path_factory.mktemp("speech"), commands=TWO, speakers=3)
+    messages: list[str] = []
+    run(root, messages, synthetic_voices=VOICES, general_sentences=6, near_misses=2)
+    assert any(m.startswith("speech that is no command: 10 clips in training") for m in messages)
+    return root
+
+
+def test_training_speech_has_true_transcripts_and_is_no_command(speech):
+    train = rows(speech, SPEECH_TRAIN)
+    texts = [r["transcript"] for r in train]
+    assert len(texts) == 10 and not set(texts) & set(TWO.values())
+    near = [t for t in texts if len(t.split()) == len("turn on the light".split())]
+    assert near  # a near-miss of the four-word command: one word changed
+    for row in train:
+        info = soundfile.info(str(speech / "data/speech" / row["wav_filename"]))
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+
+
+def test_negatives_are_spoken_by_voices_kept_out_of_training(speech):
+    def voices(name):
+        return {r["wav_filename"].split("/")[3] for r in rows(speech, name) if r["transcript"]}
+
+    trained = voices(SPEECH_TRAIN)
+    assert voices(DEV_NEGATIVES) and not voices(DEV_NEGATIVES) & trained
+    assert voices(TEST_NEGATIVES) and not voices(TEST_NEGATIVES) & trained
+    for name in (DEV_NEGATIVES, TEST_NEGATIVES):  # noise: nothing was said
+        silent = [r for r in rows(speech, name) if not r["transcript"]]
+        assert len(silent) == len(NOISES)
+
+
+def test_test_negatives_use_only_held_out_words(speech):
+    commands = {w for t in TWO.values() for w in t.split()}
+    for row in rows(speech, TEST_NEGATIVES):
+        for word in set(row["transcript"].split()) - commands:
+            assert phrases.pool_of(word) == phrases.HELD_OUT, row
+
+
+def test_the_trainer_reads_every_set(speech):
+    alphabet = Alphabet.from_file(speech / "data/alphabet.txt")
+    assert "z" in alphabet.labels  # the frequent words' letters joined the alphabet
+    train = read_csvs(str(speech / "data" / SPEECH_TRAIN), alphabet)
+    assert len(train) == 10
+    for name in (DEV_NEGATIVES, TEST_NEGATIVES):
+        assert read_csvs(str(speech / "data" / name), alphabet, silent=True)
+
+
+def test_garbage_words_hold_frequent_and_training_words(speech):
+    garbage = (speech / "data" / LM_GARBAGE).read_text().split()
+    assert {"the", "and", "you"} <= set(garbage)
+    spoken = {w for r in rows(speech, SPEECH_TRAIN) for w in r["transcript"].split()}
+    assert spoken <= set(garbage)
+
+
+def test_rerun_renders_nothing_and_a_changed_command_sweeps_its_takes(speech):
+    def audio():
+        return {p: v for p, v in snapshot(speech / "data/speech").items() if p.suffix == ".wav"}
+
+    before = audio()
+    run(speech, synthetic_voices=VOICES, general_sentences=6, near_misses=2)
+    assert audio() == before  # nothing rendered or written again
+    run(speech, synthetic_voices=VOICES, general_sentences=6, near_misses=0)
+    wavs = set((speech / "data/speech/synthetic").rglob("*.wav"))
+    named = {
+        speech / "data/speech" / r["wav_filename"]
+        for n in (SPEECH_TRAIN, DEV_NEGATIVES, TEST_NEGATIVES)
+        for r in rows(speech, n)
+    }
+    assert wavs == {w for w in named if "synthetic" in w.parts}  # nothing stale left
+    assert len(rows(speech, SPEECH_TRAIN)) == 6
+
+
+def test_off_by_default_and_without_voices_says_so(tmp_path):
+    root = project(tmp_path / "off", commands=TWO, speakers=3)
+    run(root)
+    assert not (root / "data" / SPEECH_TRAIN).exists()
+    messages: list[str] = []
+    run(root, messages, general_sentences=3)
+    assert any("no synthetic voices" in m for m in messages)
+    assert rows(root, SPEECH_TRAIN) == []
+
+
+def test_voice_split_keeps_a_group_per_engine():
+    choices, _ = choose(VOICES, "en")
+    train, kept = split_voices(choices, 4568)
+    for t, k in zip(train, kept, strict=True):
+        assert t.engine.name == k.engine.name and not set(t.voices) & set(k.voices)
