@@ -146,6 +146,10 @@ class Tally:
             self.negatives, 1
         )
 
+    def as_dict(self) -> dict[str, int]:
+        """The counts keyed right, wrong, rejected, false_accept (report.json)."""
+        return {o.replace(" ", "_"): n for o, n in self.counts.items()}
+
     def line(self) -> str:
         c = self.counts
         return (
