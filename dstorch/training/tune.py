@@ -194,7 +194,8 @@ def run_stage(config: TrainConfig, settings: ScorerSettings) -> ScorerOutcome:
     if outcome.tuning:
         outcome.alpha, outcome.beta = outcome.tuning.alpha, outcome.tuning.beta
     try:
-        outcome.gate = _write_gate(config, settings, path, built, dev, outcome.notes)
+        beam_width = settings.beam_width or config.export_beam_width
+        outcome.gate = write_gate(path, built.labels, dev, beam_width, outcome.notes)
     except Exception as e:  # noqa: BLE001 - the scorer alone is still useful
         outcome.notes.append(f"no gate ({_one_line(e)})")
     for note in outcome.notes:
@@ -377,20 +378,16 @@ def _tune_rejection(
     )
 
 
-def _write_gate(
-    config: TrainConfig,
-    settings: ScorerSettings,
-    path: Path,
-    built: Built,
-    dev: DevSet | None,
-    notes: list,
+def write_gate(
+    path: Path, labels: list[str], dev: DevSet | None, beam_width: int, notes: list[str]
 ) -> Path | None:
-    """Calibrate the gate on the dev clips with the final scorer; write <name>.gate.json."""
+    """Calibrate the gate on the dev clips with the scorer at `path` (its stored alpha/beta)
+    and write it beside: <name>.gate.json; -> that file, or None (a line in `notes` says
+    why)."""
     if dev is None:
         notes.append("no gate: no dev clips to calibrate it on")
         return None
-    beam_width = settings.beam_width or config.export_beam_width
-    gate, before, after = calibrate_gate(dev, built.labels, Scorer(path), beam_width)
+    gate, before, after = calibrate_gate(dev, labels, Scorer(path), beam_width)
     if gate is None:
         notes.append("no gate: no dev command was decoded right to calibrate it on")
         return None

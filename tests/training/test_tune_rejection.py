@@ -104,6 +104,12 @@ def test_the_garbage_path_wins_where_negatives_spell_other_words(dev: DevSet, tm
     gate, before, after = calibrate_gate(dev, ENGLISH, scorer, 64)
     assert isinstance(gate, Gate) and set(gate.commands) == set(COMMANDS)
     assert before.counts[RIGHT] == after.counts[RIGHT] == 5
+    notes: list[str] = []
+    written = tune.write_gate(scorer.file.path, ENGLISH, dev, 64, notes)
+    assert written == gate_path(scorer.file.path) and Gate.load(written).commands == gate.commands
+    assert notes[0].startswith(f"gate {gate.measure} >= ") and "5/5 right" in notes[0]
+    positives_only = dataclasses.replace(dev, negatives=[])
+    assert tune.write_gate(scorer.file.path, ENGLISH, positives_only, 64, notes) == written
 
 
 # --- the job's scorer stage with dev negatives ---------------------------------------------
