@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +31,12 @@ GATE_SUFFIX = ".gate.json"  # <MODEL_NAME>.gate.json beside <MODEL_NAME>.pbmm
 GATE_VERSION = 1
 # top confidence per second of audio, or its lead over the best other candidate
 MEASURES = ("confidence_per_second", "margin")
+GATE_CANDIDATES = 5  # candidates the gate asks for (the margin's rivals), as the probe did
+# Share of the right dev commands the gate may turn into rejections: with negatives, and
+# with dev positives only (then it removes only the least confident, and wrong commands).
+RIGHT_LOSS = 0.02
+RIGHT_LOSS_POSITIVES_ONLY = 0.01
+GAP_BELOW = 2.0  # with no dev score below the threshold, it sits half this below the lowest
 
 
 def normalise(text: str) -> str:
@@ -109,6 +116,111 @@ class Gate:
             raise ValueError(
                 f"{path}: not a usable gate file ({e}); export the model again"
             ) from None
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The outcomes of a set of answers: counts, and what the scorer stage optimises."""
+
+    counts: dict[str, int]  # outcome -> clips
+    positives: int  # clips where a command was said
+    negatives: int  # clips where none was
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str | None, str | None]], commands: Collection[str]):
+        """pairs: (answer, expected) as `outcome` takes them."""
+        pairs = list(pairs)
+        counts = Counter(outcome(answer, expected, commands) for answer, expected in pairs)
+        negatives = sum(expected is None for _, expected in pairs)
+        return cls({o: counts[o] for o in OUTCOMES}, len(pairs) - negatives, negatives)
+
+    @property
+    def right_share(self) -> float:
+        return self.counts[RIGHT] / max(self.positives, 1)
+
+    @property
+    def error_share(self) -> float:
+        """Wrong commands per positive plus false accepts per negative: each set weighs
+        the same whatever its size."""
+        return self.counts[WRONG] / max(self.positives, 1) + self.counts[FALSE_ACCEPT] / max(
+            self.negatives, 1
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts keyed right, wrong, rejected, false_accept (report.json)."""
+        return {o.replace(" ", "_"): n for o, n in self.counts.items()}
+
+    def line(self) -> str:
+        c = self.counts
+        return (
+            f"{c[RIGHT]}/{self.positives} right, {c[WRONG]} wrong, {c[REJECTED]} rejected, "
+            f"{c[FALSE_ACCEPT]}/{self.negatives} false accepts"
+        )
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One dev clip as the gate sees it: the decoder's candidates (best first), the clip's
+    length and what was said (None: a negative)."""
+
+    candidates: tuple[Candidate, ...]
+    seconds: float
+    expected: str | None
+
+
+def gated_tally(gate: Gate, heard: Sequence[Heard]) -> Tally:
+    """The outcomes of `heard` when the device acts only on what `gate` accepts."""
+    pairs = [(gate.command(h.candidates, h.seconds), h.expected) for h in heard]
+    return Tally.of(pairs, gate.commands)
+
+
+def _threshold(right: list[float], bad: list[float], max_loss: float) -> float:
+    """The lowest threshold that rejects every `bad` score that a threshold keeping all
+    but `max_loss` of the `right` scores can reject, halfway between the highest bad one
+    so rejected and the next score above it. No such bad score: a little below every right
+    one (nothing to gain from losing a right command)."""
+    keep = sorted(right)[math.floor(max_loss * len(right))]
+    caught = [s for s in bad if s < keep]
+    if not caught:
+        lowest = min(right)
+        return lowest - GAP_BELOW / 2 if math.isfinite(lowest) else 0.0
+    top = max(caught)
+    above = min(s for s in right + bad if s > top)
+    return (top + above) / 2 if math.isfinite(above) else top + GAP_BELOW / 2
+
+
+def calibrate(
+    heard: Sequence[Heard],
+    commands: Collection[str],
+    max_right_loss: float = RIGHT_LOSS,
+    num_results: int = GATE_CANDIDATES,
+) -> Gate | None:
+    """The gate that turns the most wrong commands and false accepts of `heard` into
+    rejections while losing at most `max_right_loss` of its right commands: for each
+    measure the threshold that loss allows, then the measure that removes the most (ties:
+    fewer right lost, then the order of MEASURES). None: no right command to calibrate on."""
+    commands = tuple(sorted({normalise(c) for c in commands}))
+    best: tuple | None = None
+    for rank, measure in enumerate(MEASURES):
+        probe = Gate(measure, -math.inf, num_results, commands)
+        scored = [
+            (
+                outcome(h.candidates[0].text if h.candidates else None, h.expected, commands),
+                probe.score(h.candidates, h.seconds),
+            )
+            for h in heard
+        ]
+        right = [s for o, s in scored if o == RIGHT]
+        if not right:
+            return None
+        bad = [s for o, s in scored if o in (WRONG, FALSE_ACCEPT)]
+        gate = Gate(measure, _threshold(right, bad, max_right_loss), num_results, commands)
+        removed = sum(s < gate.threshold for s in bad)
+        lost = sum(s < gate.threshold for s in right)
+        key = (-removed, lost, rank)
+        if best is None or key < best[0]:
+            best = (key, gate)
+    return best[1] if best else None
 
 
 def gate_path(model: Path) -> Path:

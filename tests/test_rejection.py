@@ -6,12 +6,18 @@ import pytest
 
 from dstorch.rejection import (
     FALSE_ACCEPT,
+    GAP_BELOW,
+    GATE_CANDIDATES,
     REJECTED,
     RIGHT,
     WRONG,
     Candidate,
     Gate,
+    Heard,
+    Tally,
+    calibrate,
     gate_path,
+    gated_tally,
     outcome,
 )
 
@@ -57,3 +63,58 @@ def test_gate_file_round_trip_and_errors(tmp_path):
     path.write_text('{"version": 1, "measure": "vibes"}')
     with pytest.raises(ValueError, match="commands.gate.json: not a usable gate file"):
         Gate.load(path)
+
+
+def heard(text: str, confidence: float, expected: str | None, rival: float | None = None):
+    """A clip of 1 s whose top candidate is `text`, with a rival `rival` below it."""
+    cands = [Candidate(text, confidence)]
+    if rival is not None:
+        cands.append(Candidate("turn on the", confidence - rival))
+    return Heard(tuple(cands), 1.0, expected)
+
+
+ON, OFF = "turn on the light", "turn off the light"
+
+
+def test_tally_shares_weigh_positives_and_negatives_alike():
+    pairs = [(ON, ON), (OFF, ON), (None, ON), (ON, None), ("turn on", None), ("x", None)]
+    tally = Tally.of(pairs, COMMANDS)
+    assert tally.counts == {RIGHT: 1, WRONG: 1, REJECTED: 3, FALSE_ACCEPT: 1}
+    assert (tally.positives, tally.negatives) == (3, 3)
+    assert tally.right_share == pytest.approx(1 / 3)
+    assert tally.error_share == pytest.approx(1 / 3 + 1 / 3)
+    assert tally.line() == "1/3 right, 1 wrong, 3 rejected, 1/3 false accepts"
+
+
+def test_calibration_picks_the_measure_that_removes_the_most_within_the_loss():
+    """Right commands are confident per second but some have close rivals; the wrong
+    commands and false accepts are the least confident per second: that measure wins,
+    and the threshold sits halfway between the most confident bad one and the next above."""
+    right = [heard(ON, -2.0 - i / 10, ON, rival=0.5 if i % 3 == 0 else 9.0) for i in range(50)]
+    bad = [heard(OFF, -9.0, ON, rival=9.0), heard(ON, -12.0, None, rival=9.0)]
+    gate = calibrate(right + bad, COMMANDS, max_right_loss=0.02)
+    assert gate.measure == "confidence_per_second" and gate.num_results == GATE_CANDIDATES
+    assert gate.threshold == pytest.approx((-6.9 + -9.0) / 2)  # no right one need go
+    after = gated_tally(gate, right + bad)
+    assert after.counts == {RIGHT: 50, WRONG: 0, REJECTED: 2, FALSE_ACCEPT: 0}
+    # A bad clip among the right ones: one right one may go (2%), not two.
+    mixed = [*right, heard(OFF, -6.85, ON, rival=9.0), heard(OFF, -6.75, ON, rival=9.0)]
+    gate = calibrate(mixed, COMMANDS, max_right_loss=0.02)
+    assert gate.threshold == pytest.approx((-6.85 + -6.8) / 2)
+    assert gated_tally(gate, mixed).counts[RIGHT] == 49
+    assert set(gate.commands) == COMMANDS
+
+
+def test_calibration_on_margins_without_rivals_and_without_negatives():
+    """Only the doubtful clips have rivals (finite margins): the margin gate takes them out.
+    Nothing below the kept right scores: the threshold goes a little below them."""
+    right = [heard(ON, -1.0, ON) for _ in range(20)]  # one candidate each: margin inf
+    bad = [heard(OFF, -1.0, ON, rival=0.2), heard(OFF, -1.0, ON, rival=0.4)]
+    gate = calibrate(right + bad, COMMANDS, max_right_loss=0.01)
+    assert gate.measure == "margin" and gate.threshold == pytest.approx(0.4 + GAP_BELOW / 2)
+    assert gated_tally(gate, right + bad).counts[WRONG] == 0
+    assert gated_tally(gate, right + bad).counts[RIGHT] == 20
+    clean = calibrate(right, COMMANDS)
+    assert clean.measure == "confidence_per_second"
+    assert clean.threshold == pytest.approx(-1.0 - GAP_BELOW / 2)
+    assert calibrate([heard(OFF, -1.0, ON)], COMMANDS) is None  # nothing right to keep

@@ -2,7 +2,9 @@
 
 Output: the best transcript (with `name<TAB>` in front for a folder), or with --json one
 JSON object per input line: {"file", "transcripts": [{"text", "confidence", "words":
-[{"word", "start_time", "duration"}]}]}, the native client's metadata. --client official
+[{"word", "start_time", "duration"}]}]}, the native client's metadata, and with a gate
+(`<model stem>.gate.json` beside the model, or --gate) "command" (the command to act on, or
+null) and "rejected"; text output then marks a rejected transcript. --client official
 runs the same through the official libdeepspeech.so for comparison. Every input is first
 cut to its speech (dstorch.vad; --vad_trim no keeps it whole): padded clips were measured
 to gain with it and unpadded ones to lose nothing (README, `make bench-vad`).
@@ -22,8 +24,11 @@ if TYPE_CHECKING:  # the parser is built for every dstorch command: import torch
     import numpy as np
 
     from dstorch.decoder import Candidate
+    from dstorch.rejection import Gate
 
 STDIN_CHUNK = 16000 * 2  # bytes: half a second of 16-bit samples
+SAMPLE_RATE = 16000
+REJECTED_MARK = "[rejected]"  # after a text answer the device must not act on
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,6 +49,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--candidate_transcripts", type=int, default=1)
     p.add_argument("--commands", help="commands.csv or text file: answer only these sentences")
     p.add_argument("--client", choices=("dstorch", "official"), default="dstorch")
+    p.add_argument(
+        "--gate",
+        help="confidence gate file, or none (default: <model stem>.gate.json beside the "
+        "model if any): answer a command only when the gate accepts it",
+    )
     p.add_argument(
         "--vad_trim",
         choices=("yes", "no"),
@@ -138,12 +148,37 @@ class Official:
         return word_timings(candidate, self.labels)
 
 
+def load_gate(spec: str | None, model: str) -> Gate | None:
+    """--gate FILE, none, or the gate file beside the model when there is one."""
+    from dstorch.inference.transcribe import TranscribeError
+    from dstorch.rejection import Gate, gate_path
+
+    if spec == "none":
+        return None
+    path = Path(spec) if spec else gate_path(Path(model))
+    if not path.is_file():
+        if spec:
+            raise TranscribeError(f"{path}: no such gate file; pass --gate none to go without")
+        return None
+    try:
+        return Gate.load(path)
+    except ValueError as e:
+        raise TranscribeError(str(e)) from None
+
+
 def _number(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None  # JSON has no infinities
 
 
-def to_json(name: str, candidates: list[Candidate], engine, offset: float = 0.0) -> str:
-    """offset: seconds cut from the start (--vad_trim), so times are the input's."""
+def to_json(
+    name: str,
+    candidates: list[Candidate],
+    engine,
+    offset: float = 0.0,
+    command: str | None | bool = False,
+) -> str:
+    """offset: seconds cut from the start (--vad_trim), so times are the input's. command:
+    what the gate lets the device act on (None: rejected; False: no gate, no such keys)."""
     transcripts = []
     for cand in candidates:
         words = [
@@ -157,7 +192,10 @@ def to_json(name: str, candidates: list[Candidate], engine, offset: float = 0.0)
         ]
         confidence = _number(cand.confidence)
         transcripts.append({"text": cand.text, "confidence": confidence, "words": words})
-    return json.dumps({"file": name, "transcripts": transcripts}, ensure_ascii=False)
+    record = {"file": name, "transcripts": transcripts}
+    if command is not False:
+        record |= {"command": command, "rejected": command is None}
+    return json.dumps(record, ensure_ascii=False)
 
 
 def stdin_chunks() -> Iterator[np.ndarray]:
@@ -198,20 +236,28 @@ def _trimmed(pcm: np.ndarray, trim: bool) -> tuple[np.ndarray, float]:
     return pcm[span[0] : span[1]], span[0] / SAMPLE_RATE
 
 
-def _from_stdin(engine, n: int, trim: bool) -> tuple[list[Candidate], float]:
-    """Candidates for raw PCM on stdin, and the seconds cut from its start."""
+def _from_stdin(engine, n: int, trim: bool) -> tuple[list[Candidate], float, float]:
+    """Candidates for raw PCM on stdin, the seconds cut from its start and those heard."""
     import numpy as np
 
-    chunks, offset = stdin_chunks(), 0.0
+    chunks, offset, samples = stdin_chunks(), 0.0, [0]
     if trim:  # the span of speech is known only once the stream has ended
         pcm, offset = _trimmed(np.concatenate([np.zeros(0, np.int16), *chunks]), trim)
         chunks = iter([pcm])
+
+    def counted() -> Iterator[np.ndarray]:
+        for chunk in chunks:
+            samples[0] += len(chunk)
+            yield chunk
+
     if isinstance(engine, Official):
-        return engine.transcribe_chunks(chunks, n), offset
-    stream = engine.stream()
-    for chunk in chunks:
-        stream.feed(chunk)
-    return stream.finish(n), offset
+        cands = engine.transcribe_chunks(counted(), n)
+    else:
+        stream = engine.stream()
+        for chunk in counted():
+            stream.feed(chunk)
+        cands = stream.finish(n)
+    return cands, offset, samples[0] / SAMPLE_RATE
 
 
 def run(args: argparse.Namespace) -> int:
@@ -224,7 +270,9 @@ def run(args: argparse.Namespace) -> int:
     )
 
     model, scorer = default_paths(args)
-    n = max(1, args.candidate_transcripts)
+    gate = load_gate(args.gate, model)
+    shown = max(1, args.candidate_transcripts)
+    n = max(shown, gate.num_results if gate else 1)  # the gate may need rivals
     if args.client == "official":
         engine = Official(args, model, scorer)
     else:
@@ -233,13 +281,18 @@ def run(args: argparse.Namespace) -> int:
             model, scorer, args.beam_width, args.lm_alpha, args.lm_beta, hot, args.commands
         )
 
-    def emit(name: str, cands: list[Candidate], offset: float = 0.0) -> None:
-        print(to_json(name, cands, engine, offset), flush=True)
+    def emit(name: str | None, cands: list[Candidate], seconds: float, offset: float) -> None:
+        command = gate.command(cands, seconds) if gate else False
+        if args.json:
+            print(to_json(name or "-", cands[:shown], engine, offset, command), flush=True)
+            return
+        text = f"{cands[0].text} {REJECTED_MARK}" if command is None else cands[0].text
+        print(f"{name}\t{text}" if name else text, flush=True)
 
     trim = args.vad_trim == "yes"
     if args.audio == "-":
-        cands, offset = _from_stdin(engine, n, trim)
-        emit("-", cands, offset) if args.json else print(cands[0].text, flush=True)
+        cands, offset, seconds = _from_stdin(engine, n, trim)
+        emit(None, cands, seconds, offset)
         return 0
     files, folder, status = _inputs(args.audio), Path(args.audio).is_dir(), 0
     for path in files:
@@ -253,8 +306,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             status = 1
             continue
-        if args.json:
-            emit(name, cands, offset)
-        else:
-            print(f"{name}\t{cands[0].text}" if folder else cands[0].text, flush=True)
+        emit(name if folder or args.json else None, cands, len(pcm) / SAMPLE_RATE, offset)
     return status

@@ -14,13 +14,30 @@ only answer a command or a prefix of one, unless the acoustics are overwhelming.
 * back-off: -10 on every n-gram below the highest order, extended or not. The ones
   without extensions matter too: with "stop" and "please stop the music", the n-gram
   "<s> stop" has none, and a back-off of 0 would let "stop the" through.
+
+With garbage words (``garbage_ngrams``), an out-of-grammar path joins: any garbage word
+is reachable from anywhere at a cost the scorer stage tunes, so speech that is no command
+can come out as what it is, and the device rejects it. KenLM adds the back-off of every
+context order it falls through, so the escape is put where it is paid exactly once:
+
+* the n-grams that start with ``<s>`` (the client's history inside a command) keep their
+  probabilities, and their back-off is ``escape`` (log10);
+* every other n-gram (reached only by backing off: salad, or after garbage) costs -10
+  more in its probability, its back-off is 0;
+* a garbage word is a unigram at log10(1 / number of garbage words), back-off 0, so
+  garbage words chain at that price per word; a command word that is no garbage word
+  keeps its unigram at uniform - 10;
+* order: one more than without garbage (within KenLM's maximum), so that the word after
+  a complete command is still seen from ``<s>`` and pays the escape.
+Leaving a command for a garbage word then costs escape + log10(1 / garbage words);
+command word salad still costs -10 per word.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +60,11 @@ def command_order(sentences: Sequence[str], max_order: int) -> int:
     return max(2, min(longest + 1, max_order))
 
 
-def command_ngrams(sentences: Iterable[str], order: int) -> list[dict[tuple[str, ...], Entry]]:
-    """ARPA entries by order: result[n - 1] maps each n-gram (a word tuple) to its Entry.
+Table = list[dict[tuple[str, ...], Entry]]
 
-    Sentences are deduplicated (a command recorded twice is still one command), so the
-    probabilities reflect how commands branch, not how often they were typed.
-    """
+
+def _command_counts(sentences: Iterable[str], order: int) -> tuple[list, Counter]:
+    """(distinct commands as word tuples, counts of their n-grams and contexts)."""
     commands = sorted({tuple(s.split()) for s in sentences if s.split()})
     if not commands:
         raise ValueError("no command sentences for the language model")
@@ -62,6 +78,16 @@ def command_ngrams(sentences: Iterable[str], order: int) -> list[dict[tuple[str,
         counts[(BOS,)] += 1
         for word in words:
             counts[(word,)] += 1
+    return commands, counts
+
+
+def command_ngrams(sentences: Iterable[str], order: int) -> Table:
+    """ARPA entries by order: result[n - 1] maps each n-gram (a word tuple) to its Entry.
+
+    Sentences are deduplicated (a command recorded twice is still one command), so the
+    probabilities reflect how commands branch, not how often they were typed.
+    """
+    commands, counts = _command_counts(sentences, order)
     vocabulary = sorted({w for words in commands for w in words})
     uniform = math.log10(1.0 / len(vocabulary))
     unigrams = {(w,): Entry(uniform, OUTSIDE_BACKOFF) for w in vocabulary}
@@ -81,6 +107,34 @@ def command_ngrams(sentences: Iterable[str], order: int) -> list[dict[tuple[str,
     return table
 
 
+def garbage_ngrams(
+    sentences: Iterable[str], garbage: Iterable[str], order: int, escape: float
+) -> Table:
+    """command_ngrams with the out-of-grammar path (see the module's docstring):
+    ``garbage`` words reachable from any point at ``escape`` (log10) once, chaining freely."""
+    commands, counts = _command_counts(sentences, order)
+    junk = sorted(set(garbage) - {BOS, EOS, UNK})
+    if not junk:
+        raise ValueError("no garbage words for the out-of-grammar path")
+    uniform = math.log10(1.0 / len({w for words in commands for w in words}))
+    unigrams = {(w,): Entry(uniform + OUTSIDE_BACKOFF, 0.0) for words in commands for w in words}
+    unigrams |= {(w,): Entry(math.log10(1.0 / len(junk)), 0.0) for w in junk}
+    unigrams[(BOS,)] = Entry(IMPOSSIBLE, escape)
+    unigrams[(EOS,)] = Entry(IMPOSSIBLE, None)
+    unigrams[(UNK,)] = Entry(IMPOSSIBLE, None)
+    table = [dict(sorted(unigrams.items()))]
+    for n in range(2, order + 1):
+        grams = {}
+        for gram, count in sorted(counts.items()):
+            if len(gram) != n:
+                continue
+            inside = gram[0] == BOS  # the client's history within a command
+            logprob = math.log10(count / counts[gram[:-1]]) + (0 if inside else OUTSIDE_BACKOFF)
+            grams[gram] = Entry(logprob, None if n == order else escape if inside else 0.0)
+        table.append(grams)
+    return table
+
+
 def arpa_text(table: Sequence[dict[tuple[str, ...], Entry]]) -> str:
     """The ARPA file for ``table`` (as command_ngrams returns it)."""
     lines = ["", "\\data\\"]
@@ -94,8 +148,20 @@ def arpa_text(table: Sequence[dict[tuple[str, ...], Entry]]) -> str:
     return "\n".join(lines)
 
 
-def write_command_arpa(sentences: Sequence[str], path: Path, max_order: int) -> int:
-    """Write the command-strict ARPA for ``sentences`` to ``path``; -> its order."""
-    order = command_order(sentences, max_order)
-    path.write_text(arpa_text(command_ngrams(sentences, order)), encoding="utf-8")
+def write_command_arpa(
+    sentences: Sequence[str],
+    path: Path,
+    max_order: int,
+    garbage: Collection[str] = (),
+    escape: float = 0.0,
+) -> int:
+    """Write the command-strict ARPA for ``sentences`` to ``path`` (with the out-of-grammar
+    path of ``garbage`` words at ``escape`` when there are any); -> its order."""
+    if not garbage:
+        order = command_order(sentences, max_order)
+        path.write_text(arpa_text(command_ngrams(sentences, order)), encoding="utf-8")
+        return order
+    order = min(command_order(sentences, max_order) + 1, max_order)
+    table = garbage_ngrams(sentences, garbage, order, escape)
+    path.write_text(arpa_text(table), encoding="utf-8")
     return order

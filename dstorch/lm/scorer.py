@@ -147,6 +147,14 @@ def vocabulary_fst(words: Iterable[str], labels: Sequence[str], utf8: bool = Fal
     return build_word_acceptor(e for e in encoded if e)
 
 
+def spellable(words: Iterable[str], labels: Sequence[str], utf8: bool) -> set[str]:
+    """The garbage words a decoder can spell (UTF-8 scorer: their codepoints)."""
+    split = {w for line in words for w in line.split()}
+    if utf8:
+        return {cp for w in split for cp in codepoint_sentence(w).split()}
+    return {w for w in split if w not in SPECIAL_TOKENS and word_labels(w, labels, utf8)}
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -203,6 +211,8 @@ def build_scorer(
     extra_text: str | os.PathLike | None = None,
     order: int | None = None,
     mode: str = LM_OPEN,
+    garbage: Iterable[str] = (),
+    escape: float = 0.0,
 ) -> Path:
     """Build a .scorer from transcripts (+ optional extra text file, one sentence a line).
 
@@ -210,7 +220,9 @@ def build_scorer(
     ``utf8``: a UTF-8 scorer for a bytes output mode model: the LM's words are the
     codepoints of the sentences (spaces dropped), the vocabulary trie spells them in bytes.
     ``mode``: LM_OPEN estimates the LM with lmplz (``order`` or choose_order's); LM_COMMANDS
-    writes the command-strict LM of dstorch.lm.arpa, whose sentences are all the lines.
+    writes the command-strict LM of dstorch.lm.arpa, whose sentences are all the lines;
+    with ``garbage`` words (LM_COMMANDS only) it gains their out-of-grammar path at
+    ``escape`` (log10), and the trie their spellable ones (the others are dropped).
     Words of ``extra_text`` that the alphabet cannot spell stay in the LM but not in
     the vocabulary trie, as generate_scorer_package does. Returns ``out_path``.
     """
@@ -235,7 +247,8 @@ def build_scorer(
     if utf8:  # UTF-8 scorer: every codepoint is a word (bytes output mode)
         corpus_lines = [cp for cp in map(codepoint_sentence, corpus_lines) if cp]
     words = {w for line in corpus_lines for w in line.split()}
-    fst = vocabulary_fst(words, alphabet_labels, utf8)
+    junk = spellable(garbage, alphabet_labels, utf8) if mode == LM_COMMANDS else set()
+    fst = vocabulary_fst(words | junk, alphabet_labels, utf8)
     with tempfile.TemporaryDirectory(prefix="dstorch-lm-") as tmp_dir:
         tmp = Path(tmp_dir)
         corpus = tmp / "corpus.txt"
@@ -243,7 +256,7 @@ def build_scorer(
         lm = tmp / "lm.binary"
         if mode == LM_COMMANDS:
             arpa = tmp / "commands.arpa"
-            write_command_arpa(corpus_lines, arpa, KENLM_MAX_ORDER)
+            write_command_arpa(corpus_lines, arpa, KENLM_MAX_ORDER, junk, escape)
             arpa_to_binary(arpa, lm, bins, tmp)
         else:
             build_lm_binary(corpus, lm, order, bins, tmp)

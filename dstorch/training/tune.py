@@ -2,34 +2,44 @@
 tune its default alpha/beta on the dev set, as DeepSpeech's lm_optimizer.py did.
 
 Tuning runs the acoustic model once per dev clip and repeats only the decoding (our
-client-parity beam search), so a trial costs a few decodes. The search is deterministic
-(no optuna dependency): DeepSpeech's release defaults first, then a low-discrepancy
-sweep of the box, then shrinking steps around the best point.
+client-parity beam search), so a trial costs a few decodes (dstorch.training.search).
 
 The box and the starting point depend on LM_MODE. The open LM starts at DeepSpeech's
 release defaults. The command-strict LM (dstorch.lm.arpa) starts where the probe found it
 strict and accurate (alpha 2, beta 2), and keeps alpha >= 1: each word outside the
 commands costs about -23 * alpha (ln), so a small alpha would give the strictness away
 for a dev-set gain that a handful of clips cannot show.
+
+With dev negatives (DEV_NEGATIVES) and garbage words (LM_GARBAGE beside the corpus), the
+command-strict scorer's out-of-grammar path is tuned with alpha/beta on dev positives and
+negatives together (dstorch.training.tune_rejection). Whenever there are dev clips, the
+confidence gate is then calibrated on them and written beside the scorer as
+<name>.gate.json (dstorch.rejection): from positives alone, it keeps 99% of the right
+commands.
 """
 
 from __future__ import annotations
 
-import math
+import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dstorch.alphabet import BytesAlphabet
-from dstorch.config import LM_COMMANDS, LM_CORPUS, LM_OPEN, PipelineConfig, TrainConfig
+from dstorch.config import (
+    LM_COMMANDS,
+    LM_CORPUS,
+    LM_GARBAGE,
+    LM_OPEN,
+    PipelineConfig,
+    TrainConfig,
+)
 from dstorch.decoder import beam_search
 from dstorch.fs import atomic_write
 from dstorch.lm.scorer import (
-    COMMANDS_ALPHA,
-    COMMANDS_BETA,
     DEFAULT_ALPHA,
     DEFAULT_BETA,
     Scorer,
@@ -39,31 +49,13 @@ from dstorch.lm.scorer import (
     read_scorer,
     trie_header,
 )
+from dstorch.rejection import gate_path
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.data import FeatureCache, read_csvs
 from dstorch.training.evaluate import Output, ScorerReport, forward_all, score_all, summarize
 from dstorch.training.loop import pick_device
-
-EXPLORE_SHARE = 2 / 3  # of the trials sweep the box; the rest refine the best point
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """The alpha/beta box the search explores and where it starts (also the tie-break
-    anchor, and the values an untuned scorer keeps)."""
-
-    alpha_range: tuple[float, float]
-    beta_range: tuple[float, float]
-    start: tuple[float, float]
-
-
-SEARCH_SPACES = {
-    # lm_optimizer's lm_alpha_max is 5; a negative beta lets the search penalise words.
-    LM_OPEN: SearchSpace((0.0, 5.0), (-2.0, 5.0), (DEFAULT_ALPHA, DEFAULT_BETA)),
-    # No end-of-sentence term: beta is what makes a whole command beat its prefixes.
-    LM_COMMANDS: SearchSpace((1.0, 5.0), (-1.0, 6.0), (COMMANDS_ALPHA, COMMANDS_BETA)),
-}
-OPEN_SPACE = SEARCH_SPACES[LM_OPEN]
+from dstorch.training.search import OPEN_SPACE, SEARCH_SPACES, SearchSpace, search
+from dstorch.training.tune_rejection import DevSet, calibrate_gate, tune_rejection
 
 
 @dataclass
@@ -88,6 +80,11 @@ class ScorerSettings:
     def corpus_path(self, config: TrainConfig) -> Path:
         return Path(self.corpus or Path(config.alphabet_config_path).parent / LM_CORPUS)
 
+    def garbage_path(self, config: TrainConfig) -> Path:
+        """LM_GARBAGE beside the corpus (prepare writes it with GENERAL_SENTENCES or
+        NEAR_MISSES): the out-of-grammar path's words."""
+        return self.corpus_path(config).parent / LM_GARBAGE
+
 
 @dataclass
 class Tuning:
@@ -102,6 +99,10 @@ class Tuning:
     default_cer: float
     trials: int
     dev_samples: int
+    # with dev negatives and garbage words (dstorch.training.tune_rejection):
+    escape: float | None = None  # the out-of-grammar path's escape (log10); None: none
+    dev_negatives: int = 0
+    dev_outcomes: dict[str, int] | None = None  # right, wrong, rejected, false_accepts
 
 
 @dataclass
@@ -115,6 +116,7 @@ class ScorerOutcome:
     tuning: Tuning | None = None
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    gate: Path | None = None  # <name>.gate.json beside the scorer, when calibrated
 
     def report(self) -> ScorerReport:
         """report.json's scorer section (the job adds the figures on the test set)."""
@@ -141,66 +143,6 @@ def set_default_alpha_beta(path: str | Path, alpha: float, beta: float) -> None:
     check = read_scorer(path)
     if (check.alpha, check.beta) != (alpha, beta):
         raise ScorerError(f"{path}: alpha/beta rewrite did not stick; rebuild the scorer")
-
-
-def _halton(index: int, base: int) -> float:
-    """index-th element of the van der Corput sequence in `base` (in [0, 1))."""
-    result, fraction = 0.0, 1.0
-    while index:
-        fraction /= base
-        index, digit = divmod(index, base)
-        result += digit * fraction
-    return result
-
-
-def _point(space: SearchSpace, u: float, v: float) -> tuple[float, float]:
-    """Unit square -> (alpha, beta), rounded so the stored values are the ones tried."""
-    (a0, a1), (b0, b1) = space.alpha_range, space.beta_range
-    return round(a0 + u * (a1 - a0), 3), round(b0 + v * (b1 - b0), 3)
-
-
-def _unit(space: SearchSpace, alpha: float, beta: float) -> tuple[float, float]:
-    (a0, a1), (b0, b1) = space.alpha_range, space.beta_range
-    return (alpha - a0) / (a1 - a0), (beta - b0) / (b1 - b0)
-
-
-def _distance_to_start(space: SearchSpace, alpha: float, beta: float) -> float:
-    """Tie-break: tiny dev sets often tie; then stay near the space's starting point."""
-    u, v = _unit(space, alpha, beta)
-    du, dv = _unit(space, *space.start)
-    return math.hypot(u - du, v - dv)
-
-
-Objective = Callable[[float, float], tuple[float, float]]
-
-
-def search(
-    objective: Objective, trials: int, seed: int = 0, space: SearchSpace = OPEN_SPACE
-) -> list[tuple]:
-    """Minimise objective(alpha, beta) -> (wer, cer) over the space's box.
-
-    Returns the trials in order as (wer, cer, distance to the start, alpha, beta); the
-    first is the space's start. No early stop at a perfect trial: small dev sets are
-    often perfect at many points, and the tie-break should pick the one nearest the
-    start rather than the first found.
-    """
-    rng = np.random.default_rng(seed)
-    explore = max(1, round(trials * EXPLORE_SHARE))
-    done: list[tuple] = []
-    for t in range(trials):
-        if t == 0:
-            alpha, beta = round(space.start[0], 3), round(space.start[1], 3)
-        elif t < explore:
-            alpha, beta = _point(space, _halton(t, 2), _halton(t, 3))
-        else:  # steps shrink from a quarter to a twentieth of the box
-            best_u, best_v = _unit(space, *min(done)[3:])
-            share = (t - explore) / max(trials - explore - 1, 1)
-            scale = 0.25 + (0.05 - 0.25) * share
-            u, v = np.clip(np.array([best_u, best_v]) + rng.normal(0.0, scale, 2), 0.0, 1.0)
-            alpha, beta = _point(space, float(u), float(v))
-        wer, cer = objective(alpha, beta)
-        done.append((wer, cer, _distance_to_start(space, alpha, beta), alpha, beta))
-    return done
 
 
 def tune(
@@ -230,23 +172,32 @@ def tune(
 
 
 def run_stage(config: TrainConfig, settings: ScorerSettings) -> ScorerOutcome:
-    """Build and tune the scorer. Never raises for scorer problems: the trained model
-    matters more, so a failure is one printed line and the export goes on without one."""
+    """Build and tune the scorer, then calibrate the gate. Never raises for scorer problems:
+    the trained model matters more, so a failure is one printed line and the export goes
+    on without one (and without a gate, which belongs to a scorer)."""
     path = Path(config.export_dir) / f"{config.export_file_name}.scorer"
+    gate_path(path).unlink(missing_ok=True)  # a stale gate could mismatch the new model
     try:
-        labels = _build(config, settings, path)
+        built = _build(config, settings, path)
     except Exception as e:  # noqa: BLE001 - see the docstring
         path.unlink(missing_ok=True)  # a stale scorer could mismatch the new model
         error = _one_line(e)
         print(f"Scorer: not built: {error}; exporting the model without one")
         return ScorerOutcome(error=error)
     outcome = ScorerOutcome(path, *settings.space.start, mode=settings.mode)
+    dev = None
     try:
-        outcome.tuning = _tune_on_dev(config, settings, path, labels, outcome.notes)
+        dev = _dev_set(config, built)
+        outcome.tuning = _tune_on_dev(config, settings, path, built, dev, outcome.notes)
     except Exception as e:  # noqa: BLE001 - the untuned scorer is still useful
         outcome.notes.append(f"not tuned ({_one_line(e)}); default alpha/beta kept")
     if outcome.tuning:
         outcome.alpha, outcome.beta = outcome.tuning.alpha, outcome.tuning.beta
+    try:
+        beam_width = settings.beam_width or config.export_beam_width
+        outcome.gate = write_gate(path, built.labels, dev, beam_width, outcome.notes)
+    except Exception as e:  # noqa: BLE001 - the scorer alone is still useful
+        outcome.notes.append(f"no gate ({_one_line(e)})")
     for note in outcome.notes:
         print(f"Scorer: {note}")
     print(f"Scorer: {path} ({outcome.mode} LM, alpha {outcome.alpha:.3f}, beta {outcome.beta:.3f})")
@@ -260,8 +211,18 @@ def _one_line(error: Exception) -> str:
     return text if isinstance(error, ScorerError) else f"{type(error).__name__}: {text}"
 
 
-def _build(config: TrainConfig, settings: ScorerSettings, path: Path) -> list[str]:
-    """Build the scorer from the corpus with the model's alphabet; -> the labels."""
+@dataclass(frozen=True)
+class Built:
+    """What building the scorer needed: the corpus lines, the model's alphabet."""
+
+    corpus: Path
+    lines: list[str]
+    labels: list[str]
+    utf8: bool
+
+
+def _build(config: TrainConfig, settings: ScorerSettings, path: Path) -> Built:
+    """Build the scorer from the corpus with the model's alphabet."""
     corpus = settings.corpus_path(config)
     try:
         lines = corpus.read_text(encoding="utf-8").splitlines()
@@ -271,43 +232,84 @@ def _build(config: TrainConfig, settings: ScorerSettings, path: Path) -> list[st
         raise ScorerError(f"cannot read {corpus}: {e}") from None
     find_kenlm_bin(settings.kenlm_bin)  # the usual failure: say it before loading anything
     _, alphabet, _ = ckpt.load_for_inference(config.save_dir)
+    built = Built(corpus, lines, alphabet.labels, isinstance(alphabet, BytesAlphabet))
+    _make(built, settings, path, *settings.space.start)
+    return built
+
+
+def _make(
+    built: Built,
+    settings: ScorerSettings,
+    path: Path,
+    alpha: float,
+    beta: float,
+    garbage: Sequence[str] = (),
+    escape: float = 0.0,
+) -> Path:
+    """build_scorer for the stage (bytes output mode: a UTF-8 scorer)."""
     try:
-        alpha, beta = settings.space.start
-        build_scorer(
-            lines,
-            alphabet.labels,
+        return build_scorer(
+            built.lines,
+            built.labels,
             path,
             alpha,
             beta,
-            utf8=isinstance(alphabet, BytesAlphabet),  # bytes output mode: a UTF-8 scorer
+            utf8=built.utf8,
             kenlm_bin=settings.kenlm_bin,
             mode=settings.mode,
+            garbage=garbage,
+            escape=escape,
         )
     except ScorerError as e:
-        raise ScorerError(f"{corpus}: {e}") from None
-    return alphabet.labels
+        raise ScorerError(f"{built.corpus}: {e}") from None
+
+
+def _dev_set(config: TrainConfig, built: Built) -> DevSet | None:
+    """The acoustic model's outputs on the dev positives and negatives; None: no dev clips."""
+    model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
+    samples = read_csvs(config.dev_files, alphabet, allow_empty=True) if config.dev_files else []
+    if not samples:
+        return None
+    negatives = (
+        read_csvs(config.dev_negative_files, alphabet, allow_empty=True, silent=True)
+        if config.dev_negative_files
+        else []
+    )
+    device = pick_device(config.device)
+    model, cache = model.to(device), FeatureCache()
+    outputs = forward_all(model, samples + negatives, cache, config.dev_batch_size, device, "Tune")
+    commands = frozenset(" ".join(line.split()) for line in built.lines if line.strip())
+    return DevSet(outputs[: len(samples)], outputs[len(samples) :], commands)
 
 
 def _tune_on_dev(
-    config: TrainConfig, settings: ScorerSettings, path: Path, labels: list[str], notes: list
+    config: TrainConfig,
+    settings: ScorerSettings,
+    path: Path,
+    built: Built,
+    dev: DevSet | None,
+    notes: list,
 ) -> Tuning | None:
     """Tune on the dev set and store the result in the scorer's header."""
     if settings.trials <= 0:
         notes.append(f"LM_TUNE_TRIALS=0: the {settings.mode} LM's default alpha/beta kept")
         return None
-    model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
-    samples = read_csvs(config.dev_files, alphabet, allow_empty=True) if config.dev_files else []
-    if not samples:
+    if dev is None:
         notes.append("no dev samples to tune alpha/beta on; default alpha/beta kept")
         return None
-    device = pick_device(config.device)
-    outputs = forward_all(
-        model.to(device), samples, FeatureCache(), config.dev_batch_size, device, desc="Tune"
-    )
     beam_width = settings.beam_width or config.export_beam_width
+    garbage = settings.garbage_path(config)
+    if settings.mode == LM_COMMANDS and garbage.is_file() and dev.negatives:
+        return _tune_rejection(config, settings, path, built, dev, garbage, notes)
     scorer = Scorer(path)
     tuning = tune(
-        outputs, labels, scorer, beam_width, settings.trials, config.random_seed, settings.space
+        dev.positives,
+        built.labels,
+        scorer,
+        beam_width,
+        settings.trials,
+        config.random_seed,
+        settings.space,
     )
     set_default_alpha_beta(path, tuning.alpha, tuning.beta)
     notes.append(
@@ -315,3 +317,84 @@ def _tune_on_dev(
         f"{tuning.default_wer:.3f} at the starting point -> {tuning.dev_wer:.3f}"
     )
     return tuning
+
+
+def _tune_rejection(
+    config: TrainConfig,
+    settings: ScorerSettings,
+    path: Path,
+    built: Built,
+    dev: DevSet,
+    garbage_file: Path,
+    notes: list,
+) -> Tuning:
+    """Escape x alpha/beta on dev positives and negatives (tune_rejection); rebuilds the
+    scorer at the chosen point."""
+    try:
+        garbage = garbage_file.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScorerError(f"cannot read {garbage_file}: {e}; run `make prepare` again") from None
+    beam_width = settings.beam_width or config.export_beam_width
+    start = settings.space.start
+    with tempfile.TemporaryDirectory(prefix="dstorch-escape-") as tmp:
+
+        def scorer_at(escape: float | None) -> Scorer:
+            trial = Path(tmp) / f"{escape}.scorer"
+            junk = garbage if escape is not None else []
+            return Scorer(_make(built, settings, trial, *start, junk, escape or 0.0))
+
+        def run_search(objective, trials: int) -> list[tuple]:
+            return search(objective, trials, config.random_seed, settings.space)
+
+        point, tried = tune_rejection(
+            dev, built.labels, scorer_at, run_search, beam_width, settings.trials
+        )
+        default = Scorer(path)
+    junk = garbage if point.escape is not None else []
+    _make(built, settings, path, point.alpha, point.beta, junk, point.escape or 0.0)
+
+    def wer_cer(scorer: Scorer) -> tuple[float, float]:
+        def decode(log_probs: np.ndarray) -> str:
+            return beam_search(log_probs, built.labels, beam_width, scorer)[0].text
+
+        figures = summarize(score_all(dev.positives, decode))
+        return figures.wer, figures.cer
+
+    escape = "none" if point.escape is None else f"{point.escape:g}"
+    notes.append(
+        f"tuned on {len(dev.positives)} dev clips and {len(dev.negatives)} dev negatives in "
+        f"{tried} trials: escape {escape}, dev {point.tally.line()}"
+    )
+    return Tuning(
+        point.alpha,
+        point.beta,
+        *wer_cer(Scorer(path)),
+        *wer_cer(default),
+        tried,
+        len(dev.positives),
+        point.escape,
+        len(dev.negatives),
+        point.tally.as_dict(),
+    )
+
+
+def write_gate(
+    path: Path, labels: list[str], dev: DevSet | None, beam_width: int, notes: list[str]
+) -> Path | None:
+    """Calibrate the gate on the dev clips with the scorer at `path` (its stored alpha/beta)
+    and write it beside: <name>.gate.json; -> that file, or None (a line in `notes` says
+    why)."""
+    if dev is None:
+        notes.append("no gate: no dev clips to calibrate it on")
+        return None
+    gate, before, after = calibrate_gate(dev, labels, Scorer(path), beam_width)
+    if gate is None:
+        notes.append("no gate: no dev command was decoded right to calibrate it on")
+        return None
+    target = gate_path(path)
+    gate.save(target)
+    notes.append(
+        f"gate {gate.measure} >= {gate.threshold:.3f} ({target.name}): dev "
+        f"{before.line()} -> {after.line()}"
+    )
+    return target

@@ -263,3 +263,38 @@ def test_cli_vad_trim_cuts_padding_and_keeps_input_times(
     words = json.loads(run_cli([*base, "--json"], capsys)[1])["transcripts"][0]["words"]
     expected = [round(w.start_time + start / 16000, 4) for w in ours.words(best) if w.word]
     assert [w["start_time"] for w in words] == expected
+
+
+def test_cli_gate_adds_the_command_or_the_rejection(
+    sharp_pbmm, tmp_path, capsys, deepspeech_lib
+) -> None:
+    """A gate beside the model is read by default: JSON says which command to act on (or
+    null, rejected), text marks a rejection; --gate none and --gate FILE; the official
+    client's candidates get the same verdict."""
+    from dstorch.rejection import Gate, gate_path
+
+    pcm = load_clip("speech")
+    answer = Transcriber(sharp_pbmm, SCORER).transcribe(pcm, 5)
+    model = tmp_path / "m.pbmm"
+    model.write_bytes(sharp_pbmm.read_bytes())
+    wav = write_wav(tmp_path / "a.wav", pcm)
+    base = ["--model", str(model), "--scorer", str(SCORER), "--audio", str(wav)]
+    base += ["--vad_trim", "no"]
+    per_second = answer[0].confidence / (len(pcm) / 16000)
+    lenient = Gate("confidence_per_second", per_second - 1, 5, (answer[0].text, "stop"))
+    lenient.save(gate_path(model))
+    for client in ("dstorch", "official"):
+        record = json.loads(run_cli([*base, "--json", "--client", client], capsys)[1])
+        assert (record["command"], record["rejected"]) == (answer[0].text, False), client
+        assert len(record["transcripts"]) == 1  # 5 asked of the decoder, 1 shown
+    strict = tmp_path / "strict.json"
+    Gate("confidence_per_second", per_second + 1, 5, (answer[0].text,)).save(strict)
+    record = json.loads(run_cli([*base, "--json", "--gate", str(strict)], capsys)[1])
+    assert (record["command"], record["rejected"]) == (None, True)
+    assert record["transcripts"][0]["text"] == answer[0].text
+    assert run_cli([*base, "--gate", str(strict)], capsys)[1] == f"{answer[0].text} [rejected]\n"
+    assert run_cli(base, capsys)[1] == f"{answer[0].text}\n"  # the lenient one beside it
+    record = json.loads(run_cli([*base, "--json", "--gate", "none"], capsys)[1])
+    assert "command" not in record and "rejected" not in record
+    code, _, err = run_cli([*base, "--gate", str(tmp_path / "nope.json")], capsys)
+    assert code != 0 and "nope.json: no such gate file" in err and err.count("\n") == 1

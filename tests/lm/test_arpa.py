@@ -146,3 +146,77 @@ def test_utf8_strict_scorer_is_strict_over_codepoints(tmp_path: Path):
     inside = client_lm_score(lm, tuple("άνοιξεφ"))
     outside = client_lm_score(lm, tuple("άνοιφ"))
     assert inside > OUTSIDE_BACKOFF * LN10 / 2 > outside
+
+
+# --- the out-of-grammar (garbage) path ------------------------------------------------------
+
+GARBAGE = ["the", "weather", "is", "nice", "light", "cat"]
+ESCAPE = -2.0
+
+
+def test_garbage_entries_put_the_escape_on_command_contexts_only():
+    table = arpa.garbage_ngrams(["stop", "turn on the light"], GARBAGE, order=6, escape=ESCAPE)
+    g = math.log10(1 / len(GARBAGE))
+    assert table[0][("cat",)] == table[0][("the",)] == Entry(g, 0.0)  # shared: garbage
+    assert table[0][("turn",)] == Entry(math.log10(1 / 5) + OUTSIDE_BACKOFF, 0.0)
+    assert table[0][("<s>",)] == Entry(-99.0, ESCAPE)
+    assert table[1][("<s>", "turn")] == Entry(math.log10(1 / 2), ESCAPE)
+    assert table[1][("turn", "on")] == Entry(OUTSIDE_BACKOFF, 0.0)  # reached by backing off
+    assert table[4][("<s>", "turn", "on", "the", "light")] == Entry(0.0, ESCAPE)
+    assert table[5] == {}  # one order more: the word after a command is seen from <s>
+    with pytest.raises(ValueError, match="no garbage words"):
+        arpa.garbage_ngrams(["stop"], ["<unk>"], 3, ESCAPE)
+
+
+@pytest.fixture(scope="module")
+def garbage_lm(tmp_path_factory) -> Scorer:
+    kenlm_or_skip()
+    out = tmp_path_factory.mktemp("garbage") / "garbage.scorer"
+    junk = [*GARBAGE, "naïve", "two words"]  # unspellable: left out; a line of two: split
+    return Scorer(
+        build_scorer(COMMANDS, ENGLISH, out, 2.0, 2.0, mode="commands", garbage=junk, escape=-2)
+    )
+
+
+def test_escape_is_paid_once_from_any_command_prefix_and_garbage_chains(garbage_lm: Scorer):
+    """What the client adds (before alpha): leaving a command prefix for a garbage word
+    costs escape + ln(1 / garbage words) once; more garbage words cost only the latter;
+    command word salad still pays the -10 (log10) back-off."""
+    g = math.log10(1 / 8) * LN10  # the 6 words, "two", "words"
+    for command in COMMANDS:
+        words = tuple(command.split())
+        for n in range(len(words) + 1):
+            base = client_lm_score(garbage_lm, words[:n])
+            left = client_lm_score(garbage_lm, (*words[:n], "cat")) - base
+            assert left == pytest.approx(ESCAPE * LN10 + g, abs=1e-3), (words[:n], left)
+            chain = client_lm_score(garbage_lm, (*words[:n], "cat", "weather", "is"))
+            assert chain - base - left == pytest.approx(2 * g, abs=1e-3)
+    assert client_lm_score(garbage_lm, ("turn", "on", "off")) < OUTSIDE_BACKOFF * LN10
+    assert client_lm_score(garbage_lm, ("turn", "on", "the", "light")) == pytest.approx(
+        math.log(2 / 5) + math.log(1 / 2),
+        abs=1e-3,  # 2 of 5 commands start "turn"
+    )
+    fst = garbage_lm.file.fst
+    assert fst.accepts([ENGLISH.index(c) + 1 for c in "cat "])
+    assert fst.accepts([ENGLISH.index(c) + 1 for c in "words "])
+
+
+def test_no_garbage_builds_the_same_scorer(tmp_path: Path):
+    kenlm_or_skip()
+    plain = build_scorer(COMMANDS, ENGLISH, tmp_path / "a.scorer", mode="commands")
+    empty = build_scorer(COMMANDS, ENGLISH, tmp_path / "b.scorer", mode="commands", garbage=[])
+    assert plain.read_bytes() == empty.read_bytes()
+
+
+def test_our_decoder_answers_garbage_yet_keeps_the_commands(strict: Scorer, garbage_lm: Scorer):
+    """Probabilities spelling a non-command: the strict scorer forces a command (prefix),
+    the garbage path answers what was spelt. A command spelt just as softly still wins."""
+    from decoder_helpers import soft
+
+    from dstorch.decoder import beam_search
+
+    spelt = soft("the weather is nice", p=0.6)
+    assert is_prefix(tuple(beam_search(spelt, ENGLISH, 64, strict)[0].text.split()), COMMANDS)
+    assert beam_search(spelt, ENGLISH, 64, garbage_lm)[0].text == "the weather is nice"
+    for command in COMMANDS:
+        assert beam_search(soft(command, p=0.6), ENGLISH, 64, garbage_lm)[0].text == command

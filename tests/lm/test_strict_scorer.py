@@ -182,3 +182,35 @@ def test_our_decoders_answer_like_the_client_with_the_strict_scorer(
         slow = slow.decode(1)[0]
         assert fast.text == slow.text == ref.text
         assert fast.confidence == pytest.approx(ref.confidence, abs=1e-2)
+
+
+def test_client_answers_garbage_words_with_the_out_of_grammar_path(
+    chatty, scorers, deepspeech_lib, tmp_path
+):
+    """The same chatty model on noise: with the strict scorer every answer is a command
+    (prefix); with the garbage path (frequent English words, escape 0) the client answers
+    words that are no command, and our beam search gives the client's answers."""
+    from dstorch.decoder import beam_search
+    from dstorch.inference.official import OfficialModel
+    from dstorch.prepare.phrases import frequent_words
+
+    garbage = frequent_words("en", 1000)
+    path = build_scorer(
+        COMMANDS, ENGLISH, tmp_path / "g.scorer", 2.0, 2.0, mode="commands", garbage=garbage
+    )
+    clips = noises(np.random.default_rng(3))
+    with OfficialModel(chatty[1], deepspeech_lib) as client:
+        client.enable_scorer(scorers["commands"])
+        strict = [client.stt(pcm) for pcm in clips]
+        client.enable_scorer(path)
+        width = client.beam_width
+        theirs = [client.stt_with_metadata(pcm, 1)[0] for pcm in clips]
+    assert all(is_command_prefix(a) for a in strict), strict
+    outside = [t.text for t in theirs if not is_command_prefix(t.text)]
+    assert len(outside) >= 3, [t.text for t in theirs]
+    assert all(w in garbage for a in outside for w in a.split()), outside
+    lm = Scorer(path)
+    for pcm, ref in zip(clips, theirs, strict=True):
+        ours = beam_search(our_log_probs(chatty[0], pcm), ENGLISH, width, lm)[0]
+        assert ours.text == ref.text
+        assert ours.confidence == pytest.approx(ref.confidence, abs=1e-2)

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 from config_helpers import shipped_config
-from conftest import FIXTURES_DIR, ROOT, random_model
+from conftest import FIXTURES_DIR, ROOT
 
-from dstorch.alphabet import Alphabet
 from dstorch.config import TrainConfig
 from dstorch.decoder import beam_search
 from dstorch.lm.scorer import (
@@ -77,32 +76,6 @@ def test_search_finds_the_better_region():
 
 
 # --- the stage on a checkpointed random model (fast) ---------------------------------------
-
-
-@pytest.fixture
-def checkpointed(tmp_path: Path) -> TrainConfig:
-    """A saved (untrained) model over the fixture clips' alphabet, with a corpus beside it."""
-    alphabet = Alphabet.from_file(CLIPS / "alphabet.txt")
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "lm_corpus.txt").write_text("go\nno\nyes\nstop\ngo stop\n")
-    (data / "alphabet.txt").write_bytes((CLIPS / "alphabet.txt").read_bytes())
-    config = TrainConfig(
-        dev_files=str(CLIPS / "clips.csv"),
-        test_files=str(CLIPS / "clips.csv"),
-        alphabet_config_path=str(data / "alphabet.txt"),
-        checkpoint_dir=str(tmp_path / "ck"),
-        export_dir=str(tmp_path / "model"),
-        export_file_name="m",
-        test_output_file=str(tmp_path / "model" / "report.json"),
-        n_hidden=32,
-        export_beam_width=16,
-        device="cpu",
-    )
-    model = random_model(len(alphabet) + 1, seed=5, n_hidden=32)
-    optimizer = torch.optim.Adam(model.parameters())
-    ckpt.save(config.save_dir, config, alphabet, model, optimizer, ckpt.TrainState(), best=True)
-    return config
 
 
 def test_stage_builds_tunes_and_stores_alpha_beta(checkpointed: TrainConfig):

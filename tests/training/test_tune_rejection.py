@@ -1,0 +1,168 @@
+"""Rejection tuning (escape x alpha/beta on dev positives and negatives) and the gate,
+with real KenLM scorers and our client-parity decoder; then the job's scorer stage with
+dev negatives."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ENGLISH, load_clip
+from decoder_helpers import soft
+
+from dstorch.lm.scorer import Scorer, ScorerError, build_scorer, find_kenlm_bin, read_scorer
+from dstorch.rejection import FALSE_ACCEPT, RIGHT, WRONG, Gate, Tally, gate_path
+from dstorch.training import job, tune
+from dstorch.training.data import Sample
+from dstorch.training.evaluate import Output
+from dstorch.training.search import SEARCH_SPACES, search
+from dstorch.training.tune_rejection import (
+    ESCAPES,
+    DevSet,
+    Point,
+    calibrate_gate,
+    choose,
+    tune_rejection,
+)
+
+COMMANDS = ["go", "stop", "yes", "no", "turn on the light"]
+SAID = ["the cat is here", "we go home", "stop that now", "yes please", "turn on the radio"]
+GARBAGE = ["the", "cat", "is", "here", "we", "go", "home", "that", "now", "please", "radio"]
+
+
+def kenlm_or_skip() -> Path:
+    try:
+        return find_kenlm_bin()
+    except ScorerError as e:
+        pytest.skip(str(e))
+
+
+def tally(right: int, wrong: int, false_accepts: int) -> Tally:
+    """Of 100 positives and 100 negatives."""
+    counts = {RIGHT: right, WRONG: wrong, FALSE_ACCEPT: false_accepts}
+    return Tally({**counts, "rejected": 200 - right - wrong - false_accepts}, 100, 100)
+
+
+def test_choose_fewest_errors_within_two_points_of_the_most_right():
+    strict = Point(None, 2.0, 2.0, tally(90, 8, 80), 0.0)
+    middle = Point(-2.0, 2.5, 1.0, tally(88, 3, 30), 0.2)
+    eager = Point(2.0, 1.0, 0.0, tally(70, 0, 0), 0.5)  # rejects too many commands
+    assert choose([strict, middle, eager]) == middle
+    same = dataclasses.replace(middle, escape=0.0, distance=0.0)
+    assert choose([same, middle]) == middle  # ties: the earlier escape, then the start
+    assert choose([strict]) == strict
+
+
+def output(text: str, index: int) -> Output:
+    """Probabilities spelling `text` softly (P = 0.6 per character) as a dev clip's."""
+    return Output(Sample(Path(f"{index}.wav"), text, [], index), soft(text, p=0.6), 0.0)
+
+
+@pytest.fixture(scope="module")
+def dev() -> DevSet:
+    positives = [output(c, i) for i, c in enumerate(COMMANDS)]
+    negatives = [output(s, 10 + i) for i, s in enumerate(SAID)]
+    return DevSet(positives, negatives, frozenset(COMMANDS))
+
+
+def test_the_garbage_path_wins_where_negatives_spell_other_words(dev: DevSet, tmp_path):
+    """Without the path every negative comes out as some command (prefix): 'we go home'
+    as 'go', 'yes please' as 'yes'. With it they come out as what was spelt, and the
+    commands stay right."""
+    kenlm_or_skip()
+    space = SEARCH_SPACES["commands"]
+
+    def scorer_at(escape):
+        path = tmp_path / f"{escape}.scorer"
+        junk = GARBAGE if escape is not None else []
+        return Scorer(
+            build_scorer(
+                COMMANDS,
+                ENGLISH,
+                path,
+                2.0,
+                2.0,
+                mode="commands",
+                garbage=junk,
+                escape=escape or 0.0,
+            )
+        )
+
+    def run_search(objective, trials):
+        return search(objective, trials, 0, space)
+
+    point, tried = tune_rejection(dev, ENGLISH, scorer_at, run_search, 64, trials=3)
+    assert tried == 3 * len(ESCAPES)
+    assert point.escape is not None
+    assert point.tally.counts[RIGHT] == 5 and point.tally.counts[FALSE_ACCEPT] == 0
+    scorer = scorer_at(point.escape)
+    scorer.alpha, scorer.beta = point.alpha, point.beta
+    gate, before, after = calibrate_gate(dev, ENGLISH, scorer, 64)
+    assert isinstance(gate, Gate) and set(gate.commands) == set(COMMANDS)
+    assert before.counts[RIGHT] == after.counts[RIGHT] == 5
+    notes: list[str] = []
+    written = tune.write_gate(scorer.file.path, ENGLISH, dev, 64, notes)
+    assert written == gate_path(scorer.file.path) and Gate.load(written).commands == gate.commands
+    assert notes[0].startswith(f"gate {gate.measure} >= ") and "5/5 right" in notes[0]
+    positives_only = dataclasses.replace(dev, negatives=[])
+    assert tune.write_gate(scorer.file.path, ENGLISH, positives_only, 64, notes) == written
+
+
+# --- the job's scorer stage with dev negatives ---------------------------------------------
+
+
+def write_wav(path: Path, pcm: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
+
+@pytest.fixture
+def with_negatives(checkpointed, tmp_path: Path):
+    """The checkpointed random model, with noise and silence as dev negatives and garbage
+    words beside the corpus."""
+    data = Path(checkpointed.alphabet_config_path).parent
+    rows = []
+    for name in ("noise", "silence"):
+        write_wav(data / f"{name}.wav", load_clip(name))
+        rows.append(f"{name}.wav,{(data / f'{name}.wav').stat().st_size},")
+    csv = data / "dev_negatives.csv"
+    csv.write_text("wav_filename,wav_filesize,transcript\n" + "\n".join(rows) + "\n")
+    (data / "lm_garbage.txt").write_text("the\nweather\nis\nnice\ngoes\n")
+    return dataclasses.replace(checkpointed, dev_negative_files=str(csv))
+
+
+def test_stage_tunes_the_escape_with_negatives_and_reports_it(with_negatives, capsys):
+    kenlm_or_skip()
+    outcome = tune.run_stage(with_negatives, tune.ScorerSettings(trials=2))
+    tuning = outcome.tuning
+    assert outcome.error is None and tuning is not None
+    assert tuning.escape in ESCAPES and tuning.trials == 2 * len(ESCAPES)
+    assert (tuning.dev_samples, tuning.dev_negatives) == (8, 2)
+    assert sum(tuning.dev_outcomes.values()) == 10
+    parsed = read_scorer(outcome.path)
+    assert (parsed.alpha, parsed.beta) == (outcome.alpha, outcome.beta)
+    garbage_word = [ENGLISH.index(c) + 1 for c in "weather "]
+    assert parsed.fst.accepts(garbage_word) == (tuning.escape is not None)
+    printed = capsys.readouterr().out
+    assert "dev negatives" in printed and "escape" in printed
+    report = job.test_and_report(with_negatives, scorer=outcome)
+    on_disk = json.loads(Path(with_negatives.test_output_file).read_text())
+    assert on_disk["scorer"]["tuning"]["escape"] == tuning.escape == report.scorer.tuning["escape"]
+    assert outcome.gate is None or outcome.gate == gate_path(outcome.path)
+
+
+def test_stage_without_negatives_keeps_todays_scorer(checkpointed):
+    """Garbage words but no dev negatives: no path, alpha/beta tuned on WER as before."""
+    kenlm_or_skip()
+    data = Path(checkpointed.alphabet_config_path).parent
+    (data / "lm_garbage.txt").write_text("the\nweather\n")
+    outcome = tune.run_stage(checkpointed, tune.ScorerSettings(trials=2))
+    assert outcome.tuning.escape is None and outcome.tuning.dev_negatives == 0
+    assert not read_scorer(outcome.path).fst.accepts([ENGLISH.index(c) + 1 for c in "the "])
