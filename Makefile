@@ -144,7 +144,7 @@ bench-vad: ## Voice-activity trim on/off on clips padded with silence or room no
 bench-transfer: ## Base model from make pretrain, fine-tuned vs from scratch on 3 takes per command
 	$(PYTHON) scripts/bench_transfer.py
 
-example-data: ## Regenerate the example recordings and commands.csv (FORCE=yes over your own)
+example-data: ## Regenerate the example recordings and commands.csv (EXAMPLE=confusable: one-word-apart commands; FORCE=yes over your own)
 	$(PYTHON) scripts/make_example_data.py
 
 clean: ## Remove DATA_DIR, run state, checkpoints and volumes (never ORIGINAL_DIR or MODELS_DIR)
