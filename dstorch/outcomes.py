@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dstorch.rejection import FALSE_ACCEPT, RIGHT, WRONG, Candidate, Gate, normalise, outcome
-from dstorch.training.evaluate import edit_distance
+from dstorch.training.evaluate import ActingReport, ClipCandidates, edit_distance
 
 SECONDS_PER_HOUR = 3600.0
 PAIR_CHARS = 2  # commands this many letters apart (or one word) are a confusable pair
@@ -33,6 +33,34 @@ class Judged:
     answer: str | None
     seconds: float
     said: str = ""
+
+
+def candidates_of(clip: ClipCandidates) -> list[Candidate]:
+    """A reported clip's candidates, best first (a score that was not finite: -inf)."""
+    return [Candidate(t, -math.inf if s is None else s) for t, s in clip.candidates]
+
+
+def report_gate(report: ActingReport) -> Gate | None:
+    """The gate recorded in an acting report, or None."""
+    if not report.gate:
+        return None
+    g = report.gate
+    return Gate(g["measure"], g["threshold"], g["num_results"], tuple(g["commands"]))
+
+
+def judge_clips(clips: Sequence[ClipCandidates], gate: Gate | None = None) -> list[Judged]:
+    """What a device does with each reported clip: act on the top candidate, or on what
+    `gate` lets through."""
+    out = []
+    for clip in clips:
+        candidates = candidates_of(clip)
+        if gate is not None:
+            answer = gate.command(candidates, clip.seconds)
+        else:
+            answer = candidates[0].text if candidates else ""
+        expected = None if clip.negative else clip.reference
+        out.append(Judged(expected, answer, clip.seconds, said=clip.reference))
+    return out
 
 
 def negative_kind(said: str, commands: Collection[str]) -> str:
