@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from dstorch.rejection import FALSE_ACCEPT, RIGHT, WRONG, Candidate, Gate, normalise, outcome
 from dstorch.training.evaluate import ActingReport, ClipCandidates, edit_distance
 
+NO_GATE, GATED = "off", "on"  # acting on the top candidate as it is, or through the gate
 SECONDS_PER_HOUR = 3600.0
 PAIR_CHARS = 2  # commands this many letters apart (or one word) are a confusable pair
 SILENCE, NEAR_MISS, SPEECH = "silence or noise", "near miss", "other speech"
@@ -209,13 +210,25 @@ def scored(
     )
 
 
+def point_at(clips: Sequence[Scored], threshold: float) -> dict:
+    """The shares a gate at `threshold` leaves: command clips answered right, negatives
+    accepted (None: no clips of that kind)."""
+    positives = sum(not c.negative for c in clips)
+    negatives = sum(c.negative for c in clips)
+    kept = [c for c in clips if (c.right or c.false_accept) and c.score >= threshold]
+    right, accepted = sum(c.right for c in kept), sum(c.false_accept for c in kept)
+    return {
+        "threshold": threshold if math.isfinite(threshold) else None,
+        "right_share": right / positives if positives else None,
+        "false_accept_share": accepted / negatives if negatives else None,
+    }
+
+
 def tradeoff(clips: Sequence[Scored]) -> list[dict]:
     """As the gate's threshold rises through the scores: the share of command clips still
     answered right, and of negatives still accepted. The first point (threshold None) is
     no gate at all: everything the scorer says is acted on. A clip scoring +inf (a margin
     with no other candidate) passes every threshold."""
-    positives = sum(not c.negative for c in clips)
-    negatives = sum(c.negative for c in clips)
     acted = [c for c in clips if c.right or c.false_accept]
     thresholds = sorted({c.score for c in acted if math.isfinite(c.score)})
     if len(thresholds) > MAX_CURVE_POINTS:  # evenly spaced ranks keep the curve's shape
@@ -223,17 +236,8 @@ def tradeoff(clips: Sequence[Scored]) -> list[dict]:
         thresholds = [thresholds[int(i * step)] for i in range(MAX_CURVE_POINTS)]
     points: list[dict] = []
     for threshold in [-math.inf, *thresholds]:
-        kept = [c for c in acted if c.score >= threshold]
-        point = {
-            "threshold": threshold if math.isfinite(threshold) else None,
-            "right_share": sum(c.right for c in kept) / positives if positives else None,
-            "false_accept_share": (
-                sum(c.false_accept for c in kept) / negatives if negatives else None
-            ),
-        }
-        same = points and all(
-            points[-1][k] == point[k] for k in ("right_share", "false_accept_share")
-        )
-        if not same:  # a threshold that changes nothing is no point on the curve
-            points.append(point)
+        point = point_at(clips, threshold)
+        figures = ("right_share", "false_accept_share")
+        if not points or any(points[-1][k] != point[k] for k in figures):
+            points.append(point)  # a threshold that changes nothing is no point on the curve
     return points

@@ -18,10 +18,9 @@ import numpy as np
 from dstorch.augment.dsp import SAMPLE_RATE
 from dstorch.inference.official import OfficialModel
 from dstorch.inference.transcribe import read_audio
-from dstorch.outcomes import NEGATIVE_KINDS, Judged, Tally, tally
+from dstorch.outcomes import GATED, NEGATIVE_KINDS, NO_GATE, Judged, Tally, tally
 from dstorch.rejection import Candidate, Gate, gate_path, normalise
 
-NO_GATE, GATED = "off", "on"
 PROJECT = "project"  # key of the project scorer (the job's, LM_MODE) in the bench's files
 CONFUSIONS_SHOWN = 3  # per row: the commands most often taken for another
 

@@ -66,3 +66,5 @@ def test_acting_section_holds_every_clip_with_candidates_and_the_gate(tmp_path, 
     noise = acting.clips[-1]
     assert noise.reference == "" and 1.5 <= noise.seconds <= 3.0
     assert all(1 <= len(c.candidates) <= 3 for c in acting.clips)
+    html = (tmp_path / "model" / "report.html").read_text()
+    assert "<h2>Acting on commands</h2>" in html and "report-tradeoff.png" not in html  # embedded
