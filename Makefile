@@ -134,7 +134,7 @@ bench-import: ## Import throughput (files/s) on 1,000-clip FLAC and MP3 trees, 1
 bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; resume and verify
 	$(PYTHON) scripts/bench_faults.py
 
-bench-generalisation: ## Accuracy on a held-out engine's voices, clean and in a noisy room, each lever on/off, official client (SEEDS=1,2,3: mean and spread)
+bench-generalisation: ## Accuracy and acting (right/wrong/rejected, false accepts) on a held-out engine's voices, clean and in a noisy room, each lever on/off, official client (SEEDS=1,2,3: mean and spread; EXAMPLE=confusable)
 	$(PYTHON) scripts/bench_generalisation.py
 
 bench-vad: ## Voice-activity trim on/off on clips padded with silence or room noise, official client (MODEL=x.pbmm SCORER=x.scorer)
@@ -144,7 +144,7 @@ bench-vad: ## Voice-activity trim on/off on clips padded with silence or room no
 bench-transfer: ## Base model from make pretrain, fine-tuned vs from scratch on 3 takes per command
 	$(PYTHON) scripts/bench_transfer.py
 
-example-data: ## Regenerate the example recordings and commands.csv (FORCE=yes over your own)
+example-data: ## Regenerate the example recordings and commands.csv (EXAMPLE=confusable: one-word-apart commands; FORCE=yes over your own)
 	$(PYTHON) scripts/make_example_data.py
 
 clean: ## Remove DATA_DIR, run state, checkpoints and volumes (never ORIGINAL_DIR or MODELS_DIR)

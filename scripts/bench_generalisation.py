@@ -6,13 +6,27 @@ run. Each held-out engine is rotated in turn. Settings come from configuration.e
 
 The example recordings are espeak-ng voices, so on the example data espeak-ng cannot be
 held out: the default rotates flite and festival.
+
+Two tables per run: exact transcripts per scorer, and acting with the project scorer
+(right / wrong command / rejected, false accepts on speech that is no command and noise,
+without and with the gate). `--example confusable` (`make bench-generalisation
+EXAMPLE=confusable`) runs on the example set of commands one word apart instead of the
+project's own, in a project folder under --out.
 """
 
 import argparse
 import os
 from pathlib import Path
 
-from dstorch.bench.experiment import VARIANTS, format_outcomes, format_summary, holdout_run
+from dstorch.bench.acting import format_acting, format_acting_summary
+from dstorch.bench.experiment import (
+    VARIANTS,
+    Results,
+    example_project,
+    format_outcomes,
+    format_summary,
+    holdout_run,
+)
 from dstorch.config import ENV_PREFIX
 from dstorch.inference.official import fetch_library, load_library
 
@@ -30,19 +44,30 @@ def main() -> None:
         default=os.environ.get(f"{ENV_PREFIX}SEEDS", ""),  # `make bench-generalisation SEEDS=1,2`
         help="RANDOM_SEEDs to train each variant with, comma-separated; empty: RANDOM_SEED",
     )
+    parser.add_argument(
+        "--example",
+        default=os.environ.get(f"{ENV_PREFIX}EXAMPLE", ""),  # make ... EXAMPLE=confusable
+        help="run on this example command set (simple, confusable) instead of --root's data",
+    )
     args = parser.parse_args()
     load_library(fetch_library(args.root / "build" / "deepspeech-0.9.3"))
     variants = [v for v in VARIANTS if v.name in args.variants.split(",")]
     overrides = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
-    overrides.pop(f"{ENV_PREFIX}SEEDS", None)  # the bench's, not a configuration.env key
+    for key in ("SEEDS", "EXAMPLE"):  # the bench's, not configuration.env keys
+        overrides.pop(f"{ENV_PREFIX}{key}", None)
     seeds = [s for s in args.seeds.split(",") if s] or [None]
-    outcomes = []
+    root = example_project(args.root, args.out, args.example) if args.example else args.root
+    base = args.out / args.example if args.example else args.out  # runs of another set apart
+    results = Results()
     for engine in args.holdout.split(","):
         for seed in seeds:
-            out = args.out / engine if seed is None else args.out / engine / f"seed-{seed}"
+            out = base / engine if seed is None else base / engine / f"seed-{seed}"
             seeded = overrides if seed is None else {**overrides, f"{ENV_PREFIX}RANDOM_SEED": seed}
-            outcomes += holdout_run(args.root, out, engine, variants, seeded, args.clips)
-    print(format_outcomes(outcomes) if len(seeds) == 1 else format_summary(outcomes))
+            results += holdout_run(root, out, engine, variants, seeded, args.clips)
+    if len(seeds) == 1:
+        print(format_outcomes(results.outcomes) + "\n\n" + format_acting(results.acting))
+    else:
+        print(format_summary(results.outcomes) + "\n\n" + format_acting_summary(results.acting))
 
 
 if __name__ == "__main__":

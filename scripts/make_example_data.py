@@ -5,7 +5,10 @@ Refuses to write over recordings or a commands.csv that are not the shipped exam
 git does not track, or tracked files that were changed) unless given --force (or
 `make example-data FORCE=yes`).
 
-Usage: python scripts/make_example_data.py [--root DIR] [--voices N] [--force]
+--example picks the command set (dstorch/prepare/example_data.py EXAMPLES): "simple", the
+shipped one, or "confusable" (`make example-data EXAMPLE=confusable`).
+
+Usage: python scripts/make_example_data.py [--root DIR] [--voices N] [--example NAME] [--force]
 """
 
 from __future__ import annotations
@@ -19,12 +22,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from dstorch.config import ENV_PREFIX, ConfigError, parse_bool  # noqa: E402
-from dstorch.prepare.example_data import VOICES, make_example_data  # noqa: E402
+from dstorch.prepare.example_data import (  # noqa: E402
+    EXAMPLES,
+    SIMPLE,
+    VOICES,
+    example_commands,
+    is_example,
+    make_example_data,
+)
 
 
 def users_files(root: Path, language: str = "en") -> list[str]:
     """Files the generator would overwrite or mix with that are not the shipped example:
-    untracked or modified in git, or every existing file where `root` is not a checkout."""
+    untracked or modified in git, or every existing file where `root` is not a checkout;
+    either way, never a file an example set writes."""
     targets = [p for p in (root / "commands.csv", root / "original" / language) if p.exists()]
     if not targets:
         return []
@@ -35,10 +46,17 @@ def users_files(root: Path, language: str = "en") -> list[str]:
         text=True,
     )
     if status.returncode == 0:
-        return [line[3:] for line in status.stdout.splitlines()]
+        # Another example set's files (`EXAMPLE=confusable` before) are the generator's own:
+        # an untracked take of an example voice, or a commands.csv of an example set.
+        changed = [(line[:2], line[3:]) for line in status.stdout.splitlines()]
+        return [
+            name
+            for state, name in changed
+            if not (is_example(root / name) and (state == "??" or name == "commands.csv"))
+        ]
     folder = root / "original" / language
     files = sorted(folder.rglob("*")) if folder.is_dir() else []
-    return [str(p) for p in [root / "commands.csv", *files] if p.is_file()]
+    return [str(p) for p in [root / "commands.csv", *files] if p.is_file() and not is_example(p)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent))
     parser.add_argument("--voices", type=int, default=len(VOICES))
     parser.add_argument("--force", action="store_true", help="write over your own files too")
+    parser.add_argument(
+        "--example",
+        default=os.environ.get(ENV_PREFIX + "EXAMPLE") or SIMPLE,  # make example-data EXAMPLE=
+        help=f"the command set: {', '.join(EXAMPLES)}",
+    )
     args = parser.parse_args(argv)
     root = Path(args.root)
+    try:
+        commands = example_commands(args.example)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         force = args.force or parse_bool("FORCE", os.environ.get(ENV_PREFIX + "FORCE", "no"))
     except ConfigError as e:
@@ -63,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        files = make_example_data(root, voices=args.voices)
+        files = make_example_data(root, commands, voices=args.voices)
     except (RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(
         f"wrote {len(files)} recordings to {Path(root, 'original', 'en')} "
-        f"and {Path(root, 'commands.csv')}"
+        f"and {Path(root, 'commands.csv')} (example {args.example!r})"
     )
     return 0
 

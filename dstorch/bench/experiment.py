@@ -17,26 +17,42 @@ strict scorer): the ceiling the client's strict scorer should come near. "Seen" 
 new takes (other rates and pitches) of voices from the engines in training. Every set is
 judged clean and in CONDITIONS: each clip in a simulated room with noise at 20, 10 and 5 dB
 SNR, from rooms and babble of other seeds than training's (augment.environment.EVAL_SEED).
+
+Exact transcripts are not what a device does with them: with the project scorer, with and
+without the confidence gate, each model is also judged on acting (dstorch.bench.acting):
+right / wrong command / rejected, and false accepts on speech that is no command and on
+noise (dstorch.bench.negatives). `example_project` runs it all on another example command
+set (`--example confusable`: commands one word apart, where acting goes wrong).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from dstorch.augment import Augmenter, parse_augmentations, quantize, rng_for, split_specs
+from dstorch.augment import (
+    Augmenter,
+    cache,
+    parse_augmentations,
+    quantize,
+    rng_for,
+    split_specs,
+)
 from dstorch.augment.dsp import SAMPLE_RATE, load_audio
 from dstorch.augment.environment import EVAL_SEED, condition_name, condition_specs
+from dstorch.bench.acting import PROJECT, Acting, format_acting, judge_acting
+from dstorch.bench.negatives import negatives as make_negatives
 from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig
 from dstorch.fs import atomic_target
 from dstorch.inference.official import OfficialModel
 from dstorch.inference.transcribe import Transcriber, read_audio
 from dstorch.prepare import prepare
+from dstorch.prepare.example_data import SIMPLE, example_commands, make_example_data
 from dstorch.prepare.sources import read_commands
 from dstorch.prepare.synthetic import ENGINES, render
 from dstorch.training import job
@@ -89,6 +105,33 @@ class Outcome:
     seed: int = 0  # RANDOM_SEED of the training run
 
 
+@dataclass
+class Results:
+    """A bench run's rows: exact transcripts per scorer, and acting with the project scorer."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    acting: list[Acting] = field(default_factory=list)
+
+    def __iadd__(self, other: Results) -> Results:
+        self.outcomes += other.outcomes
+        self.acting += other.acting
+        return self
+
+
+def example_project(root: Path, out: Path, example: str) -> Path:
+    """A project folder out/example-<name> with that example set (commands.csv and
+    original/en, made once) and root's configuration.env; root itself for SIMPLE."""
+    if example == SIMPLE:
+        return root
+    commands = example_commands(example)
+    project = out / f"example-{example}"
+    made = project / "original" / "en"
+    if not (project / "commands.csv").is_file() or not made.is_dir():
+        make_example_data(project, commands)
+    shutil.copy(root / "configuration.env", project / "configuration.env")
+    return project
+
+
 def installed_engines(language: str) -> list[str]:
     engines = [cls() for cls in ENGINES]
     return [e.name for e in engines if e.installed() and e.voices(language)]
@@ -138,6 +181,7 @@ def train(config: PipelineConfig, root: Path, out: Path) -> dict[str, Path | Non
     job.run(train_config, project)
     scorer = model_dir / f"{config.model_name}.scorer"  # the job's tuned project scorer
     scorers: dict[str, Path | None] = {"none": None, project.mode: scorer}
+    scorers[PROJECT] = scorer if scorer.is_file() else None
     for mode in (LM_OPEN, LM_COMMANDS):
         if mode == project.mode:
             scorers[mode] = scorer if scorer.is_file() else None
@@ -200,9 +244,11 @@ def holdout_run(
     overrides: dict | None = None,
     per_command: int = 6,
     conditions: tuple[float | None, ...] = CONDITIONS,
-) -> list[Outcome]:
+) -> Results:
     """Train every variant without `holdout`'s voices; judge on them and on seen engines,
-    in each of `conditions` (None: clean, else room + noise at that SNR)."""
+    in each of `conditions` (None: clean, else room + noise at that SNR): exact transcripts
+    per scorer, and acting on the answers with the project scorer (negatives spoken by
+    `holdout`'s voices)."""
     overrides = dict(overrides or {})
     config = PipelineConfig.load(root / "configuration.env", overrides, root=root)
     seed = config.random_seed
@@ -214,20 +260,27 @@ def holdout_run(
     clips = out / "clips"
     unseen = render(holdout, commands, clips, config.language, per_command, CLIP_SEED)
     seen = render(",".join(trained), commands, clips, config.language, per_command, CLIP_SEED)
-    outcomes = []
+    sentences = sorted(set(commands.values()))
+    cache.use_data_dir(out)  # the evaluation babble of the noise clips is kept there
+    negatives = make_negatives(holdout, sentences, out / "negatives", config.language, CLIP_SEED)
+    results = Results()
     for variant in variants:
         folder = out / f"without-{holdout}" / variant.name.strip("+ ").replace(" ", "-")
         shutil.rmtree(folder, ignore_errors=True)
         cfg = variant_config(root, folder, variant, trained, overrides)
         files = train(cfg, root, folder)
         for snr in conditions:
-            test_sets = (in_condition(clips, out / "noisy", snr) for clips in (unseen, seen))
-            for scorer, (u, s) in judge(files, *test_sets).items():
-                condition = condition_name(snr)
+            condition = condition_name(snr)
+            sets = [in_condition(c, out / "noisy", snr) for c in (unseen, seen, negatives)]
+            for scorer, (u, s) in judge(files, sets[0], sets[1]).items():
                 row = Outcome(holdout, variant.name, scorer, u, s, len(unseen), condition, seed)
-                outcomes.append(row)
+                results.outcomes.append(row)
                 print(format_outcomes([row], header=False), flush=True)
-    return outcomes
+            for gate, (u, s) in judge_acting(files, *sets, sentences).items():
+                acting = Acting(holdout, variant.name, condition, cfg.scorer_mode, gate, u, s, seed)
+                results.acting.append(acting)
+                print(format_acting([acting], header=False), flush=True)
+    return results
 
 
 def format_outcomes(outcomes: list[Outcome], header: bool = True) -> str:

@@ -1,5 +1,9 @@
 """Example recordings: a few English commands spoken by synthetic espeak-ng voices.
 
+Two sets (EXAMPLES): "simple", the shipped example, whose commands share no words, and
+"confusable", built around commands one word or one sound apart, where a model that only
+matches command shapes acts on the wrong one (`make example-data EXAMPLE=confusable`).
+
 The output follows the recipe's layout (original/<lang>/shapes_<speaker>_2_3_000000_<id>_
 <take>.wav plus commands.csv), so the whole pipeline can be tried before recording anything.
 espeak-ng and sox are deterministic, so the files are byte-identical on every run.
@@ -26,6 +30,24 @@ COMMANDS = {
     "5": "what time is it",
     "6": "open the door",
 }
+# Pairs a device must tell apart: on/off and open/close one word apart, a wake word with
+# and without its prefix, two names one sound apart, up/down.
+CONFUSABLE = {
+    "1": "turn on the light",
+    "2": "turn off the light",
+    "3": "open the door",
+    "4": "close the door",
+    "5": "ok mirror",
+    "6": "hello mirror",
+    "7": "mirror",
+    "8": "mirror off",
+    "9": "call mark",
+    "10": "call mike",
+    "11": "volume up",
+    "12": "volume down",
+}
+SIMPLE = "simple"
+EXAMPLES = {SIMPLE: COMMANDS, "confusable": CONFUSABLE}
 # (espeak-ng voice, variant): accents x voice qualities, so speakers really differ.
 VOICES = [
     ("en", "m1"),
@@ -56,6 +78,13 @@ def voice_specs(count: int = len(VOICES), seed: int = 4568) -> list[dict]:
         spec["speaker"] = hashlib.md5(key.encode()).hexdigest()  # name only, not security
         specs.append(spec)
     return specs
+
+
+def example_commands(name: str) -> dict[str, str]:
+    """The command set called `name` (a key of EXAMPLES); a clear error for another."""
+    if name not in EXAMPLES:
+        raise ValueError(f"unknown example {name!r}; use one of: {', '.join(EXAMPLES)}")
+    return EXAMPLES[name]
 
 
 def _speak(spec: dict, text: str, out: Path, scratch: Path) -> None:
@@ -125,12 +154,44 @@ def make_example_data(
     folder = Path(root, "original", language)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    specs = voice_specs(voices, seed)
     with tempfile.TemporaryDirectory() as scratch:
-        for spec in voice_specs(voices, seed):
+        for spec in specs:
             for key, text in commands.items():
-                out = folder / f"shapes_{spec['speaker']}_2_3_000000_{key}_001.wav"
+                out = folder / _take_name(spec["speaker"], key)
                 _speak(spec, text, out, Path(scratch))
                 written.append(out)
-    rows = [f"id,{language}"] + [f"{key},{text}" for key, text in commands.items()]
-    atomic_write(Path(root, "commands.csv"), "\n".join(rows) + "\n")
+    _remove_stale(folder, specs, set(written))
+    atomic_write(Path(root, "commands.csv"), commands_csv(commands, language))
     return written
+
+
+def commands_csv(commands: dict[str, str], language: str = "en") -> str:
+    """The text of an example's commands.csv."""
+    rows = [f"id,{language}"] + [f"{key},{text}" for key, text in commands.items()]
+    return "\n".join(rows) + "\n"
+
+
+def _take_name(speaker: str, key: str) -> str:
+    return f"shapes_{speaker}_2_3_000000_{key}_001.wav"
+
+
+def is_example(path: Path, language: str = "en") -> bool:
+    """Whether `path` is a file some example set writes (a take of an example voice, or
+    an example's commands.csv unchanged): switching sets overwrites none of the user's."""
+    path = Path(path)
+    if path.name == "commands.csv":
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        return any(text == commands_csv(c, language) for c in EXAMPLES.values())
+    keys = {key for commands in EXAMPLES.values() for key in commands}
+    names = {_take_name(spec["speaker"], key) for spec in voice_specs() for key in keys}
+    return path.name in names
+
+
+def _remove_stale(folder: Path, specs: list[dict], written: set[Path]) -> None:
+    """Remove the example voices' takes of commands another set had: switching sets must
+    not leave recordings of commands commands.csv no longer has."""
+    for spec in specs:
+        for path in folder.glob(f"shapes_{spec['speaker']}_2_3_000000_*_001.wav"):
+            if path not in written:
+                path.unlink()

@@ -12,6 +12,7 @@ import datetime
 from dataclasses import replace
 from pathlib import Path
 
+from dstorch.report.acting import acting_analysis, acting_summary
 from dstorch.report.analysis import (
     clean_history,
     commands_of,
@@ -61,6 +62,7 @@ def analyze(report: TestReport, history: list[dict], registry: Path | None = Non
         "worst": worst_samples(decoded, speakers),
         "scorer": _scorer_facts(scorer),
         "noisy": noisy_rows(report, speakers, speaker_rows),
+        "acting": acting_analysis(report),
         "training": training(history),
         "history": clean_history(history),
         "notes": notes,
@@ -123,12 +125,15 @@ def _plots(analysis: dict, out_dir: Path) -> dict[str, str]:
 
 
 def summary_lines(analysis: dict, model_name: str) -> list[str]:
-    """Five lines for the terminal: test size, both decoders, weakest spots, training."""
+    """Five lines for the terminal: test size, both decoders, weakest spots, training;
+    a sixth on acting (false accepts) where the test had negatives."""
     n_commands = len(analysis["commands"])
     lines = [f"{model_name}: {analysis['samples']} test samples, {n_commands} commands"]
     for decoder in ("no_scorer", "scorer"):
         lines.append(f"  {LABELS[decoder]}: {_figures(analysis['headline'].get(decoder))}")
     lines.append("  " + _weakest(analysis))
+    if analysis.get("acting"):
+        lines.append("  " + acting_summary(analysis["acting"]))
     train = analysis["training"]
     best = train["best_dev_loss"]
     where = "n/a" if best is None else f"{best:.4f} at epoch {train['best_epoch']}"

@@ -6,6 +6,7 @@ import base64
 from html import escape
 from pathlib import Path
 
+from dstorch.outcomes import GATED, NEGATIVE_KINDS, NO_GATE
 from dstorch.report.plots import LABELS
 
 STYLE = """
@@ -140,6 +141,92 @@ def _noisy(analysis: dict) -> str:
     return note + _table(header, rows, {2, 3, 4, 5})
 
 
+GATE_LABELS = {NO_GATE: "no gate", GATED: "through the gate"}
+
+
+def _acting(analysis: dict, out_dir: Path) -> str:
+    """What a device does: outcomes on commands and false accepts on negatives per gate
+    setting, the trade-off plot, and the confusable pairs."""
+    acting = analysis.get("acting")
+    if not acting:
+        return (
+            "<p>No negatives were tested (GENERAL_SENTENCES and NEAR_MISSES are 0): how often "
+            "the model acts on speech that is no command is unknown.</p>"
+        )
+    header, rows = _acting_rows(acting["outcomes"])
+    gate = acting["gate"]
+    about = (
+        f"Gate: {gate['measure'].replace('_', ' ')} ≥ {gate['threshold']:.3g}, from the best "
+        f"{gate['num_results']} candidates."
+        if gate
+        else "No gate file beside the model: every command the decoder answers is acted on."
+    )
+    taken = acting["outcomes"][acting["deployed"]]["confusion"]
+    confused = ", ".join(f"“{c['said']}” as “{c['taken']}” ×{c['clips']}" for c in taken)
+    return (
+        f"<p>Decoded {escape(LABELS[acting['decoder']])}. A wrong command is a wrong action; a "
+        f"negative (speech that is no command, noise) answered with a command is a false "
+        f"accept. {escape(about)}</p>"
+        + _table(header, rows, set(range(1, len(header))))
+        + f"<p>Commands taken for others: {escape(confused or 'none')}.</p>"
+        + _image(out_dir, analysis["plots"].get("tradeoff"), "gate trade-off")
+        + _pairs(acting["pairs"])
+    )
+
+
+def _acting_rows(outcomes: dict) -> tuple[list[str], list[list]]:
+    """The outcomes table: one row per gate setting."""
+    header = [
+        "gate",
+        "commands",
+        "right",
+        "wrong command",
+        "rejected",
+        "negatives",
+        "false accepts",
+        "per hour",
+        *(f"false accepts: {k}" for k in NEGATIVE_KINDS),
+    ]
+    rows = []
+    for setting, t in outcomes.items():
+        per_hour = t["false_accepts_per_hour"]
+        kinds = [
+            f"{t['by_kind'][k]['false_accepts']} of {t['by_kind'][k]['clips']}"
+            if k in t["by_kind"]
+            else "n/a"
+            for k in NEGATIVE_KINDS
+        ]
+        rows.append(
+            [
+                GATE_LABELS[setting],
+                t["commands"],
+                pct(t["right_share"]),
+                pct(t["wrong_share"]),
+                pct(t["rejected_share"]),
+                t["negatives"],
+                pct(t["false_accept_share"]),
+                num(per_hour, 0),
+                *kinds,
+            ]
+        )
+    return header, rows
+
+
+def _pairs(pairs: dict[str, list[dict]]) -> str:
+    """Per confusable pair, how often each command was taken for the other, per gate
+    setting (the rows of each setting are the same pairs in the same order)."""
+    settings = list(pairs)
+    if not pairs[settings[0]]:
+        return "<p>No two commands are one word or a couple of letters apart.</p>"
+    header = ["command A", "command B", "A clips", "B clips"]
+    header += [f"{d} ({GATE_LABELS[s]})" for s in settings for d in ("A as B", "B as A")]
+    rows = []
+    for i, first in enumerate(pairs[settings[0]]):
+        row = [first["a"], first["b"], first["a_clips"], first["b_clips"]]
+        rows.append(row + [pairs[s][i][k] for s in settings for k in ("a_as_b", "b_as_a")])
+    return "<h3>Confusable pairs</h3>" + _table(header, rows, set(range(2, len(header))))
+
+
 def _heard(text: str | None) -> str:
     """What a decoder produced; an empty transcript would otherwise be an invisible cell."""
     return "" if text is None else text or "(nothing)"
@@ -189,6 +276,8 @@ def render(analysis: dict, out_dir: Path, title: str) -> str:
             _speakers(analysis),
             "<h2>In a noisy room</h2>",
             _noisy(analysis),
+            "<h2>Acting on commands</h2>",
+            _acting(analysis, out_dir),
             "<h2>Worst samples</h2>",
             _worst(analysis),
         ]

@@ -1,4 +1,5 @@
-"""The report's PNG figures: loss curves, confusion heatmap, per-command accuracy.
+"""The report's PNG figures: loss curves, confusion heatmap, per-command accuracy, and the
+gate's trade-off between commands kept and false accepts.
 
 matplotlib's object API with the Agg canvas is used rather than pyplot: it needs no
 display, changes no global backend, and leaks no figures when called many times.
@@ -13,7 +14,13 @@ from dstorch.fs import atomic_write
 LOSS_PNG = "report-loss.png"
 CONFUSION_PNG = "report-confusion.png"
 ACCURACY_PNG = "report-accuracy.png"
-PNGS = {"loss": LOSS_PNG, "confusion": CONFUSION_PNG, "accuracy": ACCURACY_PNG}
+TRADEOFF_PNG = "report-tradeoff.png"
+PNGS = {
+    "loss": LOSS_PNG,
+    "confusion": CONFUSION_PNG,
+    "accuracy": ACCURACY_PNG,
+    "tradeoff": TRADEOFF_PNG,
+}
 DPI = 100
 MAX_INCHES = 24.0  # past this, many commands shrink the labels instead of the page growing
 LABELS = {"no_scorer": "without scorer", "scorer": "with scorer"}
@@ -124,6 +131,39 @@ def accuracy_plot(rows: list[dict], decoders: list[str], path: Path) -> Path | N
     return _save(figure, path)
 
 
+def tradeoff_plot(curve: dict, path: Path) -> Path | None:
+    """Right commands kept against false accepts as the gate's threshold rises, the
+    exported gate's point marked: where on the curve the device sits."""
+    points = [p for p in curve["points"] if p["right_share"] is not None]
+    if not points or points[0]["false_accept_share"] is None:
+        return None
+    figure = _figure(6.5, 4.5)
+    ax = figure.add_subplot()
+    x = [100 * p["false_accept_share"] for p in points]
+    y = [100 * p["right_share"] for p in points]
+    ax.plot(x, y, marker="o" if len(points) < 40 else None, label="threshold moving")
+    ax.plot(x[:1], y[:1], "s", color="tab:gray", label="no gate")
+    chosen = curve.get("gate_point")
+    if chosen is not None:
+        threshold = curve["threshold"]
+        ax.plot(
+            [100 * chosen["false_accept_share"]],
+            [100 * chosen["right_share"]],
+            "*",
+            markersize=14,
+            color="tab:red",
+            label=f"exported gate ({threshold:.3g})",
+        )
+    ax.set_xlabel("negatives accepted as a command (%)")
+    ax.set_ylabel("commands answered right (%)")
+    ax.set_xlim(-2, 102)
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(f"Gate trade-off ({curve['measure'].replace('_', ' ')})")
+    return _save(figure, path)
+
+
 def _short(text: str, limit: int = 40) -> str:
     """Cut the middle, not the end: commands often differ only in their last words."""
     if len(text) <= limit:
@@ -141,6 +181,9 @@ def write_plots(analysis: dict, history: list[dict], out_dir: Path) -> dict[str,
         if analysis["samples"]
         else None,
         "accuracy": accuracy_plot(analysis["commands"], decoders, out_dir / ACCURACY_PNG),
+        "tradeoff": tradeoff_plot(acting["tradeoff"], out_dir / TRADEOFF_PNG)
+        if (acting := analysis.get("acting"))
+        else None,
     }
     for kind, path in written.items():
         if path is None:  # a plot from an earlier build would describe another run

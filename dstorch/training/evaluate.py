@@ -281,6 +281,54 @@ class NoisyFigures:
 
 
 @dataclass
+class ClipCandidates:
+    """One clip as a device hears it: what was said (`reference`, "" for nothing; a
+    negative is no command), how long, and the decoder's best candidates [text, score]."""
+
+    wav: str
+    reference: str
+    negative: bool
+    seconds: float
+    candidates: list[tuple[str, float | None]]  # best first; None: a score that was not finite
+
+
+@dataclass
+class ActingReport:
+    """report.json's "acting" section (with TEST_NEGATIVE_FILES): the test commands and
+    negatives decoded by `decoder` ("scorer" or "no_scorer"), each with its candidates, so
+    dstorch.report can count outcomes and draw the gate's trade-off; `gate` is the gate
+    file's content where one was exported beside the model."""
+
+    decoder: str
+    commands: list[str]
+    clips: list[ClipCandidates] = field(default_factory=list)
+    gate: dict | None = None
+
+    def to_json(self) -> dict:
+        clips = [
+            asdict(c) | {"candidates": [[t, finite_or_none(s)] for t, s in c.candidates]}
+            for c in self.clips
+        ]
+        return {"decoder": self.decoder, "commands": self.commands, "gate": self.gate} | {
+            "clips": clips
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> ActingReport:
+        clips = [
+            ClipCandidates(
+                c["wav"],
+                c["reference"],
+                bool(c["negative"]),
+                float(c["seconds"]),
+                [(str(t), s) for t, s in c["candidates"]],
+            )
+            for c in data.get("clips") or []
+        ]
+        return cls(data["decoder"], list(data["commands"]), clips, data.get("gate"))
+
+
+@dataclass
 class TestReport:
     """report.json: the test set decoded without a scorer (greedy, or the given decoder)
     and, when the job built one, with the scorer; `analysis` is added by dstorch.report.
@@ -296,6 +344,7 @@ class TestReport:
     analysis: dict | None = None
     started_from: str | None = None  # the pretrained model training started from, or scratch
     noisy: list[NoisyFigures] = field(default_factory=list)  # dstorch.training.noisy
+    acting: ActingReport | None = None  # dstorch.training.acting
 
     def to_json(self) -> dict:
         out = self.figures.to_json()
@@ -306,6 +355,8 @@ class TestReport:
             out["scorer"] = self.scorer.to_json()
         if self.noisy:
             out["noisy"] = [condition.to_json() for condition in self.noisy]
+        if self.acting is not None:
+            out["acting"] = self.acting.to_json()
         if self.analysis is not None:
             out["analysis"] = self.analysis
         return out
@@ -319,6 +370,7 @@ class TestReport:
             analysis=data.get("analysis"),
             started_from=data.get("started_from"),
             noisy=[NoisyFigures.from_json(c) for c in data.get("noisy") or []],
+            acting=ActingReport.from_json(data["acting"]) if data.get("acting") else None,
         )
 
     def write(self, path: str | Path) -> Path:

@@ -35,6 +35,7 @@ from dstorch.fs import (
 )
 from dstorch.lm.scorer import Scorer, ScorerError
 from dstorch.training import checkpoint as ckpt
+from dstorch.training.acting import acting_report
 from dstorch.training.data import FeatureCache, read_csvs
 from dstorch.training.distributed import Ranks
 from dstorch.training.evaluate import (
@@ -103,10 +104,13 @@ def test_and_report(
     )
     report = TestReport(figures, started_from=started_from)
     decoders = {"no_scorer": decoder or (lambda lp: greedy_decode(lp, alphabet))}
+    lm = None
     if scorer is not None:
-        report.scorer, with_lm = _scorer_report(config, scorer, outputs, alphabet.labels)
+        report.scorer, with_lm, lm = _scorer_report(config, scorer, outputs, alphabet.labels)
         if with_lm is not None:
             decoders["scorer"] = with_lm
+    if config.test_negative_files:  # speech that is no command: what a device acts on
+        report.acting = acting_report(config, model, alphabet, outputs, lm, device)
     use_data_dir(Path(config.test_files.split(",")[0]).parent)  # the evaluation banks
     try:
         report.noisy = noisy_figures(model, samples, decoders, config.test_batch_size, device)
@@ -124,15 +128,16 @@ def test_and_report(
 
 def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels):
     """Test figures decoding with the scorer (its stored alpha/beta, export beam width).
-    -> (the report section, that decoder: log_probs [T, C] -> text, or None)"""
+    -> (the report section, that decoder: log_probs [T, C] -> text, the loaded scorer),
+    both None without a usable scorer"""
     section = scorer.report()
     if scorer.path is None:
-        return section, None
+        return section, None, None
     try:
         lm = Scorer(scorer.path)
     except ScorerError as e:
         section.error = str(e)
-        return section, None
+        return section, None, None
     width = config.export_beam_width
 
     def with_lm(lp):
@@ -144,7 +149,7 @@ def _scorer_report(config: TrainConfig, scorer: ScorerOutcome, outputs, labels):
         f"{figures.accuracy:.0%} exact"
     )
     section.beam_width, section.figures = width, figures
-    return section, with_lm
+    return section, with_lm, lm
 
 
 def export(config: TrainConfig) -> list[Path]:

@@ -10,13 +10,16 @@ from config_helpers import shipped_config
 from conftest import ROOT
 
 from dstorch.augment import cache
+from dstorch.bench.acting import NO_GATE, format_acting
 from dstorch.bench.experiment import (
     ROOM_AUGMENT,
     ROOM_AUGMENTATIONS,
     VARIANTS,
     VOICE_AUGMENT,
     Outcome,
+    Results,
     Variant,
+    example_project,
     format_outcomes,
     format_summary,
     holdout_run,
@@ -79,12 +82,16 @@ def test_defaults_recognise_an_engine_never_heard(tmp_path, deepspeech_lib):
     """Issue 8's end-to-end target: defaults on, festival held out of training entirely;
     the official client with the project scorer gets >= 90% of festival's takes."""
     defaults = Variant("defaults", synthetic=True, voice_augment=False, room_noise=True)
-    outcomes = holdout_run(
+    results = holdout_run(
         example_root(tmp_path), tmp_path / "out", "festival", [defaults], conditions=(None,)
     )
-    strict = next(o for o in outcomes if o.scorer == "commands")
+    strict = next(o for o in results.outcomes if o.scorer == "commands")
     assert strict.clips >= 18
-    assert strict.unseen >= 0.9, format_outcomes(outcomes)
+    assert strict.unseen >= 0.9, format_outcomes(results.outcomes)
+    # Acting with the project scorer: every unseen take and negative judged, gate or not.
+    plain = next(a for a in results.acting if a.gate == NO_GATE)
+    assert plain.unseen.commands == strict.clips and plain.unseen.negatives >= 30
+    assert plain.unseen.share(plain.unseen.right) >= 0.9, format_acting(results.acting)
 
 
 def test_room_and_noise_lever_adds_only_room_and_noise(tmp_path):
@@ -131,7 +138,28 @@ def test_room_and_noise_augmentation_helps_unseen_voices_in_noise(tmp_path, deep
         variants,
         per_command=3,
         conditions=(10.0,),
-    )
+    ).outcomes
     strict = {o.variant: o for o in outcomes if o.scorer == "commands"}
     assert strict["noisy"].clips >= 18
     assert strict["noisy"].unseen > strict["clean"].unseen, format_outcomes(outcomes)
+
+
+def test_results_add_up_both_tables():
+    results = Results([Outcome("festival", "a", "none", 0.5, 0.5, 6)])
+    results += Results([Outcome("flite", "a", "none", 0.5, 0.5, 6)], [])
+    assert [o.holdout for o in results.outcomes] == ["festival", "flite"] and not results.acting
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="needs espeak-ng")
+def test_an_example_set_gets_its_own_project_folder(tmp_path):
+    root = example_root(tmp_path)
+    assert example_project(root, tmp_path / "out", "simple") == root
+    project = example_project(root, tmp_path / "out", "confusable")
+    assert project == tmp_path / "out" / "example-confusable"
+    assert "call mike" in (project / "commands.csv").read_text()
+    assert len(list((project / "original" / "en").glob("*.wav"))) == 120  # 10 voices
+    config = (root / "configuration.env").read_text()
+    assert (project / "configuration.env").read_text() == config
+    stamp = (project / "commands.csv").stat().st_mtime_ns
+    assert example_project(root, tmp_path / "out", "confusable") == project  # made once
+    assert (project / "commands.csv").stat().st_mtime_ns == stamp
