@@ -12,13 +12,21 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from dstorch.rejection import FALSE_ACCEPT, RIGHT, WRONG, Candidate, Gate, normalise, outcome
+from dstorch.rejection import (
+    FALSE_ACCEPT,
+    RIGHT,
+    SECONDS_PER_HOUR,
+    Candidate,
+    Gate,
+    Tally,
+    normalise,
+    outcome,
+)
 from dstorch.training.evaluate import ActingReport, ClipCandidates, edit_distance
 
 NO_GATE, GATED = "off", "on"  # acting on the top candidate as it is, or through the gate
-SECONDS_PER_HOUR = 3600.0
 PAIR_CHARS = 2  # commands this many letters apart (or one word) are a confusable pair
 SILENCE, NEAR_MISS, SPEECH = "silence or noise", "near miss", "other speech"
 NEGATIVE_KINDS = (NEAR_MISS, SPEECH, SILENCE)
@@ -73,84 +81,37 @@ def negative_kind(said: str, commands: Collection[str]) -> str:
     return NEAR_MISS if near else SPEECH
 
 
-@dataclass
-class Tally:
-    """Outcomes summed over a test: commands (right/wrong/rejected), negatives (false
-    accepts of `negatives` clips, `negative_seconds` long, also per NEGATIVE_KINDS) and
-    the confusion {(said, taken): clips} of the wrong answers."""
-
-    right: int = 0
-    wrong: int = 0
-    rejected: int = 0
-    negatives: int = 0
-    false_accepts: int = 0
-    negative_seconds: float = 0.0
-    by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [false accepts, clips]
-    confusion: Counter = field(default_factory=Counter)
-
-    @property
-    def commands(self) -> int:
-        return self.right + self.wrong + self.rejected
-
-    def share(self, count: int) -> float | None:
-        """`count` over the command clips; None when there were none."""
-        return count / self.commands if self.commands else None
-
-    @property
-    def false_accept_share(self) -> float | None:
-        return self.false_accepts / self.negatives if self.negatives else None
-
-    @property
-    def false_accepts_per_hour(self) -> float | None:
-        """False accepts per hour of negative audio: what a device left listening does."""
-        if self.negative_seconds <= 0:
-            return None
-        return self.false_accepts * SECONDS_PER_HOUR / self.negative_seconds
-
-    def to_json(self) -> dict:
-        return {
-            "commands": self.commands,
-            "right": self.right,
-            "wrong": self.wrong,
-            "rejected": self.rejected,
-            "right_share": self.share(self.right),
-            "wrong_share": self.share(self.wrong),
-            "rejected_share": self.share(self.rejected),
-            "negatives": self.negatives,
-            "negative_hours": self.negative_seconds / SECONDS_PER_HOUR,
-            "false_accepts": self.false_accepts,
-            "false_accept_share": self.false_accept_share,
-            "false_accepts_per_hour": self.false_accepts_per_hour,
-            "by_kind": {k: {"false_accepts": v[0], "clips": v[1]} for k, v in self.by_kind.items()},
-            "confusion": [
-                {"said": said, "taken": taken, "clips": n}
-                for (said, taken), n in sorted(self.confusion.items(), key=lambda x: -x[1])
-            ],
-        }
-
-
 def tally(judged: Iterable[Judged], commands: Collection[str]) -> Tally:
     """Sum the outcomes of `judged` clips against the command sentences."""
     known = {normalise(c) for c in commands}
     out = Tally()
     for clip in judged:
-        result = outcome(clip.answer, clip.expected, known)
-        if clip.expected is None:
-            kind = out.by_kind.setdefault(negative_kind(clip.said, known), [0, 0])
-            kind[1] += 1
-            out.negatives += 1
-            out.negative_seconds += clip.seconds
-            if result == FALSE_ACCEPT:
-                out.false_accepts += 1
-                kind[0] += 1
-        elif result == RIGHT:
-            out.right += 1
-        elif result == WRONG:
-            out.wrong += 1
-            out.confusion[(normalise(clip.expected), normalise(clip.answer or ""))] += 1
-        else:
-            out.rejected += 1
+        kind = negative_kind(clip.said, known) if clip.expected is None else ""
+        out.add(clip.answer, clip.expected, known, kind=kind, seconds=clip.seconds)
     return out
+
+
+def to_json(tally: Tally) -> dict:
+    """report.json's and the bench's figures of a Tally."""
+    return {
+        "commands": tally.positives,
+        "right": tally.right,
+        "wrong": tally.wrong,
+        "rejected": tally.rejected,
+        "right_share": tally.share(tally.right),
+        "wrong_share": tally.share(tally.wrong),
+        "rejected_share": tally.share(tally.rejected),
+        "negatives": tally.negatives,
+        "negative_hours": tally.negative_seconds / SECONDS_PER_HOUR,
+        "false_accepts": tally.false_accepts,
+        "false_accept_share": tally.false_accept_share,
+        "false_accepts_per_hour": tally.false_accepts_per_hour,
+        "by_kind": {k: {"false_accepts": v[0], "clips": v[1]} for k, v in tally.by_kind.items()},
+        "confusion": [
+            {"said": said, "taken": taken, "clips": n}
+            for (said, taken), n in sorted(tally.confusion.items(), key=lambda x: -x[1])
+        ],
+    }
 
 
 def confusable_pairs(commands: Collection[str], chars: int = PAIR_CHARS) -> list[tuple[str, str]]:

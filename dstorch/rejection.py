@@ -20,7 +20,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dstorch.fs import atomic_write
@@ -36,6 +36,7 @@ GATE_CANDIDATES = 5  # candidates the gate asks for (the margin's rivals), as th
 # with dev positives only (then it removes only the least confident, and wrong commands).
 RIGHT_LOSS = 0.02
 RIGHT_LOSS_POSITIVES_ONLY = 0.01
+SECONDS_PER_HOUR = 3600.0
 GAP_BELOW = 2.0  # with no dev score below the threshold, it sits half this below the lowest
 
 
@@ -118,43 +119,94 @@ class Gate:
             ) from None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Tally:
-    """The outcomes of a set of answers: counts, and what the scorer stage optimises."""
+    """Outcomes summed over a set of answers: commands said (right/wrong/rejected) and
+    negatives (false accepts of `negatives` clips, `negative_seconds` long, also by kind:
+    kind -> [false accepts, clips]), with the confusion {(said, taken): clips} of the wrong
+    answers. The scorer stage optimises it; the bench and the report print it."""
 
-    counts: dict[str, int]  # outcome -> clips
-    positives: int  # clips where a command was said
-    negatives: int  # clips where none was
+    right: int = 0
+    wrong: int = 0
+    rejected: int = 0
+    negatives: int = 0
+    false_accepts: int = 0
+    negative_seconds: float = 0.0
+    by_kind: dict[str, list[int]] = field(default_factory=dict)
+    confusion: Counter = field(default_factory=Counter)
+
+    def add(
+        self, answer: str | None, expected: str | None, commands: Collection[str], **negative
+    ) -> str:
+        """Count one answer (as `outcome` takes it); `negative`: kind= and seconds= of a
+        negative. -> its outcome."""
+        result = outcome(answer, expected, commands)
+        if expected is None:
+            kind = self.by_kind.setdefault(negative.get("kind", ""), [0, 0])
+            kind[1] += 1
+            self.negatives += 1
+            self.negative_seconds += negative.get("seconds", 0.0)
+            self.false_accepts += result == FALSE_ACCEPT
+            kind[0] += result == FALSE_ACCEPT
+        elif result == WRONG:
+            self.wrong += 1
+            self.confusion[(normalise(expected), normalise(answer or ""))] += 1
+        else:
+            self.right += result == RIGHT
+            self.rejected += result == REJECTED
+        return result
 
     @classmethod
     def of(cls, pairs: Iterable[tuple[str | None, str | None]], commands: Collection[str]):
         """pairs: (answer, expected) as `outcome` takes them."""
-        pairs = list(pairs)
-        counts = Counter(outcome(answer, expected, commands) for answer, expected in pairs)
-        negatives = sum(expected is None for _, expected in pairs)
-        return cls({o: counts[o] for o in OUTCOMES}, len(pairs) - negatives, negatives)
+        tally = cls()
+        for answer, expected in pairs:
+            tally.add(answer, expected, commands)
+        return tally
+
+    @property
+    def positives(self) -> int:
+        """Clips where a command was said."""
+        return self.right + self.wrong + self.rejected
+
+    def share(self, count: int) -> float | None:
+        """`count` over the command clips; None when there were none."""
+        return count / self.positives if self.positives else None
 
     @property
     def right_share(self) -> float:
-        return self.counts[RIGHT] / max(self.positives, 1)
+        return self.right / max(self.positives, 1)
+
+    @property
+    def false_accept_share(self) -> float | None:
+        return self.false_accepts / self.negatives if self.negatives else None
+
+    @property
+    def false_accepts_per_hour(self) -> float | None:
+        """False accepts per hour of negative audio: what a device left listening does."""
+        if self.negative_seconds <= 0:
+            return None
+        return self.false_accepts * SECONDS_PER_HOUR / self.negative_seconds
 
     @property
     def error_share(self) -> float:
         """Wrong commands per positive plus false accepts per negative: each set weighs
         the same whatever its size."""
-        return self.counts[WRONG] / max(self.positives, 1) + self.counts[FALSE_ACCEPT] / max(
-            self.negatives, 1
-        )
+        return self.wrong / max(self.positives, 1) + self.false_accepts / max(self.negatives, 1)
 
     def as_dict(self) -> dict[str, int]:
         """The counts keyed right, wrong, rejected, false_accept (report.json)."""
-        return {o.replace(" ", "_"): n for o, n in self.counts.items()}
+        return {
+            "right": self.right,
+            "wrong": self.wrong,
+            "rejected": self.rejected,
+            "false_accept": self.false_accepts,
+        }
 
     def line(self) -> str:
-        c = self.counts
         return (
-            f"{c[RIGHT]}/{self.positives} right, {c[WRONG]} wrong, {c[REJECTED]} rejected, "
-            f"{c[FALSE_ACCEPT]}/{self.negatives} false accepts"
+            f"{self.right}/{self.positives} right, {self.wrong} wrong, {self.rejected} "
+            f"rejected, {self.false_accepts}/{self.negatives} false accepts"
         )
 
 

@@ -16,6 +16,7 @@ from dstorch.outcomes import (
     pair_rows,
     scored,
     tally,
+    to_json,
     tradeoff,
 )
 from dstorch.rejection import Candidate, Gate
@@ -35,14 +36,14 @@ def test_tally_counts_outcomes_and_false_accepts_per_hour():
         Judged(None, "", 0.5, said=""),  # silence rejected
     ]
     result = tally(judged, COMMANDS)
-    assert (result.right, result.wrong, result.rejected, result.commands) == (1, 1, 2, 4)
+    assert (result.right, result.wrong, result.rejected, result.positives) == (1, 1, 2, 4)
     assert result.share(result.wrong) == 0.25
     assert (result.negatives, result.false_accepts) == (3, 1)
     assert result.false_accept_share == pytest.approx(1 / 3)
     assert result.false_accepts_per_hour == pytest.approx(3600 / 4.0)  # 1 in 4 seconds
     assert result.by_kind == {NEAR_MISS: [1, 1], SPEECH: [0, 1], SILENCE: [0, 1]}
     assert result.confusion == {(ON, OFF): 1}
-    data = result.to_json()
+    data = to_json(result)
     assert data["confusion"] == [{"said": ON, "taken": OFF, "clips": 1}]
     assert data["negative_hours"] == pytest.approx(4.0 / 3600)
 

@@ -79,11 +79,12 @@ ON, OFF = "turn on the light", "turn off the light"
 def test_tally_shares_weigh_positives_and_negatives_alike():
     pairs = [(ON, ON), (OFF, ON), (None, ON), (ON, None), ("turn on", None), ("x", None)]
     tally = Tally.of(pairs, COMMANDS)
-    assert tally.counts == {RIGHT: 1, WRONG: 1, REJECTED: 3, FALSE_ACCEPT: 1}
+    assert tally.as_dict() == {"right": 1, "wrong": 1, "rejected": 1, "false_accept": 1}
+    assert tally.confusion == {(ON, OFF): 1}
     assert (tally.positives, tally.negatives) == (3, 3)
     assert tally.right_share == pytest.approx(1 / 3)
     assert tally.error_share == pytest.approx(1 / 3 + 1 / 3)
-    assert tally.line() == "1/3 right, 1 wrong, 3 rejected, 1/3 false accepts"
+    assert tally.line() == "1/3 right, 1 wrong, 1 rejected, 1/3 false accepts"
 
 
 def test_calibration_picks_the_measure_that_removes_the_most_within_the_loss():
@@ -96,12 +97,12 @@ def test_calibration_picks_the_measure_that_removes_the_most_within_the_loss():
     assert gate.measure == "confidence_per_second" and gate.num_results == GATE_CANDIDATES
     assert gate.threshold == pytest.approx((-6.9 + -9.0) / 2)  # no right one need go
     after = gated_tally(gate, right + bad)
-    assert after.counts == {RIGHT: 50, WRONG: 0, REJECTED: 2, FALSE_ACCEPT: 0}
+    assert after.as_dict() == {"right": 50, "wrong": 0, "rejected": 1, "false_accept": 0}
     # A bad clip among the right ones: one right one may go (2%), not two.
     mixed = [*right, heard(OFF, -6.85, ON, rival=9.0), heard(OFF, -6.75, ON, rival=9.0)]
     gate = calibrate(mixed, COMMANDS, max_right_loss=0.02)
     assert gate.threshold == pytest.approx((-6.85 + -6.8) / 2)
-    assert gated_tally(gate, mixed).counts[RIGHT] == 49
+    assert gated_tally(gate, mixed).right == 49
     assert set(gate.commands) == COMMANDS
 
 
@@ -112,8 +113,8 @@ def test_calibration_on_margins_without_rivals_and_without_negatives():
     bad = [heard(OFF, -1.0, ON, rival=0.2), heard(OFF, -1.0, ON, rival=0.4)]
     gate = calibrate(right + bad, COMMANDS, max_right_loss=0.01)
     assert gate.measure == "margin" and gate.threshold == pytest.approx(0.4 + GAP_BELOW / 2)
-    assert gated_tally(gate, right + bad).counts[WRONG] == 0
-    assert gated_tally(gate, right + bad).counts[RIGHT] == 20
+    assert gated_tally(gate, right + bad).wrong == 0
+    assert gated_tally(gate, right + bad).right == 20
     clean = calibrate(right, COMMANDS)
     assert clean.measure == "confidence_per_second"
     assert clean.threshold == pytest.approx(-1.0 - GAP_BELOW / 2)

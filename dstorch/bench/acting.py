@@ -18,8 +18,8 @@ import numpy as np
 from dstorch.augment.dsp import SAMPLE_RATE
 from dstorch.inference.official import OfficialModel
 from dstorch.inference.transcribe import read_audio
-from dstorch.outcomes import GATED, NEGATIVE_KINDS, NO_GATE, Judged, Tally, tally
-from dstorch.rejection import Candidate, Gate, gate_path, normalise
+from dstorch.outcomes import GATED, NEGATIVE_KINDS, NO_GATE, Judged, tally
+from dstorch.rejection import Candidate, Gate, Tally, gate_path, normalise
 
 PROJECT = "project"  # key of the project scorer (the job's, LM_MODE) in the bench's files
 CONFUSIONS_SHOWN = 3  # per row: the commands most often taken for another
@@ -79,10 +79,10 @@ def judge_acting(
 
 
 def _outcomes(t: Tally) -> str:
-    if not t.commands:
+    if not t.positives:
         return "n/a"
     shares = (t.share(t.right), t.share(t.wrong), t.share(t.rejected))
-    return " / ".join(f"{s:.0%}" for s in shares) + f" ({t.commands} clips)"
+    return " / ".join(f"{s:.0%}" for s in shares) + f" ({t.positives} clips)"
 
 
 def _false_accepts(t: Tally) -> str:

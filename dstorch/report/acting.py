@@ -21,6 +21,7 @@ from dstorch.outcomes import (
     report_gate,
     scored,
     tally,
+    to_json,
     tradeoff,
 )
 from dstorch.rejection import MEASURES, Gate
@@ -44,7 +45,7 @@ def acting_analysis(report: TestReport) -> dict | None:
         "decoder": acting.decoder,
         "gate": acting.gate,
         "deployed": GATED if gate else NO_GATE,  # what the device acts on: through the gate
-        "outcomes": {name: tally(j, acting.commands).to_json() for name, j in judged.items()},
+        "outcomes": {name: to_json(tally(j, acting.commands)) for name, j in judged.items()},
         "tradeoff": curve(report, gate),
         "pairs": {name: pair_rows(pairs, j) for name, j in judged.items()},
     }

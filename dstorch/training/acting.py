@@ -92,7 +92,7 @@ def acting_line(report: ActingReport) -> str:
     """One line for the job's output: outcomes on commands, false accepts on negatives."""
     t = tally(judge_clips(report.clips), report.commands)
     shares = ", ".join(
-        f"{name} {t.share(n):.0%}" if t.commands else f"{name} n/a"
+        f"{name} {t.share(n):.0%}" if t.positives else f"{name} n/a"
         for name, n in (("right", t.right), ("wrong", t.wrong), ("rejected", t.rejected))
     )
     per_hour = t.false_accepts_per_hour
@@ -100,4 +100,4 @@ def acting_line(report: ActingReport) -> str:
     if t.negatives:
         accepts = f"false accepts {t.false_accept_share:.0%} of {t.negatives} negatives"
         accepts += f" ({per_hour:.0f} per hour)" if per_hour is not None else ""
-    return f"Test acting ({report.decoder}, no gate): {shares} of {t.commands} commands; {accepts}"
+    return f"Test acting ({report.decoder}, no gate): {shares} of {t.positives} commands; {accepts}"

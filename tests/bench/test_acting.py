@@ -85,7 +85,7 @@ def test_judge_acting_with_and_without_the_gate(tmp_path, chatty, deepspeech_lib
     assert judge_acting({"model": chatty, PROJECT: None}, commands, [], noise, SENTENCES) == {}
     (plain,) = judge_acting(files, commands, commands[:1], noise, SENTENCES).values()
     unseen, seen = plain
-    assert (unseen.commands, unseen.negatives, seen.commands) == (2, 5, 1)
+    assert (unseen.positives, unseen.negatives, seen.positives) == (2, 5, 1)
     assert unseen.negative_seconds > 5 and unseen.right + unseen.wrong + unseen.rejected == 2
     gate = Gate("confidence_per_second", 1e9, 2, tuple(SENTENCES))
     gate.save(gate_path(chatty))

@@ -15,7 +15,7 @@ from conftest import ENGLISH, load_clip
 from decoder_helpers import soft
 
 from dstorch.lm.scorer import Scorer, ScorerError, build_scorer, find_kenlm_bin, read_scorer
-from dstorch.rejection import FALSE_ACCEPT, RIGHT, WRONG, Gate, Tally, gate_path
+from dstorch.rejection import Gate, Tally, gate_path
 from dstorch.training import job, tune
 from dstorch.training.data import Sample
 from dstorch.training.evaluate import Output
@@ -43,8 +43,7 @@ def kenlm_or_skip() -> Path:
 
 def tally(right: int, wrong: int, false_accepts: int) -> Tally:
     """Of 100 positives and 100 negatives."""
-    counts = {RIGHT: right, WRONG: wrong, FALSE_ACCEPT: false_accepts}
-    return Tally({**counts, "rejected": 200 - right - wrong - false_accepts}, 100, 100)
+    return Tally(right, wrong, 100 - right - wrong, 100, false_accepts)
 
 
 def test_choose_fewest_errors_within_two_points_of_the_most_right():
@@ -98,12 +97,12 @@ def test_the_garbage_path_wins_where_negatives_spell_other_words(dev: DevSet, tm
     point, tried = tune_rejection(dev, ENGLISH, scorer_at, run_search, 64, trials=3)
     assert tried == 3 * len(ESCAPES)
     assert point.escape is not None
-    assert point.tally.counts[RIGHT] == 5 and point.tally.counts[FALSE_ACCEPT] == 0
+    assert point.tally.right == 5 and point.tally.false_accepts == 0
     scorer = scorer_at(point.escape)
     scorer.alpha, scorer.beta = point.alpha, point.beta
     gate, before, after = calibrate_gate(dev, ENGLISH, scorer, 64)
     assert isinstance(gate, Gate) and set(gate.commands) == set(COMMANDS)
-    assert before.counts[RIGHT] == after.counts[RIGHT] == 5
+    assert before.right == after.right == 5
     notes: list[str] = []
     written = tune.write_gate(scorer.file.path, ENGLISH, dev, 64, notes)
     assert written == gate_path(scorer.file.path) and Gate.load(written).commands == gate.commands
@@ -145,7 +144,9 @@ def test_stage_tunes_the_escape_with_negatives_and_reports_it(with_negatives, ca
     assert outcome.error is None and tuning is not None
     assert tuning.escape in ESCAPES and tuning.trials == 2 * len(ESCAPES)
     assert (tuning.dev_samples, tuning.dev_negatives) == (8, 2)
-    assert sum(tuning.dev_outcomes.values()) == 10
+    figures = tuning.dev_outcomes  # rejected: of the commands said
+    assert figures["right"] + figures["wrong"] + figures["rejected"] == 8
+    assert figures["false_accept"] <= 2
     parsed = read_scorer(outcome.path)
     assert (parsed.alpha, parsed.beta) == (outcome.alpha, outcome.beta)
     garbage_word = [ENGLISH.index(c) + 1 for c in "weather "]
