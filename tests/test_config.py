@@ -203,3 +203,41 @@ def test_lm_mode_selection(tmp_path, mode, lm_text, resolved):
 def test_unknown_lm_mode_is_named(tmp_path):
     with pytest.raises(ConfigError, match="LM_MODE='strict'.*auto, commands, open"):
         load(write_env(tmp_path, LM_MODE="strict"))
+
+
+def test_a_deleted_file_is_named_missing_not_a_missing_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"configuration.env: not found; restore it"):
+        load(tmp_path / "configuration.env")
+    # A job given every key through DSTORCH_* needs no file.
+    every = {f"DSTORCH_{k}": v for k, v in dotenv_values(ROOT / "configuration.env").items()}
+    assert load(tmp_path / "configuration.env", **every).language == "en"
+
+
+def test_invalid_utf8_names_the_file_and_line(tmp_path):
+    path = write_env(tmp_path)
+    path.write_bytes(path.read_bytes() + b"HOLDOUT_SPEAKERS=caf\xe9\n")
+    line = path.read_bytes().count(b"\n")
+    with pytest.raises(ConfigError, match=rf"{path}: not UTF-8 \(byte 0xe9 on line {line}\)"):
+        load(path)
+
+
+def test_an_unclosed_quote_is_an_error_not_a_dropped_value(tmp_path, capsys):
+    path = write_env(tmp_path, AUGMENT='"volume[p=0.5]')
+    with pytest.raises(ConfigError, match=r"configuration.env:\d+: cannot parse `AUGMENT="):
+        load(path)
+    assert main(["config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "close the quote" in err and err.count("\n") == 1
+
+
+def test_a_key_set_twice_is_an_error_naming_both_lines(tmp_path):
+    path = write_env(tmp_path)
+    path.write_text(path.read_text() + "MAX_EPOCH=5\n")
+    first = next(
+        i
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if line.startswith("MAX_EPOCH=")
+    )
+    last = path.read_text().count("\n")
+    with pytest.raises(ConfigError, match=rf"MAX_EPOCH is set on lines {first} and {last}"):
+        load(path)

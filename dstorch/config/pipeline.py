@@ -9,8 +9,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from dotenv import dotenv_values
-
+from dstorch.config.envfile import read_env_file
 from dstorch.config.fields import (
     COUNT,
     FRACTION,
@@ -51,11 +50,12 @@ REGISTRY_FILE = "registry.csv"  # in DATA_DIR: every recording and take, with it
 def load_env(path: str | Path = "configuration.env", environ: dict | None = None) -> dict:
     """configuration.env's values, each overridden by a DSTORCH_<KEY> environment variable.
 
-    No `${VAR}` interpolation: the environment reaches values only through DSTORCH_*.
+    No `${VAR}` interpolation: the environment reaches values only through DSTORCH_*. No
+    file: the environment alone (a job started with every DSTORCH_* key).
     """
     environ = os.environ if environ is None else environ
     path = Path(path)
-    values = dict(dotenv_values(path, interpolate=False)) if path.exists() else {}
+    values = read_env_file(path) if path.exists() or path.is_symlink() else {}
     for name in PipelineConfig.keys():
         if ENV_PREFIX + name in environ:
             values[name] = environ[ENV_PREFIX + name]
@@ -189,6 +189,11 @@ class PipelineConfig(TrainingFlags):
             if value is None:
                 raise ConfigError(f"{path}: {name} has no '='; write {name}=<value>")
         missing = [name for name in cls.keys() if name not in values]
+        if missing and not Path(path).exists():
+            raise ConfigError(
+                f"{path}: not found; restore it (git checkout {Path(path).name} brings back "
+                "the shipped one)"
+            )
         if missing:
             raise ConfigError(
                 f"{path} has no {missing[0]}; add a line {missing[0]}=<value> "
