@@ -58,9 +58,10 @@ def set_env_value(path: Path, key: str, value: str) -> None:
     """Set KEY=value in a dotenv file, keeping every other line (comments too).
 
     Written atomically (dstorch.fs), so an interrupted write never leaves a half-written
-    configuration.env behind.
+    configuration.env behind; a symlinked file is written where the link points, so the
+    link (a configuration kept elsewhere, in a dotfiles repository) stays a link.
     """
-    path = Path(path)
+    path = Path(path).resolve() if Path(path).is_symlink() else Path(path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
     pattern = re.compile(rf"^\s*(export\s+)?{re.escape(key)}\s*=")
     replaced = False
