@@ -202,6 +202,7 @@ class PipelineConfig(TrainingFlags):
         config = from_mapping(cls, values)
         base = Path.cwd() if root is None else Path(root)
         check_directories(config, base)
+        check_models_dir(config, base)
         if config.noise_dir and not (base / config.noise_dir).is_dir():
             raise ConfigError(
                 f"{path}: NOISE_DIR={config.noise_dir} is not a folder; give a folder of noise "
@@ -273,3 +274,15 @@ def check_directories(config: PipelineConfig, root: Path) -> None:
                 f"{a}={named[a]} and {b}={named[b]} overlap ({path_a} vs {path_b}); "
                 "give each its own folder"
             )
+
+
+def check_models_dir(config: PipelineConfig, root: Path) -> None:
+    """Refuse a MODELS_DIR that is a mount point: an export swaps in the new folder in one
+    rename (dstorch.fs.replaced_dir), which the kernel refuses for a mount point (EBUSY),
+    only at the end of the whole run."""
+    folder = (root / config.models_dir).resolve()
+    if os.path.ismount(folder):
+        raise ConfigError(
+            f"MODELS_DIR={config.models_dir} is a mount point, which an export cannot "
+            f"replace; use a folder inside it (MODELS_DIR={config.models_dir.rstrip('/')}/models)"
+        )
