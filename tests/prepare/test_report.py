@@ -27,6 +27,20 @@ BAD_FILES = {
         {},
         "",
     ),
+    "no_speech": (  # a second of +-1 LSB: trained as a command before
+        "shapes_x_2_3_0_1_009.wav",
+        lambda p: sf.write(
+            str(p), np.random.default_rng(9).integers(-1, 2, 16000).astype(np.int16), 16000
+        ),
+        {},
+        "",
+    ),
+    "truncated": (  # its message blamed the transcript's length before
+        "shapes_x_2_3_0_1_009.wav",
+        lambda p: _write(p, tone(p, 1.0, seed=9).read_bytes()[:4000]),
+        {},
+        "",
+    ),
     "too_short": ("shapes_x_2_3_0_3_009.wav", lambda p: tone(p, 0.08, seed=9), {}, ""),
     "too_long": (
         "shapes_x_2_3_0_3_009.wav",
