@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dstorch.config import ENV_PREFIX, PipelineConfig
 from dstorch.fs import atomic_target, atomic_write, files_digest, replaced_dir
+from dstorch.runner.preflight import check_alphabet, check_augment
 
 ENV_FILE = "configuration.env"
 # In the run folder: the runner that last started the run, which RUNNER=auto follows.
@@ -148,6 +149,8 @@ class Runner:
         return self.root / self.config.data_dir
 
     def check_data(self) -> None:
+        """What the job needs, checked before it starts (the job's own errors come only
+        after `make run` has returned)."""
         missing = [
             n
             for n in ("train.csv", "dev.csv", "test.csv", "alphabet.txt")
@@ -157,6 +160,8 @@ class Runner:
             raise RunnerError(
                 f"{self.config.data_dir}/ lacks {', '.join(missing)}; prepare the data first"
             )
+        check_augment(self.config)
+        check_alphabet(self.config, self.read_state(), self.data_dir / "alphabet.txt")
 
     def record_epoch(self, state: dict | None) -> None:
         """Copy the last finished epoch into configuration.env (what `make stop` promises).
