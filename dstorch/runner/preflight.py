@@ -35,8 +35,7 @@ def check_alphabet(config: PipelineConfig, state: dict | None, alphabet: Path) -
     if state[ALPHABET_KEY] != alphabet_digest(alphabet):
         raise PreflightError(
             f"{alphabet} changed since the checkpoints were trained (a transcript with a new "
-            "character?); start fresh with make rebuild NEW_DATA=yes LOAD_FROM_CHECKPOINT=no, "
-            "or restore the old alphabet"
+            "character?); start fresh with make rebuild NEW_DATA=yes LOAD_FROM_CHECKPOINT=no"
         )
 
 
