@@ -67,9 +67,11 @@ class Processor:
         try:
             entry.sha256 = entry.sha256 or _hash(path)
             self._identify(entry)
-            self._copy(path, entry, prev)
+            done = self._copy(path, entry, prev)
             self.check_length(entry)
             entry.status = "ok"
+            # Counted once usable: the summary never counts a file that no split holds.
+            setattr(self.tally, done, getattr(self.tally, done) + 1)
         except FileProblem as problem:
             entry.status, entry.note = problem.code, problem.message
             self.say(f"{key}: {problem.message}")
@@ -103,7 +105,9 @@ class Processor:
         if first != entry.source:
             raise FileProblem("duplicate_audio", f"same content as {first}; remove one copy")
 
-    def _copy(self, path: Path, entry: Entry, prev: Entry | None) -> None:
+    def _copy(self, path: Path, entry: Entry, prev: Entry | None) -> str:
+        """Bring the copy up to date; -> the Tally count it adds to (unchanged, converted
+        or copied)."""
         # The copy's name can outgrow the source's (a.flac beside a.wav: a.flac.wav), and
         # every decoder would fail on it, each with a different misleading reason.
         if len(Path(entry.wav).name.encode()) > NAME_MAX:
@@ -111,16 +115,15 @@ class Processor:
                 "name_too_long",
                 f"file name too long for its copy in DATA_DIR (over {NAME_MAX} bytes); shorten it",
             )
-        self._audio(path, entry, prev)
+        return self._audio(path, entry, prev)
 
-    def _audio(self, path: Path, entry: Entry, prev: Entry | None) -> None:
+    def _audio(self, path: Path, entry: Entry, prev: Entry | None) -> str:
         target = self.data_dir / entry.wav
         entry.trim = TRIM_VAD if self.config.vad_trim else ""
         same = prev and prev.sha256 == entry.sha256 and prev.trim == entry.trim
         if same and prev.status == "ok" and target.exists():
             entry.duration = prev.duration  # unchanged: no reconversion
-            self.tally.unchanged += 1
-            return
+            return "unchanged"
         result = convert(path, target)  # VAD_TRIM changed: converted (and trimmed) again
         entry.duration = result.samples / SAMPLE_RATE
         if result.silent:
@@ -138,10 +141,9 @@ class Processor:
         if entry.trim:
             entry.duration = trim_wav(target) / SAMPLE_RATE
         if result.converted:
-            self.tally.converted += 1
             self.say(f"{entry.source}: converted from {result.was} to 16 kHz mono 16-bit WAV")
-        else:
-            self.tally.copied += 1
+            return "converted"
+        return "copied"
 
     def check_length(self, entry: Entry) -> None:
         """FileProblem if the clip is outside the duration limits or too short for its text."""

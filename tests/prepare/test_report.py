@@ -82,6 +82,7 @@ def test_bad_file_is_skipped_with_one_line(tmp_path, code):
     assert len(said) == 1 and "\n" not in said[0] and ";" in said[0]  # names file and fix
     assert result.tally.problems == {code: 1} and code in result.summary()
     assert result.tally.splits.total() == 12  # the good files are all there
+    assert result.tally.copied == 12  # and only they count as copied
     assert not (root / "data/en" / filename).exists()
     if code == "bad_chars":
         assert "'z'" in said[0] and Alphabet.from_file(root / "data/alphabet.txt").labels[-1] == "#"
