@@ -6,6 +6,7 @@ interrupted run leaves the previous state, and re-running continues where it sto
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,10 @@ def _process_all(
     for path, key in tqdm(keyed, desc="audio", unit="file", leave=False, disable=None):
         if not key.isprintable() or not _utf8(key):  # the registry and CSVs are UTF-8
             processor.say(f"{key!r}: file name is not valid UTF-8; rename it (skipped)")
+            continue
+        if not path.exists():  # a symlink to a file that is gone (or out of reach)
+            target = os.readlink(path)
+            processor.say(f"{key}: a symlink to {target}, which is missing; fix or remove it")
             continue
         prev = old.get(key)
         if not update and (

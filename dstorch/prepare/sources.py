@@ -154,7 +154,7 @@ def list_recordings(folder: Path) -> list[Path]:
     files = [
         p
         for p in folder.rglob("*")
-        if p.is_file()
+        if (p.is_file() or p.is_symlink() and not p.exists())  # a broken link is said
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         and p.suffix.lower() not in IGNORED_SUFFIXES
     ]

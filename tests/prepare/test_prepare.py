@@ -178,7 +178,12 @@ def test_a_symlink_to_a_recording_elsewhere_is_kept_under_its_name(tmp_path):
     outside = tone(tmp_path / "elsewhere" / "take.wav", seed=99)
     link = root / "original/en" / name(SPEAKERS[0], "1", 2)
     link.symlink_to(outside)
-    result = run(root)
+    broken = root / "original/en" / name(SPEAKERS[1], "1", 2)
+    broken.symlink_to(tmp_path / "elsewhere" / "gone.wav")
+    messages: list[str] = []
+    result = run(root, messages)
+    gone = f"a symlink to {tmp_path}/elsewhere/gone.wav, which is missing; fix or remove it"
+    assert f"original/en/{broken.name}: {gone}" in messages
     entry = load_registry(root / "data/registry.csv")[f"original/en/{link.name}"]
     assert entry.status == "ok" and entry.split in ("train", "dev", "test")
     listed = [
