@@ -23,7 +23,7 @@ $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),\
 
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
-	export report transcribe preview config system-packages test test-fast lint format bench \
+	reset export report transcribe preview config system-packages test test-fast lint format bench \
 	bench-generalisation bench-faults example-data clean distclean pretrained pretrain \
 	bench-transfer import train-import bench-import bench-vad
 
@@ -70,6 +70,9 @@ status: ## One line: state, runner, epoch/max epoch, best dev loss
 
 stop: ## Pause training gracefully (resume with make run)
 	@$(DSTORCH) stop --config $(CONFIG)
+
+reset: ## Forget the run's checkpoints and state (CURRENT_EPOCH=0): the next make run starts fresh
+	@$(DSTORCH) reset --config $(CONFIG)
 
 rebuild: ## Re-process data and restart (NEW_DATA=yes LOAD_FROM_CHECKPOINT=no starts fresh)
 	@$(DSTORCH) rebuild --config $(CONFIG)

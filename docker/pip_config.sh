@@ -2,10 +2,11 @@
 # kenlm_stage.sh. Sets cfg (a scratch folder; the caller removes it) and, when the host
 # lends one, PIP_CONFIG_FILE.
 #
-# PIP_HELPER (a build argument) is http://127.0.0.1:<port>, served by dstorch on the host
-# for the length of the build (the build uses the host network). It lends the build the
-# host's pip configuration: pip.conf with its indexes and find-links rewritten to URLs
-# reachable from here, plus the CA certificate pip trusts. They live in $cfg, removed
+# PIP_HELPER (a build argument) is http://127.0.0.1:<port>/<secret token>, served by dstorch
+# on the host for the length of the build (the build uses the host network), and only to
+# requests that carry the token. It lends the build the host's pip configuration: pip.conf
+# with its indexes and find-links rewritten to URLs reachable from here, plus the CA
+# certificate pip trusts. They live in $cfg, removed
 # before the step ends, so no index address or credential stays in the image.
 cfg=/tmp/dstorch-pip
 rm -rf "$cfg" && mkdir -p "$cfg"

@@ -212,8 +212,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     """Print the effective configuration, KEY=value a line (it has been validated)."""
     from dstorch.runner.base import job_environment
+    from dstorch.runner.preflight import check_augment
 
-    for key, value in job_environment(_pipeline(args)).items():
+    config = _pipeline(args)
+    check_augment(config)  # the trainer's own parse, or it fails only in the job
+    for key, value in job_environment(config).items():
         if key.startswith(ENV_PREFIX):
             print(f"{key.removeprefix(ENV_PREFIX)}={value}")
     return 0

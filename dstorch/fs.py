@@ -58,10 +58,17 @@ def storage_error(error: OSError, path: str | Path | None = None) -> StorageErro
     return StorageError(f"cannot write {where}: {reason}")
 
 
+# Bytes of the target's name kept in a temp name: with the prefix, mkstemp's 8 random
+# characters and the suffix it stays under the 255 bytes a file name may have, however
+# long the target's name (a 228-character recording once aborted prepare here).
+TEMP_NAME_BYTES = 160
+
+
 def _temp_path(path: Path) -> tuple[int, Path]:
     # The suffix keeps the file type for tools (sox picks the format from it).
+    name = path.name.encode()[:TEMP_NAME_BYTES].decode(errors="ignore")
     fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp" + path.suffix
+        dir=path.parent, prefix=f"{TEMP_PREFIX}{name}.", suffix=".tmp" + path.suffix[:16]
     )
     return fd, Path(tmp)
 

@@ -4,6 +4,7 @@ every value is range-checked; folders may not overlap; help text lives on the fi
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def test_values_are_not_interpolated_from_the_environment(tmp_path):
     ("key", "value", "allowed"),
     [
         ("TRAIN_BATCH_SIZE", "0", "an integer >= 1"),
-        ("N_HIDDEN", "-5", "an integer >= 1"),
+        ("N_HIDDEN", "-5", "an integer in [1, 8192]"),
         ("MAX_EPOCH", "many", "an integer >= 1"),
         ("DEV_FRACTION", "1", "a number in [0, 1)"),
         ("DROPOUT_RATE", "-0.1", "a number in [0, 1)"),
@@ -203,3 +204,64 @@ def test_lm_mode_selection(tmp_path, mode, lm_text, resolved):
 def test_unknown_lm_mode_is_named(tmp_path):
     with pytest.raises(ConfigError, match="LM_MODE='strict'.*auto, commands, open"):
         load(write_env(tmp_path, LM_MODE="strict"))
+
+
+def test_a_deleted_file_is_named_missing_not_a_missing_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"configuration.env: not found; restore it"):
+        load(tmp_path / "configuration.env")
+    # A job given every key through DSTORCH_* needs no file.
+    every = {f"DSTORCH_{k}": v for k, v in dotenv_values(ROOT / "configuration.env").items()}
+    assert load(tmp_path / "configuration.env", **every).language == "en"
+
+
+def test_invalid_utf8_names_the_file_and_line(tmp_path):
+    path = write_env(tmp_path)
+    path.write_bytes(path.read_bytes() + b"HOLDOUT_SPEAKERS=caf\xe9\n")
+    line = path.read_bytes().count(b"\n")
+    with pytest.raises(ConfigError, match=rf"{path}: not UTF-8 \(byte 0xe9 on line {line}\)"):
+        load(path)
+
+
+def test_an_unclosed_quote_is_an_error_not_a_dropped_value(tmp_path, capsys):
+    path = write_env(tmp_path, AUGMENT='"volume[p=0.5]')
+    with pytest.raises(ConfigError, match=r"configuration.env:\d+: cannot parse `AUGMENT="):
+        load(path)
+    assert main(["config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "close the quote" in err and err.count("\n") == 1
+
+
+def test_a_key_set_twice_is_an_error_naming_both_lines(tmp_path):
+    path = write_env(tmp_path)
+    path.write_text(path.read_text() + "MAX_EPOCH=5\n")
+    first = next(
+        i
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if line.startswith("MAX_EPOCH=")
+    )
+    last = path.read_text().count("\n")
+    with pytest.raises(ConfigError, match=rf"MAX_EPOCH is set on lines {first} and {last}"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed", "largest"),
+    [
+        ("MODEL_NAME", "m" * 245, "(at most 100)", "m" * 100),  # crashed at export
+        ("N_HIDDEN", "300000", "an integer in [1, 8192]", "8192"),  # crashed in the job
+    ],
+)
+def test_sizes_that_fail_late_are_refused_at_load(tmp_path, key, value, allowed, largest):
+    with pytest.raises(ConfigError, match=re.escape(allowed)) as error:
+        load(write_env(tmp_path, **{key: value}))
+    assert str(error.value).startswith(f"{key}=")
+    assert load(write_env(tmp_path, **{key: largest}))
+
+
+def test_models_dir_on_a_mount_point_is_refused_at_load(tmp_path):
+    """/dev/shm is a real mount point; the export's rename of it failed with EBUSY."""
+    if not os.path.ismount("/dev/shm"):
+        pytest.skip("/dev/shm is not a mount point here")
+    with pytest.raises(ConfigError, match=r"MODELS_DIR=/dev/shm is a mount point.*inside it"):
+        load(write_env(tmp_path, MODELS_DIR="/dev/shm"))
+    assert load(write_env(tmp_path, MODELS_DIR="/dev/shm/models")).models_dir == "/dev/shm/models"

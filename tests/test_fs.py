@@ -51,6 +51,13 @@ def test_temp_files_are_unique_and_removed_on_error(tmp_path):
     assert list(tmp_path.glob(TEMP_GLOB)) == []
 
 
+def test_a_name_of_255_bytes_can_be_written_atomically(tmp_path):
+    """The temp name once held the whole target name: ENAMETOOLONG past 228 characters."""
+    target = tmp_path / ("\u00e9" * 100 + "x" * 51 + ".wav")  # 255 bytes in UTF-8
+    atomic_write(target, b"data")
+    assert target.read_bytes() == b"data" and os.listdir(tmp_path) == [target.name]
+
+
 def test_stale_temps_are_removed(tmp_path):
     (tmp_path / ".dstorch-tmp-best.pt.x1.tmp.pt").write_bytes(b"killed mid-write")
     (tmp_path / "best.pt").write_bytes(b"kept")

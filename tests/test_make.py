@@ -5,6 +5,7 @@ which fetches the export) -> the official client loads models/ with the scorer.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -254,3 +255,15 @@ def test_import_then_train_on_it_like_run_ldc93s1(repo, tmp_path):
     make(repo, "train-import", CORPUS="ldc93s1", **keys)
     exported = {p.name for p in (repo / "imports" / "ldc93s1" / "model").iterdir()}
     assert {"ldc93s1.pbmm", "ldc93s1.onnx", "alphabet.txt"} <= exported
+
+
+def test_every_make_command_a_message_advises_is_a_target():
+    """`make run` on a finished run once advised `make reset`, which did not exist."""
+    from dstorch.cli import build_parser
+
+    text = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):.*## ", text, re.M))
+    verbs = set(build_parser()._subparsers._group_actions[0].choices)
+    sources = "".join(p.read_text() for p in (ROOT / "dstorch").rglob("*.py"))
+    advised = set(re.findall(r"\bmake ([a-z][a-z-]*)", sources)) & (verbs | targets)
+    assert advised and advised <= targets, advised - targets

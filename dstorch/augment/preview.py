@@ -37,7 +37,7 @@ def preview(
             "codec, volume, pitch, tempo, vtlp, tilt, eq, or time_mask/dropout/add/multiply "
             "with domain=signal)"
         )
-    audio = dsp.load_audio(wav_in)
+    audio = _load(Path(wav_in))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(wav_in).stem
@@ -46,6 +46,19 @@ def preview(
         augmented = augmenter.apply_audio(audio, clock, rng_for(seed, 0, 0, i))
         paths.append(_write(out / f"{stem}.aug{i}.wav", augmented))
     return paths
+
+
+def _load(path: Path) -> np.ndarray:
+    """The recording to preview; AugmentError (one line) for a missing or non-audio file."""
+    if not path.is_file():
+        raise AugmentError(f"{path}: no such file; give AUDIO=<a recording>")
+    try:
+        return dsp.load_audio(path)
+    except soundfile.LibsndfileError as e:
+        raise AugmentError(
+            f"{path}: not readable as audio ({e.error_string.rstrip('.')}); give a WAV, FLAC "
+            "or OGG recording"
+        ) from None
 
 
 def inaudible(specs: list[str]) -> list[str]:

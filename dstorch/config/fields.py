@@ -85,7 +85,14 @@ SIZE = Range(1)  # batch sizes, widths, epochs
 COUNT = Range(0)  # counters and seeds
 FRACTION = Range(0, 1, high_open=True)
 POSITIVE = Range(0, low_open=True)  # durations, rates
-NAME = Text(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a name of letters, digits, '.', '_' or '-'")
+# At most 100 characters: names become file names (MODEL_NAME.tflite, temp names around
+# them) and a file system refuses more than 255 bytes, at export, after the whole training.
+NAME = Text(
+    r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", "a name of letters, digits, '.', '_' or '-' (at most 100)"
+)
+# Widths beyond 8192 (DeepSpeech's release: 2048) need over 12 GB for the weights and
+# their optimizer state alone; 300000 failed in the job with an allocation error.
+WIDTH = Range(1, 8192)
 PATH = Text(r"\S(.*\S)?", "a path (not empty)")
 DEVICE = Text(r"auto|cpu|cuda(:\d+)?|mps", "auto, cpu, cuda, cuda:N or mps")
 OPTIONAL_PATH = Text(r"(\S(.*\S)?)?", "a path, or empty")

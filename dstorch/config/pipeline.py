@@ -9,8 +9,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from dotenv import dotenv_values
-
+from dstorch.config.envfile import read_env_file
 from dstorch.config.fields import (
     COUNT,
     FRACTION,
@@ -59,11 +58,12 @@ REGISTRY_FILE = "registry.csv"  # in DATA_DIR: every recording and take, with it
 def load_env(path: str | Path = "configuration.env", environ: dict | None = None) -> dict:
     """configuration.env's values, each overridden by a DSTORCH_<KEY> environment variable.
 
-    No `${VAR}` interpolation: the environment reaches values only through DSTORCH_*.
+    No `${VAR}` interpolation: the environment reaches values only through DSTORCH_*. No
+    file: the environment alone (a job started with every DSTORCH_* key).
     """
     environ = os.environ if environ is None else environ
     path = Path(path)
-    values = dict(dotenv_values(path, interpolate=False)) if path.exists() else {}
+    values = read_env_file(path) if path.exists() or path.is_symlink() else {}
     for name in PipelineConfig.keys():
         if ENV_PREFIX + name in environ:
             values[name] = environ[ENV_PREFIX + name]
@@ -209,6 +209,11 @@ class PipelineConfig(TrainingFlags):
             if value is None:
                 raise ConfigError(f"{path}: {name} has no '='; write {name}=<value>")
         missing = [name for name in cls.keys() if name not in values]
+        if missing and not Path(path).exists():
+            raise ConfigError(
+                f"{path}: not found; restore it (git checkout {Path(path).name} brings back "
+                "the shipped one)"
+            )
         if missing:
             raise ConfigError(
                 f"{path} has no {missing[0]}; add a line {missing[0]}=<value> "
@@ -217,6 +222,7 @@ class PipelineConfig(TrainingFlags):
         config = from_mapping(cls, values)
         base = Path.cwd() if root is None else Path(root)
         check_directories(config, base)
+        check_models_dir(config, base)
         if config.noise_dir and not (base / config.noise_dir).is_dir():
             raise ConfigError(
                 f"{path}: NOISE_DIR={config.noise_dir} is not a folder; give a folder of noise "
@@ -306,3 +312,15 @@ def check_directories(config: PipelineConfig, root: Path) -> None:
                 f"{a}={named[a]} and {b}={named[b]} overlap ({path_a} vs {path_b}); "
                 "give each its own folder"
             )
+
+
+def check_models_dir(config: PipelineConfig, root: Path) -> None:
+    """Refuse a MODELS_DIR that is a mount point: an export swaps in the new folder in one
+    rename (dstorch.fs.replaced_dir), which the kernel refuses for a mount point (EBUSY),
+    only at the end of the whole run."""
+    folder = (root / config.models_dir).resolve()
+    if os.path.ismount(folder):
+        raise ConfigError(
+            f"MODELS_DIR={config.models_dir} is a mount point, which an export cannot "
+            f"replace; use a folder inside it (MODELS_DIR={config.models_dir.rstrip('/')}/models)"
+        )

@@ -15,6 +15,7 @@ from dstorch.config.fields import (
     SHA256,
     SIZE,
     SNRS,
+    WIDTH,
     Range,
     key,
     validate,
@@ -31,7 +32,7 @@ class TrainingFlags:
     test_batch_size: int = key("clips in a test batch", SIZE, 1)
     learning_rate: float = key("learning rate of the Adam optimiser", COUNT, 0.001)
     dropout_rate: float = key("dropout rate of the dense layers", FRACTION, 0.05)
-    n_hidden: int = key("width of the hidden layers (the model size)", SIZE, 2048)
+    n_hidden: int = key("width of the hidden layers (the model size)", WIDTH, 2048)
     relu_clip: float = key("ReLU clipping value of the dense layers", POSITIVE, 20.0)
     early_stop: bool = key("stop when the dev loss stops improving (ES_EPOCHS)", None, False)
     es_epochs: int = key("epochs without dev-loss improvement before stopping", SIZE, 25)

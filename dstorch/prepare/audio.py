@@ -24,6 +24,12 @@ from dstorch.fs import StorageError
 from dstorch.prepare.registry import atomic_target
 from dstorch.prepare.report import FileProblem
 
+# Speech is refused below this level (the RMS of its loudest 30 ms, dB below full scale):
+# quiet speech far from a microphone is around -45 dBFS, while a second of +-1 LSB of
+# near-silence (-90 dBFS) was trained as a command before.
+QUIETEST_DBFS = -60
+LEVEL_FRAME = 480  # samples: 30 ms at 16 kHz
+
 
 @dataclass
 class Converted:
@@ -31,12 +37,14 @@ class Converted:
     silent: bool
     converted: bool  # False: the file already had the right format and was copied
     was: str  # the source format, for the "converted" message
+    level_dbfs: float = 0.0  # RMS of the loudest 30 ms; -inf for digital silence
 
 
 def convert(src: Path, dst: Path) -> Converted:
     """Write `src` to `dst` as 16 kHz mono 16-bit WAV (atomically); FileProblem if unusable."""
     if src.stat().st_size == 0:
         raise FileProblem("empty", "file is empty (0 bytes); re-record or remove it")
+    _check_complete(src)
     if is_target_format(src):
         with atomic_target(dst) as tmp:
             shutil.copyfile(src, tmp)
@@ -67,7 +75,41 @@ def _result(dst: Path, converted: bool, was: str) -> Converted:
     data, _ = sf.read(str(dst), dtype="int16")
     if len(data) == 0:
         raise FileProblem("empty", f"no audio samples ({was}); re-record or remove it")
-    return Converted(len(data), not np.any(data), converted, was)
+    return Converted(len(data), not np.any(data), converted, was, level_dbfs(data))
+
+
+def level_dbfs(pcm: np.ndarray) -> float:
+    """The RMS of the loudest LEVEL_FRAME samples of int16 pcm [N], in dBFS (a click
+    of one sample does not make near-silence speech; -inf for digital silence)."""
+    frames = len(pcm) // LEVEL_FRAME or 1
+    blocks = np.resize(pcm.astype(np.float64), (frames, min(len(pcm), LEVEL_FRAME)))
+    loudest = np.sqrt(np.mean(blocks**2, axis=1)).max() / 32768.0
+    return float(20 * np.log10(loudest)) if loudest > 0 else float("-inf")
+
+
+def _check_complete(src: Path) -> None:
+    """FileProblem when a RIFF WAV holds less audio than its header announces: a copy
+    or a recorder cut short; its length would otherwise be blamed on the transcript."""
+    with open(src, "rb") as f:
+        head = f.read(4096)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    at, block, rate = 12, 0, 0
+    while at + 8 <= len(head):
+        chunk, size = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+        if chunk == b"fmt " and at + 22 <= len(head):
+            rate = int.from_bytes(head[at + 12 : at + 16], "little")
+            block = int.from_bytes(head[at + 20 : at + 22], "little")
+        if chunk == b"data":
+            held = src.stat().st_size - (at + 8)
+            if block and rate and 0 < size < 0xFFFFFFFF and held < size:  # 0, ~0: streamed
+                raise FileProblem(
+                    "truncated",
+                    f"truncated: its header announces {size / block / rate:.2f} s but the file "
+                    f"holds {held / block / rate:.2f} s; copy it again or re-export it",
+                )
+            return
+        at += 8 + size + (size & 1)  # chunks are padded to an even size
 
 
 def describe(info: sf._SoundFileInfo) -> str:

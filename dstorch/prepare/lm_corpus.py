@@ -17,7 +17,7 @@ from dstorch.prepare.report import PrepareError
 from dstorch.prepare.sources import normalise_text
 
 if TYPE_CHECKING:  # prepare imports this module
-    from dstorch.prepare.prepare import Transcripts
+    from dstorch.prepare.recording import Transcripts
 
 
 def read_extra_text(spec: str, root: Path) -> list[str]:

@@ -6,6 +6,7 @@ interrupted run leaves the previous state, and re-running continues where it sto
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,25 +15,20 @@ from tqdm import tqdm
 
 from dstorch.alphabet import Alphabet, AlphabetError
 from dstorch.config import LM_CORPUS, REGISTRY_FILE, PipelineConfig
-from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.prepare import sources
-from dstorch.prepare.audio import convert
 from dstorch.prepare.lm_corpus import write_lm_corpus
 from dstorch.prepare.phrases import frequent_words
+from dstorch.prepare.recording import Processor, Transcripts
 from dstorch.prepare.registry import (
     Entry,
-    file_sha256,
     load_registry,
     save_registry,
     source_key,
 )
 from dstorch.prepare.report import FileProblem, PrepareError, Tally, format_summary
 from dstorch.prepare.speech import prepare_speech
-from dstorch.prepare.split import assign_splits, write_csvs
+from dstorch.prepare.split import assign_splits, unheard_holdouts, write_csvs
 from dstorch.prepare.synthetic.takes import synthesize
-from dstorch.vad import trim_wav
-
-TRIM_VAD = "vad"  # registry `trim` value of a copy cut to its speech by dstorch.vad
 
 
 @dataclass
@@ -48,15 +44,6 @@ class PrepareResult:
 
     def summary(self) -> str:
         return format_summary(self.tally)
-
-
-@dataclass
-class Transcripts:
-    """Normalised transcripts by id, and the per-id problems that skip their files."""
-
-    text: dict[str, str]
-    problems: dict[str, FileProblem]
-    alphabet_notes: list[str]
 
 
 def check_config(config: PipelineConfig) -> None:
@@ -92,7 +79,7 @@ def read_transcripts(config: PipelineConfig, root: Path, target: Path) -> Transc
         # Speech that is no command spells other words: its letters join the alphabet.
         extra = [" ".join(frequent_words(config.language))] if config.speech_sets else []
         _, more = sources.build_alphabet([t for t in text.values() if t] + extra, target)
-        notes += more
+        notes += _unspoken_notes(text, config.commands_csv) + more
     else:
         for key, value in text.items():
             try:
@@ -100,6 +87,20 @@ def read_transcripts(config: PipelineConfig, root: Path, target: Path) -> Transc
             except AlphabetError as e:
                 problems.setdefault(key, FileProblem("bad_chars", f"{e} ({config.alphabet})"))
     return Transcripts(text, problems, notes)
+
+
+def _unspoken_notes(text: dict[str, str], commands_csv: str) -> list[str]:
+    """A warning per command whose transcript adds labels no one says to the alphabet."""
+    notes = []
+    for key, value in text.items():
+        odd = sources.unspoken_characters(value)
+        if odd:
+            notes.append(
+                f"warning: {commands_csv}: id {key} ({value!r}) has {' '.join(map(repr, odd))}, "
+                "not letters, digits or an apostrophe; they become alphabet labels: spell "
+                "them out as spoken or remove them"
+            )
+    return notes
 
 
 def output_names(files: list[Path], folder: Path, language: str) -> dict[Path, str]:
@@ -116,150 +117,26 @@ def output_names(files: list[Path], folder: Path, language: str) -> dict[Path, s
     }
 
 
-def _hash(path: Path) -> str:
-    try:
-        return file_sha256(path)
-    except OSError as e:
-        raise FileProblem(
-            "unreadable", f"cannot be read ({e.strerror}); check its permissions or copy it again"
-        ) from None
-
-
-class Processor:
-    """Checks one recording and brings its WAV in data/ up to date."""
-
-    def __init__(
-        self,
-        config: PipelineConfig,
-        data_dir: Path,
-        transcripts: Transcripts,
-        parse: sources.NameParser,
-        say: Callable[[str], None],
-    ):
-        self.config, self.data_dir, self.say = config, data_dir, say
-        self.transcripts, self.parse = transcripts, parse
-        self.seen: dict[str, str] = {}  # content hash -> first source with it
-        self.tally = Tally()
-
-    def __call__(self, path: Path, key: str, out: str, prev: Entry | None) -> Entry:
-        stat = path.stat()
-        quick = prev and (prev.bytes, prev.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-        entry = Entry(
-            source=key,
-            sha256=prev.sha256 if quick else "",
-            bytes=stat.st_size,
-            mtime_ns=stat.st_mtime_ns,
-            split=prev.split if prev else "",
-            wav=out,
-        )
-        try:
-            entry.sha256 = entry.sha256 or _hash(path)
-            self._identify(entry)
-            self._audio(path, entry, prev)
-            self.check_length(entry)
-            entry.status = "ok"
-        except FileProblem as problem:
-            entry.status, entry.note = problem.code, problem.message
-            self.say(f"{key}: {problem.message}")
-            (self.data_dir / out).unlink(missing_ok=True)  # no stale audio for skipped files
-        return entry
-
-    def recheck(self, entry: Entry) -> Entry:
-        """Re-check a registered file against today's commands.csv and limits, no audio."""
-        if entry.status != "ok":
-            return entry
-        try:
-            self._identify(entry)
-            self.check_length(entry)
-        except FileProblem as problem:
-            entry.status, entry.note = problem.code, problem.message
-            self.say(f"{entry.source}: {problem.message}")
-        return entry
-
-    def _identify(self, entry: Entry) -> None:
-        entry.id, entry.speaker = self.parse(Path(entry.source).stem)
-        if entry.id not in self.transcripts.text:
-            raise FileProblem(
-                "unknown_id",
-                f"id {entry.id} is not in {self.config.commands_csv}"
-                f"; add a row `{entry.id},<transcript>` or rename the file",
-            )
-        if entry.id in self.transcripts.problems:
-            raise self.transcripts.problems[entry.id]
-        first = self.seen.setdefault(entry.sha256, entry.source)
-        if first != entry.source:
-            raise FileProblem("duplicate_audio", f"same content as {first}; remove one copy")
-
-    def _audio(self, path: Path, entry: Entry, prev: Entry | None) -> None:
-        target = self.data_dir / entry.wav
-        entry.trim = TRIM_VAD if self.config.vad_trim else ""
-        same = prev and prev.sha256 == entry.sha256 and prev.trim == entry.trim
-        if same and prev.status == "ok" and target.exists():
-            entry.duration = prev.duration  # unchanged: no reconversion
-            self.tally.unchanged += 1
-            return
-        result = convert(path, target)  # VAD_TRIM changed: converted (and trimmed) again
-        entry.duration = result.samples / SAMPLE_RATE
-        if result.silent:
-            raise FileProblem(
-                "silent", "digital silence only; check the microphone and re-record it"
-            )
-        # The copy only (original/ is never written), in a second atomic write: if it is
-        # interrupted, the registry (saved last) does not list the copy yet, so it is redone.
-        if entry.trim:
-            entry.duration = trim_wav(target) / SAMPLE_RATE
-        if result.converted:
-            self.tally.converted += 1
-            self.say(f"{entry.source}: converted from {result.was} to 16 kHz mono 16-bit WAV")
-        else:
-            self.tally.copied += 1
-
-    def check_length(self, entry: Entry) -> None:
-        """FileProblem if the clip is outside the duration limits or too short for its text."""
-        seconds, config = entry.duration, self.config
-        if seconds == 0:
-            raise FileProblem("empty", "no audio samples; re-record or remove it")
-        if seconds < config.min_duration:
-            raise FileProblem(
-                "too_short",
-                f"{seconds:.2f} s is shorter than MIN_DURATION="
-                f"{config.min_duration}; re-record it or lower MIN_DURATION",
-            )
-        if seconds > config.max_duration:
-            raise FileProblem(
-                "too_long",
-                f"{seconds:.2f} s is longer than MAX_DURATION="
-                f"{config.max_duration}; trim it or raise MAX_DURATION",
-            )
-        text = self.transcripts.text[entry.id]
-        # CTC needs a time step per character, plus a blank between doubled letters.
-        needed = len(text) + sum(a == b for a, b in zip(text, text[1:], strict=False))
-        steps = max(0, 1 + (round(seconds * SAMPLE_RATE) - WINDOW) // STEP)
-        if steps < needed:
-            raise FileProblem(
-                "transcript_too_long",
-                f"{seconds:.2f} s is too short for "
-                f"{text!r} (needs {(needed * STEP + WINDOW) / SAMPLE_RATE:.2f} s "
-                "at least); re-record it slower or check its id",
-            )
-
-
 def _process_all(
-    files: list[Path],
+    keys: dict[Path, str],
     outputs: dict[Path, str],
     old: dict[str, Entry],
     processor: Processor,
-    root: Path,
     update: bool,
 ) -> tuple[dict, int]:
-    """Registry rows for `files`; without `update` new/changed files wait (counted)."""
-    keyed = [(f, source_key(f, root)) for f in files]
+    """Registry rows for the files of `keys` ({file: registry key}); without `update`
+    new/changed files wait (counted)."""
+    keyed = list(keys.items())
     keyed.sort(key=lambda fk: (fk[1] not in old, fk[1]))  # registered first: they win dups
     entries, pending = {}, 0
     # disable=None: no bar when output goes to a log file instead of a terminal
     for path, key in tqdm(keyed, desc="audio", unit="file", leave=False, disable=None):
         if not key.isprintable() or not _utf8(key):  # the registry and CSVs are UTF-8
             processor.say(f"{key!r}: file name is not valid UTF-8; rename it (skipped)")
+            continue
+        if not path.exists():  # a symlink to a file that is gone (or out of reach)
+            target = os.readlink(path)
+            processor.say(f"{key}: a symlink to {target}, which is missing; fix or remove it")
             continue
         prev = old.get(key)
         if not update and (
@@ -350,10 +227,13 @@ def prepare(
     )
     old = load_registry(registry_path)
     update = config.new_data or not old
-    entries, pending = _process_all(
-        files, output_names(files, folder, config.language), old, processor, root, update
-    )
     prefix = source_key(folder, root) + "/"
+    # Keyed by their place in the folder, links not resolved: a recording that is a
+    # symlink to a file elsewhere keeps its name (and its split), as a copy would.
+    keys = {f: prefix + f.relative_to(folder).as_posix() for f in files}
+    entries, pending = _process_all(
+        keys, output_names(files, folder, config.language), old, processor, update
+    )
     _remove_gone(old, entries, prefix, data_dir, say)
     current = [e for k, e in sorted(entries.items()) if k.startswith(prefix)]
     synthesis = synthesize(
@@ -362,7 +242,7 @@ def prepare(
     entries.update(synthesis.entries)
     current += synthesis.current
     processor.tally.rendered = synthesis.rendered
-    holdout = {s.strip() for s in config.holdout_speakers.split(",") if s.strip()}
+    holdout = _holdouts(config, current)
     notes = (
         transcripts.alphabet_notes
         + synthesis.notes
@@ -390,6 +270,20 @@ def prepare(
         data_dir / LM_CORPUS,
     )
     return _finish(result, config, say)
+
+
+def _holdouts(config: PipelineConfig, entries: list[Entry]) -> set[str]:
+    """HOLDOUT_SPEAKERS as a set; PrepareError when a name matches nobody."""
+    holdout = {s.strip() for s in config.holdout_speakers.split(",") if s.strip()}
+    unknown = unheard_holdouts([e for e in entries if e.status != "removed"], holdout)
+    if unknown:
+        speakers = sorted({e.speaker for e in entries if e.speaker and not e.engine})
+        shown = ", ".join(speakers[:8]) + (", ..." if len(speakers) > 8 else "") or "none"
+        raise PrepareError(
+            f"HOLDOUT_SPEAKERS={config.holdout_speakers}: {', '.join(unknown)} is no speaker, "
+            f"synthetic voice or engine of the data (speakers: {shown}); fix the name"
+        )
+    return holdout
 
 
 def _finish(

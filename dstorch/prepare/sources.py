@@ -136,6 +136,15 @@ def normalise_text(text: str, keep: set[str]) -> str:
     return " ".join("".join(out).split())
 
 
+def unspoken_characters(text: str) -> list[str]:
+    """Characters of a normalised transcript that are no letter, digit, space or
+    apostrophe (emoji, `<`, `=`, a backtick): each would become an alphabet label that no
+    one says, and the model would be asked to write it."""
+    return sorted(
+        {ch for ch in text if ch not in " '" and unicodedata.category(ch)[0] not in "LMN"}
+    )
+
+
 def list_recordings(folder: Path) -> list[Path]:
     """Audio candidates under `folder` (recursively), sorted; hidden and text files skipped."""
     if not folder.is_dir():
@@ -145,7 +154,7 @@ def list_recordings(folder: Path) -> list[Path]:
     files = [
         p
         for p in folder.rglob("*")
-        if p.is_file()
+        if (p.is_file() or p.is_symlink() and not p.exists())  # a broken link is said
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         and p.suffix.lower() not in IGNORED_SUFFIXES
     ]

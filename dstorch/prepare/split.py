@@ -69,6 +69,13 @@ def held_out(entry: Entry, holdout: set[str]) -> bool:
     return bool(names & holdout)
 
 
+def unheard_holdouts(entries: list[Entry], holdout: set[str]) -> list[str]:
+    """The HOLDOUT_SPEAKERS names that match no speaker, voice or engine of `entries`: a
+    typo there silently trains on the voice meant for the test set."""
+    known = {n for e in entries for n in (e.speaker, voice_group(e), e.engine)}
+    return sorted(holdout - known)
+
+
 def assign_splits(
     entries: list[Entry],
     dev_fraction: float,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dstorch.config import ENV_PREFIX, PipelineConfig
 from dstorch.fs import atomic_target, atomic_write, files_digest, replaced_dir
+from dstorch.runner.preflight import check_alphabet, check_augment
 
 ENV_FILE = "configuration.env"
 # In the run folder: the runner that last started the run, which RUNNER=auto follows.
@@ -58,9 +59,10 @@ def set_env_value(path: Path, key: str, value: str) -> None:
     """Set KEY=value in a dotenv file, keeping every other line (comments too).
 
     Written atomically (dstorch.fs), so an interrupted write never leaves a half-written
-    configuration.env behind.
+    configuration.env behind; a symlinked file is written where the link points, so the
+    link (a configuration kept elsewhere, in a dotfiles repository) stays a link.
     """
-    path = Path(path)
+    path = Path(path).resolve() if Path(path).is_symlink() else Path(path)
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
     pattern = re.compile(rf"^\s*(export\s+)?{re.escape(key)}\s*=")
     replaced = False
@@ -147,6 +149,8 @@ class Runner:
         return self.root / self.config.data_dir
 
     def check_data(self) -> None:
+        """What the job needs, checked before it starts (the job's own errors come only
+        after `make run` has returned)."""
         missing = [
             n
             for n in ("train.csv", "dev.csv", "test.csv", "alphabet.txt")
@@ -156,6 +160,8 @@ class Runner:
             raise RunnerError(
                 f"{self.config.data_dir}/ lacks {', '.join(missing)}; prepare the data first"
             )
+        check_augment(self.config)
+        check_alphabet(self.config, self.read_state(), self.data_dir / "alphabet.txt")
 
     def record_epoch(self, state: dict | None) -> None:
         """Copy the last finished epoch into configuration.env (what `make stop` promises).

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import hmac
 import html
 import http.server
 import io
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tarfile
@@ -24,6 +26,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 from dstorch.config import PipelineConfig
+from dstorch.fs import atomic_target
 from dstorch.runner.base import RunnerError
 
 TEMPLATE = "Dockerfile.template"
@@ -164,17 +167,44 @@ def _local_path(location: str) -> Path | None:
     return path if path.is_absolute() else None
 
 
+TOKEN_FILE = "pip-helper-token"  # in the user's cache folder, readable by the user alone
+
+
+def helper_token(folder: Path | None = None) -> str:
+    """The secret that the helper's every URL starts with: random, made once per user
+    (mode 0600), and stable, since the PIP_HELPER build argument is part of the pip
+    layer's cache key (a new token per build would reinstall every package)."""
+    from dstorch.download import cache_dir
+
+    path = (folder or cache_dir()) / TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+    except OSError:
+        token = ""
+    if re.fullmatch(r"[A-Za-z0-9_-]{32,}", token) and path.stat().st_mode & 0o077 == 0:
+        return token
+    token = secrets.token_urlsafe(32)
+    with atomic_target(path, mode=0o600) as tmp:
+        tmp.write_text(token + "\n")
+    return token
+
+
 class PipLender:
     """Serves a rewritten pip.conf, the CA file and the host's local package folders on
     127.0.0.1 while a build runs: the build's RUN steps use the host network, but cannot
-    see host paths such as file:// indexes or find-links folders."""
+    see host paths such as file:// indexes or find-links folders.
 
-    def __init__(self, options: dict[str, str], port: int):
+    Any local process can connect to 127.0.0.1, and pip.conf may hold index credentials:
+    every URL starts with the secret `token` (a 404 without it), which only the build
+    gets, in its PIP_HELPER argument."""
+
+    def __init__(self, options: dict[str, str], port: int, token: str):
         self.options = options
+        self.token = token
         self.allowed: list[Path] = []
         self.files: dict[str, bytes] = {}
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{token}"
         self.files["/pip.conf"] = self._pip_conf().encode()
 
     def _serve_path(self, location: str, option: str) -> str | None:
@@ -231,7 +261,22 @@ class PipLender:
                 self.end_headers()
                 return io.BytesIO(body)
 
+            def authorised(self) -> bool:
+                """Strip the token from the path; False (after a 404) without it."""
+                head, _, rest = self.path.partition("/")[2].partition("/")
+                if not hmac.compare_digest(head.encode(), lender.token.encode()):
+                    self.send_error(404)
+                    return False
+                self.path = "/" + rest
+                return True
+
+            def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
+                if self.authorised():
+                    super().do_HEAD()
+
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                if not self.authorised():
+                    return
                 data = lender.files.get(self.path)
                 if data is None:
                     return super().do_GET()
@@ -262,12 +307,13 @@ def stable_port() -> int:
 
 @contextlib.contextmanager
 def lend_pip_config() -> Iterator[str]:
-    """Yield the helper URL (the build argument PIP_HELPER) while serving it."""
-    options = host_pip_options()
+    """Yield the helper URL (the build argument PIP_HELPER) while serving it; the server
+    stops when the block ends (the build is over)."""
+    options, token = host_pip_options(), helper_token()
     try:
-        lender = PipLender(options, stable_port())
+        lender = PipLender(options, stable_port(), token)
     except OSError:  # the usual port is taken: any free one (only costs the pip cache)
-        lender = PipLender(options, 0)
+        lender = PipLender(options, 0, token)
     with lender:
         yield lender.url
 

@@ -13,6 +13,7 @@ from dstorch.config import PipelineConfig
 from dstorch.runner.base import RunnerError
 
 LAUNCHER = "dstorch.training.launch"
+LOOPBACK = "127.0.0.1"  # the rendezvous address of a run on one machine
 
 
 def host_has_nvidia_gpu() -> bool:
@@ -40,9 +41,17 @@ def launcher_args(config: PipelineConfig, gpu_host: bool) -> list[str]:
     nproc = processes_per_node(config.gpus, gpu_host)
     if config.nnodes == 1 and nproc is None:
         return []
-    args = ["-m", LAUNCHER, "--nproc_per_node", nproc or "1"]
+    # Every option as --name=value: the launcher reads them (launch.option).
+    args = ["-m", LAUNCHER, f"--nproc_per_node={nproc or '1'}"]
     if config.nnodes == 1:
-        return args + ["--standalone"]  # a free local port: two runs never collide
+        # Not --standalone, whose store listens on every interface: the launcher binds
+        # it to loopback, on a free port (0), so two runs never collide.
+        return args + [
+            "--nnodes=1",
+            "--node_rank=0",
+            f"--master_addr={LOOPBACK}",
+            "--master_port=0",
+        ]
     if config.node_rank >= config.nnodes:
         raise RunnerError(
             f"NODE_RANK={config.node_rank} with NNODES={config.nnodes}; give each machine "
@@ -60,7 +69,7 @@ def describe(args: list[str]) -> str:
     """A few words on what `launcher_args` start, for the runner's start message."""
     if not args:
         return "one process"
-    nproc = args[args.index("--nproc_per_node") + 1]
+    nproc = next(a.split("=")[1] for a in args if a.startswith("--nproc_per_node="))
     per_node = "one process per GPU" if nproc == "gpu" else f"{nproc} process(es)"
-    nodes = next((a.split("=")[1] for a in args if a.startswith("--nnodes=")), None)
-    return f"torchrun, {per_node}" + (f" on each of {nodes} machines" if nodes else "")
+    nodes = next((a.split("=")[1] for a in args if a.startswith("--nnodes=")), "1")
+    return f"torchrun, {per_node}" + (f" on each of {nodes} machines" if nodes != "1" else "")

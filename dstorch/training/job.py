@@ -34,6 +34,7 @@ from dstorch.fs import (
     storage_error,
 )
 from dstorch.lm.scorer import Scorer, ScorerError
+from dstorch.runner.preflight import ALPHABET_KEY, alphabet_digest
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.acting import acting_report
 from dstorch.training.data import FeatureCache, read_csvs
@@ -256,11 +257,15 @@ def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulSt
         write_state(directory, "running", phase=name, **fields)
         return True
 
+    # What preflight.check_alphabet compares before the next `make run` resumes.
+    learnt = {ALPHABET_KEY: alphabet_digest(config.alphabet_config_path)}
+
     def progress(state) -> None:
         write_state(
             directory,
             "running",
             phase="training",
+            **learnt,
             epoch=state.epoch,
             best_dev_loss=state.best_dev_loss,
             started_from=state.started_from,
@@ -271,6 +276,7 @@ def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulSt
         started = lambda: stop.requested or enter("training")  # noqa: E731
         result = train(config, on_epoch=progress, stop=stop, on_setup=started)
         fields = {
+            **learnt,
             "epoch": result.state.epoch,
             "best_dev_loss": result.state.best_dev_loss,
             "started_from": result.state.started_from,

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import soundfile
 from augment_helpers import RATE, voice_wav
+from conftest import ROOT
 
 from dstorch.augment import AugmentError, cache, inaudible, preview
+from dstorch.cli import main
 
 
 @pytest.fixture()
@@ -48,3 +50,23 @@ def test_preview_of_a_noisy_room(wav, tmp_path):
         noisy, _ = soundfile.read(path)
         assert noisy.shape == original.shape and not np.allclose(noisy, original, atol=0.01)
     assert list((tmp_path / "data" / "augment").glob("rooms-*.npz"))
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda p: p.write_text("not audio\n"), "not readable as audio"),
+        (lambda p: None, "no such file"),
+    ],
+)
+def test_make_preview_of_a_text_or_missing_file_is_one_line(
+    tmp_path, monkeypatch, capsys, make, said
+):
+    """`make preview AUDIO=notes.txt` raised LibsndfileError with a traceback."""
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "notes.txt"
+    make(target)
+    args = ["preview", str(target), "--augment", "volume[dbfs=-20]", "--out_dir", "out"]
+    assert main([*args, "--config", str(ROOT / "configuration.env")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {target}: {said}") and err.count("\n") == 1, err

@@ -166,3 +166,67 @@ def test_vad_trim_shortens_the_copy_only_and_follows_the_key(tmp_path):
     assert snapshot(root / "original") == before
     run(root, vad_trim=False)  # turning the key off converts the copies again, whole
     assert sf.info(str(copy)).frames == len(padded)
+
+
+# --- names and links ----------------------------------------------------------------------
+
+
+def test_a_symlink_to_a_recording_elsewhere_is_kept_under_its_name(tmp_path):
+    """Resolving the link once keyed it outside original/: no split held it, yet the
+    summary counted it as copied."""
+    root = project(tmp_path / "p", speakers=3)
+    outside = tone(tmp_path / "elsewhere" / "take.wav", seed=99)
+    link = root / "original/en" / name(SPEAKERS[0], "1", 2)
+    link.symlink_to(outside)
+    broken = root / "original/en" / name(SPEAKERS[1], "1", 2)
+    broken.symlink_to(tmp_path / "elsewhere" / "gone.wav")
+    messages: list[str] = []
+    result = run(root, messages)
+    gone = f"a symlink to {tmp_path}/elsewhere/gone.wav, which is missing; fix or remove it"
+    assert f"original/en/{broken.name}: {gone}" in messages
+    entry = load_registry(root / "data/registry.csv")[f"original/en/{link.name}"]
+    assert entry.status == "ok" and entry.split in ("train", "dev", "test")
+    listed = [
+        r["wav_filename"]
+        for s in ("train", "dev", "test")
+        for r in read_rows(root / f"data/{s}.csv")
+    ]
+    assert f"en/{link.name}" in listed
+    assert result.tally.copied == result.tally.splits.total() == 13
+    assert link.is_symlink() and (root / "data/en" / link.name).read_bytes() == outside.read_bytes()
+
+
+def test_long_file_names_are_prepared_or_skipped_one_line_each(tmp_path):
+    """228 characters once aborted prepare (ENAMETOOLONG on the temp name)."""
+    root = project(tmp_path, speakers=3)
+    long = "shapes_" + "x" * (228 - len("shapes__2_3_0_1_009.wav")) + "_2_3_0_1_009.wav"
+    tone(root / "original/en" / long, seed=70)
+    stem = "shapes_" + "y" * 230 + "_2_3_0_2_009"  # .flac beside .wav: the copy needs .flac.wav
+    tone(root / "original/en" / f"{stem}.wav", seed=71)
+    tone(root / "original/en" / f"{stem}.flac", seed=72)
+    messages: list[str] = []
+    result = run(root, messages)
+    registry = load_registry(root / "data/registry.csv")
+    assert len(long) == 228 and registry[f"original/en/{long}"].status == "ok"
+    assert registry[f"original/en/{stem}.flac"].status == "name_too_long"
+    assert [m for m in messages if m.startswith(f"original/en/{stem}.flac: file name too long")]
+    assert result.tally.splits.total() == 14 and result.tally.problems == {"name_too_long": 1}
+
+
+def test_transcript_characters_no_one_says_are_warned_about(tmp_path):
+    commands = {**COMMANDS, "5": "go <left> = `up` \U0001f600", "6": "rock'n roll 2"}
+    root = project(tmp_path, commands=commands, speakers=3)
+    messages: list[str] = []
+    run(root, messages)
+    warned = [m for m in messages if m.startswith("warning: commands.csv: id")]
+    assert len(warned) == 1 and warned[0].startswith("warning: commands.csv: id 5 ")
+    for ch in "<>=`\U0001f600":
+        assert repr(ch) in warned[0]
+
+
+def test_holdout_speakers_naming_nobody_is_one_line(tmp_path):
+    root = project(tmp_path, speakers=3)
+    with pytest.raises(PrepareError, match=r"HOLDOUT_SPEAKERS=nobody: nobody is no speaker") as e:
+        run(root, holdout_speakers="nobody")
+    assert SPEAKERS[0] in str(e.value) and "\n" not in str(e.value)
+    assert run(root, holdout_speakers=SPEAKERS[0]).tally.splits["test"] >= 4

@@ -27,6 +27,20 @@ BAD_FILES = {
         {},
         "",
     ),
+    "no_speech": (  # a second of +-1 LSB: trained as a command before
+        "shapes_x_2_3_0_1_009.wav",
+        lambda p: sf.write(
+            str(p), np.random.default_rng(9).integers(-1, 2, 16000).astype(np.int16), 16000
+        ),
+        {},
+        "",
+    ),
+    "truncated": (  # its message blamed the transcript's length before
+        "shapes_x_2_3_0_1_009.wav",
+        lambda p: _write(p, tone(p, 1.0, seed=9).read_bytes()[:4000]),
+        {},
+        "",
+    ),
     "too_short": ("shapes_x_2_3_0_3_009.wav", lambda p: tone(p, 0.08, seed=9), {}, ""),
     "too_long": (
         "shapes_x_2_3_0_3_009.wav",
@@ -68,6 +82,7 @@ def test_bad_file_is_skipped_with_one_line(tmp_path, code):
     assert len(said) == 1 and "\n" not in said[0] and ";" in said[0]  # names file and fix
     assert result.tally.problems == {code: 1} and code in result.summary()
     assert result.tally.splits.total() == 12  # the good files are all there
+    assert result.tally.copied == 12  # and only they count as copied
     assert not (root / "data/en" / filename).exists()
     if code == "bad_chars":
         assert "'z'" in said[0] and Alphabet.from_file(root / "data/alphabet.txt").labels[-1] == "#"

@@ -30,6 +30,23 @@ def test_set_env_value_keeps_comments_and_is_atomic(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["configuration.env"]
 
 
+def test_status_keeps_a_symlinked_configuration_a_symlink(tmp_path, monkeypatch, capsys):
+    """`make status` records CURRENT_EPOCH; it once replaced the link with a plain copy."""
+    root = make_project(tmp_path / "project", RUNNER="local")
+    kept = tmp_path / "dotfiles" / "dstorch.env"
+    kept.parent.mkdir()
+    shutil.move(root / "configuration.env", kept)
+    (root / "configuration.env").symlink_to(kept)
+    state = root / "runs" / "commands" / "checkpoints" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"state": "stopped", "epoch": 3, "max_epoch": 5}')
+    monkeypatch.chdir(root)
+    assert main(["status", "--config", "configuration.env"]) == 0
+    assert "CURRENT_EPOCH=3 recorded" in capsys.readouterr().out
+    assert (root / "configuration.env").is_symlink()
+    assert "CURRENT_EPOCH=3\n" in kept.read_text()
+
+
 def test_job_environment_round_trips_every_key():
     config = shipped_config(max_epoch=3, early_stop=True, dev_fraction=0.25, alphabet="")
     env = job_environment(config)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from config_helpers import shipped_config
 from runner_helpers import ROOT, clear_config_environment
 
 from dstorch.runner.docker_image import (
+    TOKEN_FILE,
     PipLender,
     context_files,
+    helper_token,
     host_pip_options,
+    lend_pip_config,
     render_dockerfile,
 )
 
@@ -25,6 +29,9 @@ from dstorch.runner.docker_image import (
 def clean_environment(monkeypatch):
     """Only the project's configuration.env counts, not keys exported by `make`."""
     clear_config_environment(monkeypatch)
+
+
+TOKEN = "t" * 43  # as helper_token() makes them
 
 
 def test_dockerfile_renders_deps_before_code_and_no_hosts():
@@ -151,7 +158,7 @@ def test_pip_configuration_is_lent_through_localhost(tmp_path):
         "cert": str(cert),
         "timeout": "60",
     }
-    with PipLender(options, 0) as lender:
+    with PipLender(options, 0, TOKEN) as lender:
         conf = urllib.request.urlopen(f"{lender.url}/pip.conf").read().decode()
         index = next(
             line.split(" = ")[1] for line in conf.splitlines() if line.startswith("extra-index-url")
@@ -164,6 +171,35 @@ def test_pip_configuration_is_lent_through_localhost(tmp_path):
         assert wheel == b"package"
         with pytest.raises(urllib.error.HTTPError):  # outside what was lent
             urllib.request.urlopen(f"{lender.url}/f{tmp_path}/secret.txt")
+
+
+def test_pip_helper_answers_only_the_build_and_only_during_it(tmp_path, monkeypatch):
+    """pip.conf (with an index password) was served to any local client during a build."""
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = https://user:s3cret@pypi.example/simple\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with lend_pip_config() as helper:
+        port = urllib.parse.urlsplit(helper).port
+        assert "s3cret" in urllib.request.urlopen(f"{helper}/pip.conf").read().decode()
+        for path in ("/pip.conf", "/wrong-token/pip.conf", f"/f{tmp_path}/", "/"):
+            for method in ("GET", "HEAD"):
+                request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    urllib.request.urlopen(request)
+                assert refused.value.code == 404
+    with pytest.raises(urllib.error.URLError):  # the build is over: nothing listens
+        urllib.request.urlopen(f"{helper}/pip.conf", timeout=5)
+    token = tmp_path / "cache" / "dstorch" / TOKEN_FILE
+    assert token.stat().st_mode & 0o777 == 0o600 and token.read_text().strip() in helper
+
+
+def test_helper_token_is_stable_private_and_replaced_when_readable(tmp_path):
+    first = helper_token(tmp_path)
+    assert helper_token(tmp_path) == first and len(first) >= 32  # the pip layer stays cached
+    (tmp_path / TOKEN_FILE).chmod(0o644)  # others could read it: a new one
+    assert helper_token(tmp_path) != first
+    assert (tmp_path / TOKEN_FILE).stat().st_mode & 0o777 == 0o600
 
 
 def test_unpullable_base_image_error_names_the_fix():
@@ -188,7 +224,7 @@ def test_pip_lender_serves_no_listing_and_no_other_file(tmp_path):
     (home / "simple" / "demo").mkdir(parents=True)
     (home / "simple" / "demo" / "index.html").write_text('<a href="../../wheels/x.whl">x</a>')
     options = {"extra-index-url": f"file://{home}/simple", "find-links": f"{home}/wheels"}
-    with PipLender(options, 0) as lender:
+    with PipLender(options, 0, TOKEN) as lender:
         base = f"{lender.url}/f{home.resolve()}"
 
         def get(path: str) -> str:

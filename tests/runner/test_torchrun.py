@@ -31,11 +31,13 @@ def test_one_process_needs_no_torchrun(config):
 
 def test_gpus_start_torchrun_on_this_machine(config):
     every = launcher_args(dataclasses.replace(config, gpus="all"), gpu_host=True)
-    assert every == ["-m", LAUNCHER, "--nproc_per_node", "gpu", "--standalone"]
+    # The rendezvous on loopback, a free port (not --standalone: it listened everywhere).
+    here = ["--nnodes=1", "--node_rank=0", "--master_addr=127.0.0.1", "--master_port=0"]
+    assert every == ["-m", LAUNCHER, "--nproc_per_node=gpu", *here]
     assert describe(every) == "torchrun, one process per GPU"
     # Without GPUs, N processes train on the CPU over gloo.
     two = launcher_args(dataclasses.replace(config, gpus="2"), gpu_host=False)
-    assert two == ["-m", LAUNCHER, "--nproc_per_node", "2", "--standalone"]
+    assert two == ["-m", LAUNCHER, "--nproc_per_node=2", *here]
 
 
 def test_several_machines_meet_at_the_master(config):
@@ -54,12 +56,26 @@ def test_several_machines_meet_at_the_master(config):
         launcher_args(dataclasses.replace(node, node_rank=2), gpu_host=True)
 
 
+def test_the_master_node_listens_on_master_addr_or_says_why_not(config):
+    """NODE_RANK=0 binds the rendezvous to MASTER_ADDR; on a machine without that
+    address it is one line, not a store listening on every interface."""
+    from dstorch.training.launch import host_rendezvous
+
+    master = dataclasses.replace(
+        config, gpus="2", nnodes=2, node_rank=0, master_addr="192.0.2.1", master_port=29400
+    )
+    with pytest.raises(OSError, match=r"cannot listen on MASTER_ADDR=192.0.2.1 port 29400"):
+        host_rendezvous(launcher_args(master, gpu_host=False)[2:])
+    other = launcher_args(dataclasses.replace(master, node_rank=1), gpu_host=False)[2:]
+    assert host_rendezvous(other) is None  # the other machines only connect
+
+
 def test_local_runner_command_runs_the_job_under_torchrun(tmp_path, monkeypatch):
     root = make_project(tmp_path)
     monkeypatch.setenv("DSTORCH_GPUS", "2")
     command = LocalRunner(load(root), root).command()
-    assert command[1:7] == ["-m", LAUNCHER, "--nproc_per_node", "2", "--standalone", "-m"]
-    assert command[7:9] == ["dstorch", "job"]
+    assert command[1:4] == ["-m", LAUNCHER, "--nproc_per_node=2"]
+    assert command[8:11] == ["-m", "dstorch", "job"]
 
 
 def test_bad_gpus_value_is_one_line(tmp_path, monkeypatch):

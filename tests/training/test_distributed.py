@@ -129,7 +129,8 @@ def launch(tmp_path: Path, name: str) -> subprocess.Popen:
         "checkpoint_secs": "0",
         "device": "cpu",
     }
-    command = [sys.executable, "-m", LAUNCHER, "--standalone", "--nproc_per_node", "2"]
+    command = [sys.executable, "-m", LAUNCHER, "--nproc_per_node=2", "--nnodes=1"]
+    command += ["--node_rank=0", "--master_addr=127.0.0.1", "--master_port=0"]  # loopback
     command += ["-m", "dstorch", "train", *(f"--{k}={v}" for k, v in flags.items())]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
