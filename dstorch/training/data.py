@@ -96,7 +96,12 @@ def read_csvs(
     """Comma-separated CSV list, as DeepSpeech's --train_files accepts. `silent` accepts
     clips with an empty transcript (noise in the negatives: nothing was said)."""
     files = [p.strip() for p in paths.split(",") if p.strip()]
-    samples = [s for p in files for s in read_csv(p, alphabet, allow_empty, silent)]
+    # One empty CSV of several is fine (speech sets without voices to speak them), as long
+    # as the list has samples at all.
+    each_may_be_empty = allow_empty or len(files) > 1
+    samples = [s for p in files for s in read_csv(p, alphabet, each_may_be_empty, silent)]
+    if not samples and not allow_empty and files:
+        read_csv(files[0], alphabet, False, silent)  # raises: names the (first) empty file
     return [replace(s, index=i) for i, s in enumerate(samples)]
 
 
