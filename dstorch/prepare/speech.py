@@ -11,7 +11,8 @@
 
 Everything lives under DATA_DIR/speech/ (the LM_GARBAGE file beside lm_corpus.txt) and is
 rendered incrementally: a take's file name holds a digest of its recipe, and files no CSV
-names any more are removed. Noise clips carry an empty transcript (nothing was said).
+names any more are removed. Noise clips carry an empty transcript (nothing was said): in
+training they teach the model to answer nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ SPEECH_DIR = Path(SPEECH_TRAIN).parent  # DATA_DIR/speech
 NEGATIVE_NEAR_MISSES = 2  # per command, in each of the dev and test negatives
 NEGATIVE_SENTENCES = 24  # everyday sentences in each of the dev and test negatives
 NOISES = ("silence", "white", "pink", "brown", "hum")  # each twice in the negatives
+TRAINING_NOISE_COPIES = 4  # of each kind in the training speech
 NOISE_SECONDS = (1.0, 3.0)
 NOISE_DBFS = (-50.0, -20.0)  # RMS level of a noise negative
 GARBAGE_WORDS = 2000  # frequent words the escape path knows (with the training speech's)
@@ -113,12 +115,13 @@ def _holdout(choices: list[Choice], holdout: set[str]) -> list[Choice]:
     return kept
 
 
-def write_noise(folder: Path, seed: int) -> list[tuple[Path, str]]:
-    """Noise and near-silence negatives (two of each kind), made once; -> [(wav, "")]."""
+def write_noise(folder: Path, seed: int, copies: int = 2) -> list[tuple[Path, str]]:
+    """Noise and near-silence clips (`copies` of each kind), made once; -> [(wav, "")].
+    Nothing is said in them, so their transcript is empty."""
     from dstorch.augment import noises
 
     out = []
-    for index, kind in enumerate(NOISES * 2):
+    for index, kind in enumerate(NOISES * copies):
         path = folder / f"{kind}-{index:02d}.wav"
         if not path.exists():
             rng = np.random.default_rng([seed, index])
@@ -198,8 +201,10 @@ def prepare_speech(
             "them; training without speech that is no command"
         ]
     speakers, listeners = split_voices(choices, config.random_seed)
+    # Noise in training too, with nothing to spell: the model learns to answer nothing.
     train = _render(speakers, texts.train, "s", folder, config)
-    noise = write_noise(folder / "noise", config.random_seed)
+    train += write_noise(folder / "noise-train", config.random_seed, TRAINING_NOISE_COPIES)
+    noise = write_noise(folder / "noise", config.random_seed + 1)
     dev = _render(listeners, texts.dev, "d", folder, config) + noise[::2]
     test = _render(listeners, texts.test, "t", folder, config) + noise[1::2]
     for name, rows in ((SPEECH_TRAIN, train), (DEV_NEGATIVES, dev), (TEST_NEGATIVES, test)):

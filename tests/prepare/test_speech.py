@@ -12,7 +12,7 @@ from pipeline_helpers import project, read_rows, run, snapshot
 from dstorch.alphabet import Alphabet
 from dstorch.config import DEV_NEGATIVES, LM_GARBAGE, SPEECH_TRAIN, TEST_NEGATIVES
 from dstorch.prepare import phrases
-from dstorch.prepare.speech import NOISES, split_voices
+from dstorch.prepare.speech import NOISES, TRAINING_NOISE_COPIES, split_voices
 from dstorch.prepare.synthetic.catalog import choose
 from dstorch.training.data import read_csvs
 
@@ -29,14 +29,16 @@ def speech(tmp_path_factory) -> Path:
     root = project(tmp_path_factory.mktemp("speech"), commands=TWO, speakers=3)
     messages: list[str] = []
     run(root, messages, synthetic_voices=VOICES, general_sentences=6, near_misses=2)
-    assert any(m.startswith("speech that is no command: 10 clips in training") for m in messages)
+    assert any(m.startswith("speech that is no command: 30 clips in training") for m in messages)
     return root
 
 
 def test_training_speech_has_true_transcripts_and_is_no_command(speech):
     train = rows(speech, SPEECH_TRAIN)
-    texts = [r["transcript"] for r in train]
+    texts = [r["transcript"] for r in train if r["transcript"]]
     assert len(texts) == 10 and not set(texts) & set(TWO.values())
+    silent = [r for r in train if not r["transcript"]]  # noise: the model learns to say nothing
+    assert len(silent) == len(NOISES) * TRAINING_NOISE_COPIES
     near = [t for t in texts if len(t.split()) == len("turn on the light".split())]
     assert near  # a near-miss of the four-word command: one word changed
     for row in train:
@@ -66,8 +68,8 @@ def test_test_negatives_use_only_held_out_words(speech):
 def test_the_trainer_reads_every_set(speech):
     alphabet = Alphabet.from_file(speech / "data/alphabet.txt")
     assert "z" in alphabet.labels  # the frequent words' letters joined the alphabet
-    train = read_csvs(str(speech / "data" / SPEECH_TRAIN), alphabet)
-    assert len(train) == 10
+    train = read_csvs(str(speech / "data" / SPEECH_TRAIN), alphabet, silent=True)
+    assert len(train) == 30
     for name in (DEV_NEGATIVES, TEST_NEGATIVES):
         assert read_csvs(str(speech / "data" / name), alphabet, silent=True)
 
@@ -94,7 +96,7 @@ def test_rerun_renders_nothing_and_a_changed_command_sweeps_its_takes(speech):
         for r in rows(speech, n)
     }
     assert wavs == {w for w in named if "synthetic" in w.parts}  # nothing stale left
-    assert len(rows(speech, SPEECH_TRAIN)) == 6
+    assert len([r for r in rows(speech, SPEECH_TRAIN) if r["transcript"]]) == 6
 
 
 def test_off_by_default_and_without_voices_says_so(tmp_path):

@@ -71,3 +71,38 @@ def test_batches_group_similar_lengths_and_pad():
     assert batch.inputs.shape[0] == 3 and batch.inputs.shape[2:] == (19, 26)
     assert batch.input_lengths.max() == batch.inputs.shape[1]
     assert batch.labels.numel() == batch.label_lengths.sum()
+
+
+def test_a_silent_row_trains_towards_saying_nothing(tmp_path):
+    """An empty transcript (noise in the speech sets) is refused unless `silent`; then it is
+    a zero-length CTC target whose loss is finite and falls as blanks win."""
+    import torch
+
+    from dstorch.training.data import read_csvs
+
+    wav = write_wav(tmp_path / "noise.wav", np.zeros(8000, np.int16))
+    csv = tmp_path / "speech.csv"
+    csv.write_text(f"wav_filename,wav_filesize,transcript\n{wav.name},{wav.stat().st_size},\n")
+    alphabet = Alphabet.from_file(FIXTURES / "alphabet.txt")
+    with pytest.raises(DataError, match="empty transcript"):
+        read_csv(csv, alphabet)
+    clips = FIXTURES / "clips.csv"
+    samples = read_csvs(f"{clips},{csv}", alphabet, silent=True)
+    silent = [s for s in samples if not s.transcript]
+    assert len(silent) == 1 and silent[0].labels == []
+    batch = collate(silent, FeatureCache())
+    steps = batch.inputs.shape[1]
+    blank = len(alphabet)
+    for blank_logit, expected in ((0.0, "high"), (10.0, "low")):
+        logits = torch.zeros(steps, 1, len(alphabet) + 1)
+        logits[..., blank] = blank_logit
+        loss = torch.nn.functional.ctc_loss(
+            logits.log_softmax(-1),
+            batch.labels,
+            batch.input_lengths,
+            batch.label_lengths,
+            blank=blank,
+            reduction="none",
+        )
+        assert torch.isfinite(loss).all()
+        assert (loss.item() > 1.0) == (expected == "high")
