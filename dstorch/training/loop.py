@@ -6,6 +6,7 @@ Under torchrun every rank runs this loop on its shard of each batch (see distrib
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +31,23 @@ from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
 from dstorch.training.noisy import dev_conditions
 from dstorch.training.stop import GracefulStop
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite: the weights are lost, nothing after it is saved."""
+
+
+def check_finite(loss: float, what: str, config: TrainConfig, state: TrainState) -> None:
+    """TrainingDiverged, one line naming the cause and the fix, when `loss` is not finite.
+    Called before anything is saved, so every checkpoint on disk keeps finite weights."""
+    if math.isfinite(loss):
+        return
+    key = "FINE_TUNE_LEARNING_RATE" if config.initialize_from_frozen_model else "LEARNING_RATE"
+    raise TrainingDiverged(
+        f"training diverged: the {what} became {loss} in epoch {state.epoch + 1} with "
+        f"{key}={state.learning_rate:g}; lower {key} (--learning_rate) and start over "
+        "with LOAD_FROM_CHECKPOINT=no"
+    )
 
 
 @dataclass
@@ -133,7 +151,7 @@ def restore(
     the others (ranks on other machines have no checkpoint dir). -> (state, the saved
     weight average or None)."""
     main = group.is_main and config.load_checkpoint
-    payload = group.broadcast(ckpt.load_latest(config.load_dir) if main else None)
+    payload = group.broadcast(ckpt.load_resume(config.load_dir) if main else None)
     restore_rank_rng(payload, config, group)
     if payload is None:
         stats = feature_statistics(samples, cache)
@@ -302,21 +320,22 @@ def run_epoch(s: Session, stop: GracefulStop) -> bool:
     bar = tqdm(batches, desc=desc, unit="batch", disable=not group.is_main)
     bar.update(state.batch_in_epoch)
     stopped = False
-    for batch_samples in batches[state.batch_in_epoch :]:
-        features = s.features_at(state.epoch, state.batch_in_epoch, len(batches))
-        local = train_step(s, batch_samples, features)
-        due = group.is_main and time.monotonic() - s.last_save >= config.checkpoint_secs
-        total, stops, saves = group.sum(local, stop.requested, due)
-        value = total / len(batch_samples)
-        record_step(s, value)
-        bar.update(1)
-        bar.set_postfix(loss=f"{value:.3f}")
-        if stops:
-            stopped = stop.requested = True
-            break
-        if saves:
-            s.save()
-    bar.close()
+    with bar:  # closed before an error is printed, not after it
+        for batch_samples in batches[state.batch_in_epoch :]:
+            features = s.features_at(state.epoch, state.batch_in_epoch, len(batches))
+            local = train_step(s, batch_samples, features)
+            due = group.is_main and time.monotonic() - s.last_save >= config.checkpoint_secs
+            total, stops, saves = group.sum(local, stop.requested, due)
+            value = total / len(batch_samples)
+            check_finite(value, "training loss", config, state)
+            record_step(s, value)
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.3f}")
+            if stops:
+                stopped = stop.requested = True
+                break
+            if saves:
+                s.save()
     return not stopped
 
 
@@ -376,6 +395,7 @@ def finish_epoch(s: Session) -> None:
             dev_loss(s.model, s.dev_set, f, config, s.device, s.group) for f in s.dev_features
         ]
         loss = float(np.mean(losses))
+    check_finite(loss, "dev loss", config, state)
     state.epoch += 1
     state.batch_in_epoch = 0
     state.train_loss_sum = 0.0
