@@ -147,10 +147,10 @@ bench-transfer: ## Base model from make pretrain, fine-tuned vs from scratch on 
 example-data: ## Regenerate the example recordings and commands.csv (FORCE=yes over your own)
 	$(PYTHON) scripts/make_example_data.py
 
-clean: ## Remove DATA_DIR, run state, checkpoints and volumes (never ORIGINAL_DIR or MODELS_DIR)
+clean: ## Remove run state, checkpoints, volumes and what prepare wrote in DATA_DIR (never ORIGINAL_DIR or MODELS_DIR)
 	@$(DSTORCH) clean --config $(CONFIG)
 	rm -f Dockerfile
 
-distclean: ## Also remove MODELS_DIR, build/ and the venv
+distclean: ## Also remove the model's files from MODELS_DIR, build/ and the venv
 	@$(DSTORCH) clean --models --config $(CONFIG)
 	rm -rf build $(VENV) Dockerfile

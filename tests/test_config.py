@@ -203,3 +203,24 @@ def test_lm_mode_selection(tmp_path, mode, lm_text, resolved):
 def test_unknown_lm_mode_is_named(tmp_path):
     with pytest.raises(ConfigError, match="LM_MODE='strict'.*auto, commands, open"):
         load(write_env(tmp_path, LM_MODE="strict"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "start"),
+    [
+        ({"DATA_DIR": "scripts"}, "DATA_DIR=scripts holds the project's scripts"),
+        ({"MODELS_DIR": str(ROOT / "dstorch")}, f"MODELS_DIR={ROOT}/dstorch holds the project's"),
+        ({"COMMANDS_CSV": "data/commands.csv"}, "DATA_DIR=data holds COMMANDS_CSV"),
+        ({"NOISE_DIR": "data/noise"}, "DATA_DIR=data holds NOISE_DIR"),
+        ({"ALPHABET": "models/alphabet.txt"}, "MODELS_DIR=models holds ALPHABET"),
+        ({"LM_TEXT": "data"}, "DATA_DIR=data holds LM_TEXT"),
+    ],
+)
+def test_folders_clean_deletes_may_not_hold_sources_or_inputs(tmp_path, changes, start):
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "data" / "noise").mkdir(parents=True)
+    with pytest.raises(ConfigError) as error:
+        PipelineConfig.load(write_env(tmp_path, **changes), environ={}, root=tmp_path)
+    message = str(error.value)
+    assert message.startswith(start) and "make clean would delete it" in message
+    assert "\n" not in message

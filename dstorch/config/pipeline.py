@@ -46,6 +46,9 @@ RUNS_DIR = "runs"
 NOISE_OVERLAY = "overlay[p=0.5,source={},snr=12~8]"
 LM_CORPUS = "lm_corpus.txt"  # in the data dir: prepare writes it, the scorer stage reads it
 REGISTRY_FILE = "registry.csv"  # in DATA_DIR: every recording and take, with its split
+# The project's own files (in the working directory and where the package lives): no folder
+# that prepare writes into or clean deletes may hold one.
+SOURCE_NAMES = ("dstorch", "scripts", "tests", "docker", ".git", "Makefile", "pyproject.toml")
 
 
 def load_env(path: str | Path = "configuration.env", environ: dict | None = None) -> dict:
@@ -197,6 +200,7 @@ class PipelineConfig(TrainingFlags):
         config = from_mapping(cls, values)
         base = Path.cwd() if root is None else Path(root)
         check_directories(config, base)
+        check_generated_folders(config, base, Path(path))
         if config.noise_dir and not (base / config.noise_dir).is_dir():
             raise ConfigError(
                 f"{path}: NOISE_DIR={config.noise_dir} is not a folder; give a folder of noise "
@@ -268,3 +272,35 @@ def check_directories(config: PipelineConfig, root: Path) -> None:
                 f"{a}={named[a]} and {b}={named[b]} overlap ({path_a} vs {path_b}); "
                 "give each its own folder"
             )
+
+
+def check_generated_folders(config: PipelineConfig, root: Path, config_file: Path) -> None:
+    """Refuse a DATA_DIR, MODELS_DIR or run folder that is or holds an input (COMMANDS_CSV,
+    NOISE_DIR, ALPHABET, LM_TEXT, configuration.env) or a source folder of the project:
+    `make clean` deletes what is in those folders."""
+    from dstorch.fs import SOURCE_ROOT
+
+    inputs = [
+        (key.upper(), getattr(config, key))
+        for key in ("commands_csv", "noise_dir", "alphabet", "lm_text")
+        if getattr(config, key)
+    ]
+    inputs.append(("the configuration file", str(config_file)))
+    for base in dict.fromkeys((root.resolve(), SOURCE_ROOT)):
+        inputs += [
+            (f"the project's {n}", str(base / n)) for n in SOURCE_NAMES if (base / n).exists()
+        ]
+    folders = {
+        "DATA_DIR": config.data_dir,
+        "MODELS_DIR": config.models_dir,
+        "the run folder": str(Path(RUNS_DIR, config.model_name)),
+    }
+    for folder, value in folders.items():
+        path = (root / value).resolve()
+        for what, inside in inputs:
+            target = (root / inside).resolve()
+            if target == path or path in target.parents:
+                raise ConfigError(
+                    f"{folder}={value} holds {what} ({target}); make clean would delete it: "
+                    f"give {folder} a folder of its own"
+                )
