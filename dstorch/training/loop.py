@@ -224,7 +224,10 @@ class Session:
         return self.average.applied(self.model) if self.average else contextlib.nullcontext()
 
     def save(self, best: bool = False) -> None:
-        """Every rank calls this together: each hands in its RNG states, rank 0 writes."""
+        """Every rank calls this together: each hands in its RNG states, rank 0 writes.
+        Weights that are no longer finite are never saved (every rank has the same)."""
+        if not all(p.isfinite().all() for p in self.model.parameters()):
+            check_finite(float("nan"), "weights", self.config, self.state)
         rngs = self.group.gather(ckpt.rng_states())
         if self.group.is_main:
             ckpt.save(
