@@ -198,7 +198,7 @@ def remove_generated(config: PipelineConfig, models: bool = False) -> None:
             "delete it yourself if it holds nothing of yours"
         )
     elif data.is_dir():
-        _say_removed("DATA_DIR", data, empty(data))
+        _say_removed("DATA_DIR", data, empty(data, config.language))
     if models and Path(config.models_dir).is_dir():
         folder = Path(config.models_dir)
         uninstall(folder, config.model_name)

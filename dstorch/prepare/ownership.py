@@ -3,9 +3,9 @@
 `prepare` marks DATA_DIR with MARKER when it starts on a new or empty folder (or on one an
 earlier dstorch prepared: it holds our registry.csv), and refuses a folder that already
 holds other files. `make clean` empties only a marked folder, and only of what prepare
-writes there: the CSVs, alphabet, LM corpus and registry, the WAV copies and synthetic
-takes (in sub-folders), the augmentation banks. Anything else, and the folder with it,
-stays and is named.
+writes there: the CSVs, alphabet, LM corpus and registry, the WAV copies (in the language
+folders) and synthetic takes (synthetic/), the augmentation banks (augment/). Anything
+else, and the folder with it, stays and is named.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ MARKER = ".dstorch-data"
 OURS = ".dstorch"  # the marker, prepare's lock and temp files all start so
 WRITTEN = ("train.csv", "dev.csv", "test.csv", "alphabet.txt", LM_CORPUS, REGISTRY_FILE)
 BANKS = "augment"  # dstorch.augment.cache: <DATA_DIR>/augment/<name>-<digest>.npz
+SYNTHETIC = "synthetic"  # dstorch.prepare.synthetic: <DATA_DIR>/synthetic/<lang>/...
 
 
 def claim(data_dir: Path, key: str = "DATA_DIR") -> None:
@@ -56,11 +57,11 @@ def is_claimed(data_dir: Path) -> bool:
     return (Path(data_dir) / MARKER).is_file()
 
 
-def empty(data_dir: Path) -> list[str]:
+def empty(data_dir: Path, language: str) -> list[str]:
     """Remove what prepare wrote in a marked `data_dir`, and the folder once nothing else
     is left; -> what was kept (relative paths), [] when the folder is gone."""
     data_dir = Path(data_dir)
-    for path in _written(data_dir):
+    for path in _written(data_dir, language):
         path.unlink(missing_ok=True)
     for folder in sorted((p for p in data_dir.rglob("*") if p.is_dir()), reverse=True):
         if not any(folder.iterdir()):  # deepest first: a sub-folder emptied its parent
@@ -78,13 +79,20 @@ def empty(data_dir: Path) -> list[str]:
     return []
 
 
-def _written(data_dir: Path) -> list[Path]:
+def _written(data_dir: Path, language: str) -> list[Path]:
+    """Prepare's files: the top-level ones, WAVs in the folders it converts and renders
+    into (LANGUAGE's, every language in the registry, synthetic/), the banks."""
+    try:
+        registered = load_registry(data_dir / REGISTRY_FILE).values()
+    except (OSError, ValueError):
+        registered = []
+    wav_dirs = {language, SYNTHETIC} | {Path(e.wav).parts[0] for e in registered if e.wav}
     files = [data_dir / name for name in WRITTEN]
     for path in data_dir.rglob("*"):
         if path.is_symlink() or not path.is_file():
             continue
         inside = path.relative_to(data_dir).parts
-        copy = len(inside) > 1 and path.suffix == ".wav"  # en/..., synthetic/...
+        copy = len(inside) > 1 and inside[0] in wav_dirs and path.suffix == ".wav"
         bank = len(inside) == 2 and inside[0] == BANKS and path.suffix == ".npz"
         if copy or bank or path.name.startswith(TEMP_PREFIX):
             files.append(path)

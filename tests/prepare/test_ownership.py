@@ -3,6 +3,7 @@ only folders dstorch made, and of them only what prepare wrote."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -34,10 +35,13 @@ def test_clean_empties_only_what_prepare_wrote(tmp_path):
     data = root / "data"
     assert (data / MARKER).is_file()
     (data / "notes.txt").write_text("mine")  # added later by the user
-    assert empty(data) == ["notes.txt"]
-    assert sorted(p.name for p in data.iterdir()) == [MARKER, "notes.txt"]
+    (data / "noise").mkdir()
+    (data / "noise" / "fan.wav").write_bytes(b"mine too")
+    assert empty(data, "en") == ["noise/fan.wav", "notes.txt"]
+    assert sorted(p.name for p in data.iterdir()) == [MARKER, "noise", "notes.txt"]
+    shutil.rmtree(data / "noise")
     (data / "notes.txt").unlink()
-    assert empty(data) == [] and not data.exists()
+    assert empty(data, "en") == [] and not data.exists()
 
 
 def test_a_data_dir_of_an_earlier_dstorch_is_adopted(tmp_path):
