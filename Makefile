@@ -131,7 +131,7 @@ bench: ## Training throughput/MFU (bf16 on a GPU); our transcription and start-u
 bench-import: ## Import throughput (files/s) on 1,000-clip FLAC and MP3 trees, 1 vs N workers
 	$(PYTHON) scripts/bench_import.py
 
-bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; resume and verify
+bench-faults: ## SIGKILL the trainer (20 trials), prepare, the scorer stage; corrupt checkpoints, NaN loss, export/clean beside your files; verify
 	$(PYTHON) scripts/bench_faults.py
 
 bench-generalisation: ## Accuracy on a held-out engine's voices, clean and in a noisy room, each lever on/off, official client (SEEDS=1,2,3: mean and spread)
