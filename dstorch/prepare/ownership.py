@@ -54,7 +54,8 @@ def _prepared_before(data_dir: Path) -> bool:
 
 
 def is_claimed(data_dir: Path) -> bool:
-    return (Path(data_dir) / MARKER).is_file()
+    """Whether prepare made `data_dir`: marked, or prepared before markers existed."""
+    return (Path(data_dir) / MARKER).is_file() or _prepared_before(Path(data_dir))
 
 
 def empty(data_dir: Path, language: str) -> list[str]:

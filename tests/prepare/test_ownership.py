@@ -12,7 +12,7 @@ from conftest import ROOT
 from pipeline_helpers import project, run
 
 from dstorch.prepare import PrepareError
-from dstorch.prepare.ownership import MARKER, claim, empty
+from dstorch.prepare.ownership import MARKER, claim, empty, is_claimed
 from dstorch.runner.base import set_env_value
 
 
@@ -48,6 +48,7 @@ def test_a_data_dir_of_an_earlier_dstorch_is_adopted(tmp_path):
     root = project(tmp_path, speakers=2)
     run(root)
     (root / "data" / MARKER).unlink()  # prepared before the marker existed
+    assert is_claimed(root / "data")  # make clean may empty it
     claim(root / "data")
     assert (root / "data" / MARKER).is_file()
     run(root)  # and prepare goes on there
