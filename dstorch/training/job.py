@@ -44,7 +44,8 @@ from dstorch.training.evaluate import (
     score_all,
     summarize,
 )
-from dstorch.training.loop import TrainingDiverged, pick_device, train
+from dstorch.training.finite import TrainingDiverged
+from dstorch.training.loop import pick_device, train
 from dstorch.training.noisy import noisy_figures
 from dstorch.training.stop import GracefulStop
 from dstorch.training.tune import ScorerOutcome, ScorerSettings, run_stage

@@ -6,7 +6,6 @@ Under torchrun every rank runs this loop on its shard of each batch (see distrib
 from __future__ import annotations
 
 import contextlib
-import math
 import random
 import time
 from collections.abc import Callable
@@ -29,25 +28,9 @@ from dstorch.training.checkpoint import TrainState
 from dstorch.training.data import FeatureCache, bucketed_batches, collate, read_csvs
 from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
+from dstorch.training.finite import check_finite, check_weights
 from dstorch.training.noisy import dev_conditions
 from dstorch.training.stop import GracefulStop
-
-
-class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite: the weights are lost, nothing after it is saved."""
-
-
-def check_finite(loss: float, what: str, config: TrainConfig, state: TrainState) -> None:
-    """TrainingDiverged, one line naming the cause and the fix, when `loss` is not finite.
-    Called before anything is saved, so every checkpoint on disk keeps finite weights."""
-    if math.isfinite(loss):
-        return
-    key = "FINE_TUNE_LEARNING_RATE" if config.initialize_from_frozen_model else "LEARNING_RATE"
-    raise TrainingDiverged(
-        f"training diverged: the {what} became {loss} in epoch {state.epoch + 1} with "
-        f"{key}={state.learning_rate:g}; lower {key} (--learning_rate) and start over "
-        "with LOAD_FROM_CHECKPOINT=no"
-    )
 
 
 @dataclass
@@ -226,8 +209,7 @@ class Session:
     def save(self, best: bool = False) -> None:
         """Every rank calls this together: each hands in its RNG states, rank 0 writes.
         Weights that are no longer finite are never saved (every rank has the same)."""
-        if not all(p.isfinite().all() for p in self.model.parameters()):
-            check_finite(float("nan"), "weights", self.config, self.state)
+        check_weights(self.model, self.config, self.state)
         rngs = self.group.gather(ckpt.rng_states())
         if self.group.is_main:
             ckpt.save(
