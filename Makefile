@@ -74,7 +74,7 @@ stop: ## Pause training gracefully (resume with make run)
 rebuild: ## Re-process data and restart (NEW_DATA=yes LOAD_FROM_CHECKPOINT=no starts fresh)
 	@$(DSTORCH) rebuild --config $(CONFIG)
 
-export: ## Copy the exported model (.pb, .pbmm, .tflite with EXPORT_TFLITE=yes, .scorer, alphabet, report) into models/
+export: ## Install the exported model (.pb, .pbmm, .tflite with EXPORT_TFLITE=yes, .scorer, alphabet, report) into models/, replacing only its own files
 	@$(DSTORCH) fetch --config $(CONFIG)
 
 report: ## Show where the evaluation report (models/report.html) is, with a summary

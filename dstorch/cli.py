@@ -248,7 +248,7 @@ RUNNER_VERBS = {
     "stop": "pause training gracefully (saves; records CURRENT_EPOCH)",
     "log": "follow the run's output until it ends (non-zero if it failed)",
     "status": "one line: state, runner, epoch/max epoch, best dev loss",
-    "fetch": "copy the exported model into models/",
+    "fetch": "install the exported model into models/ (only its own files are replaced)",
     "reset": "forget checkpoints and run state (start fresh)",
     "clean": "remove run state, checkpoints, volumes and generated files (never original/)",
 }
