@@ -77,7 +77,7 @@ reset: ## Forget the run's checkpoints and state (CURRENT_EPOCH=0): the next mak
 rebuild: ## Re-process data and restart (NEW_DATA=yes LOAD_FROM_CHECKPOINT=no starts fresh)
 	@$(DSTORCH) rebuild --config $(CONFIG)
 
-export: ## Copy the exported model (.pb, .pbmm, .tflite with EXPORT_TFLITE=yes, .scorer, alphabet, report) into models/
+export: ## Install the exported model (.pb, .pbmm, .tflite with EXPORT_TFLITE=yes, .scorer, alphabet, report) into models/, replacing only its own files
 	@$(DSTORCH) fetch --config $(CONFIG)
 
 report: ## Show where the evaluation report (models/report.html) is, with a summary
@@ -134,7 +134,7 @@ bench: ## Training throughput/MFU (bf16 on a GPU); our transcription and start-u
 bench-import: ## Import throughput (files/s) on 1,000-clip FLAC and MP3 trees, 1 vs N workers
 	$(PYTHON) scripts/bench_import.py
 
-bench-faults: ## SIGKILL the trainer (20 trials), prepare and the scorer stage; resume and verify
+bench-faults: ## SIGKILL the trainer (20 trials), prepare, the scorer stage; corrupt checkpoints, NaN loss, export/clean beside your files; verify
 	$(PYTHON) scripts/bench_faults.py
 
 bench-generalisation: ## Accuracy and acting (right/wrong/rejected, false accepts) on a held-out engine's voices, clean and in a noisy room, each lever on/off, official client (SEEDS=1,2,3: mean and spread; EXAMPLE=confusable)
@@ -150,10 +150,10 @@ bench-transfer: ## Base model from make pretrain, fine-tuned vs from scratch on 
 example-data: ## Regenerate the example recordings and commands.csv (EXAMPLE=confusable: one-word-apart commands; FORCE=yes over your own)
 	$(PYTHON) scripts/make_example_data.py
 
-clean: ## Remove DATA_DIR, run state, checkpoints and volumes (never ORIGINAL_DIR or MODELS_DIR)
+clean: ## Remove run state, checkpoints, volumes and what prepare wrote in DATA_DIR (never ORIGINAL_DIR or MODELS_DIR)
 	@$(DSTORCH) clean --config $(CONFIG)
 	rm -f Dockerfile
 
-distclean: ## Also remove MODELS_DIR, build/ and the venv
+distclean: ## Also remove the model's files from MODELS_DIR, build/ and the venv
 	@$(DSTORCH) clean --models --config $(CONFIG)
 	rm -rf build $(VENV) Dockerfile

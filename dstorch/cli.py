@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -120,8 +119,10 @@ def _pipeline(args: argparse.Namespace) -> PipelineConfig:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from dstorch.fs import PREPARE_LOCK, remove_stale_temps, take_lock, write_lock_pid
     from dstorch.prepare import prepare
+    from dstorch.prepare.ownership import claim
 
     config = _pipeline(args)
+    claim(Path(config.data_dir))  # before the lock file: a folder of yours gets nothing
     # One prepare at a time per data folder; what a killed one left half-written goes.
     lock = take_lock(config.data_dir, PREPARE_LOCK)
     try:
@@ -184,14 +185,35 @@ def cmd_runner(args: argparse.Namespace) -> int:
 
 
 def remove_generated(config: PipelineConfig, models: bool = False) -> None:
-    """Delete DATA_DIR (and MODELS_DIR with `models`) as configured; PipelineConfig.load has
-    refused folders that overlap ORIGINAL_DIR, so recordings are never inside them."""
-    for name, folder in (("DATA_DIR", config.data_dir), ("MODELS_DIR", config.models_dir)):
-        if name == "MODELS_DIR" and not models:
-            continue
-        if Path(folder).is_dir():
-            shutil.rmtree(folder)
-            print(f"removed {folder}/ ({name})")
+    """Empty DATA_DIR of what prepare wrote, if prepare made it (and, with `models`, remove
+    this model's installed files from MODELS_DIR); each folder goes once nothing else is
+    in it. PipelineConfig.load has refused folders that hold recordings, inputs or sources."""
+    from dstorch.prepare.ownership import MARKER, empty, is_claimed
+    from dstorch.runner.install import uninstall
+
+    data = Path(config.data_dir)
+    if data.is_dir() and not is_claimed(data):
+        print(
+            f"kept DATA_DIR={data}/: dstorch did not create it (no {MARKER} in it); "
+            "delete it yourself if it holds nothing of yours"
+        )
+    elif data.is_dir():
+        _say_removed("DATA_DIR", data, empty(data, config.language))
+    if models and Path(config.models_dir).is_dir():
+        folder = Path(config.models_dir)
+        uninstall(folder, config.model_name)
+        kept = sorted(p.name for p in folder.iterdir())
+        if not kept:
+            folder.rmdir()
+        _say_removed("MODELS_DIR", folder, kept)
+
+
+def _say_removed(key: str, folder: Path, kept: list[str]) -> None:
+    if not kept:
+        print(f"removed {folder}/ ({key})")
+        return
+    shown = ", ".join(kept[:3]) + (", ..." if len(kept) > 3 else "")
+    print(f"kept {key}={folder}/: it also holds {len(kept)} other files ({shown})")
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
@@ -229,7 +251,7 @@ RUNNER_VERBS = {
     "stop": "pause training gracefully (saves; records CURRENT_EPOCH)",
     "log": "follow the run's output until it ends (non-zero if it failed)",
     "status": "one line: state, runner, epoch/max epoch, best dev loss",
-    "fetch": "copy the exported model into models/",
+    "fetch": "install the exported model into models/ (only its own files are replaced)",
     "reset": "forget checkpoints and run state (start fresh)",
     "clean": "remove run state, checkpoints, volumes and generated files (never original/)",
 }
@@ -333,7 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", default="configuration.env")
         p.set_defaults(func=cmd_runner, models=False)
         if verb == "clean":
-            p.add_argument("--models", action="store_true", help="also remove MODELS_DIR")
+            p.add_argument(
+                "--models", action="store_true", help="also remove the model's files in MODELS_DIR"
+            )
     for name, func in (
         ("rebuild", cmd_rebuild),
         ("config", cmd_config),

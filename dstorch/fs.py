@@ -14,7 +14,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -231,36 +230,3 @@ def run_lock(directory: str | Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-@contextmanager
-def replaced_dir(target: str | Path) -> Iterator[Path]:
-    """Yield an empty staging folder next to `target`; when the block succeeds it becomes
-    `target` in one rename, so `target` holds exactly the new set of files and never a
-    stale one beside them (models/: a new .pbmm next to an old .scorer). The previous
-    folder is removed afterwards; on any error the staging folder is, and `target` is
-    untouched."""
-    target = Path(target)
-    real = target.resolve() if target.is_symlink() else target  # swap what the link names
-    try:
-        real.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=real.parent, prefix=f"{TEMP_PREFIX}{real.name}."))
-    except OSError as e:
-        raise storage_error(e, real) or e from None
-    old = None
-    try:
-        yield staging
-        staging.chmod(0o755)  # mkdtemp makes 0700
-        if real.exists():
-            old = real.with_name(f"{staging.name}.old")
-            os.replace(real, old)
-        os.replace(staging, real)
-    except OSError as e:
-        if old is not None and not real.exists():
-            os.replace(old, real)  # put the previous set back
-            old = None
-        raise storage_error(e, real) or e from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

@@ -4,7 +4,6 @@ every value is range-checked; folders may not overlap; help text lives on the fi
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import subprocess
 import sys
@@ -258,10 +257,22 @@ def test_sizes_that_fail_late_are_refused_at_load(tmp_path, key, value, allowed,
     assert load(write_env(tmp_path, **{key: largest}))
 
 
-def test_models_dir_on_a_mount_point_is_refused_at_load(tmp_path):
-    """/dev/shm is a real mount point; the export's rename of it failed with EBUSY."""
-    if not os.path.ismount("/dev/shm"):
-        pytest.skip("/dev/shm is not a mount point here")
-    with pytest.raises(ConfigError, match=r"MODELS_DIR=/dev/shm is a mount point.*inside it"):
-        load(write_env(tmp_path, MODELS_DIR="/dev/shm"))
-    assert load(write_env(tmp_path, MODELS_DIR="/dev/shm/models")).models_dir == "/dev/shm/models"
+@pytest.mark.parametrize(
+    ("changes", "start"),
+    [
+        ({"DATA_DIR": "scripts"}, "DATA_DIR=scripts holds the project's scripts"),
+        ({"MODELS_DIR": str(ROOT / "dstorch")}, f"MODELS_DIR={ROOT}/dstorch holds the project's"),
+        ({"COMMANDS_CSV": "data/commands.csv"}, "DATA_DIR=data holds COMMANDS_CSV"),
+        ({"NOISE_DIR": "data/noise"}, "DATA_DIR=data holds NOISE_DIR"),
+        ({"ALPHABET": "models/alphabet.txt"}, "MODELS_DIR=models holds ALPHABET"),
+        ({"LM_TEXT": "data"}, "DATA_DIR=data holds LM_TEXT"),
+    ],
+)
+def test_folders_clean_deletes_may_not_hold_sources_or_inputs(tmp_path, changes, start):
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "data" / "noise").mkdir(parents=True)
+    with pytest.raises(ConfigError) as error:
+        PipelineConfig.load(write_env(tmp_path, **changes), environ={}, root=tmp_path)
+    message = str(error.value)
+    assert message.startswith(start) and "make clean would delete it" in message
+    assert "\n" not in message

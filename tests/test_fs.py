@@ -1,5 +1,4 @@
-"""dstorch.fs: the one atomic write, its one-line storage errors, the run lock and the
-set-wise replacement of a folder."""
+"""dstorch.fs: the one atomic write, its one-line storage errors and the run lock."""
 
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from dstorch.fs import (
     atomic_write,
     lock_busy,
     remove_stale_temps,
-    replaced_dir,
     take_lock,
 )
 
@@ -110,22 +108,6 @@ def test_permission_denied_is_a_one_line_error(tmp_path):
 def test_storage_error_is_a_value_error():
     # The CLI prints ValueErrors as one line; StorageError must be one.
     assert issubclass(StorageError, ValueError) and issubclass(AlreadyRunning, ValueError)
-
-
-def test_replaced_dir_installs_a_set(tmp_path):
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "old.scorer").write_text("stale")
-    (models / "m.pbmm").write_text("old")
-    with replaced_dir(models) as staging:
-        (staging / "m.pbmm").write_text("new")
-    assert {p.name: p.read_text() for p in models.iterdir()} == {"m.pbmm": "new"}
-    with pytest.raises(RuntimeError):
-        with replaced_dir(models) as staging:
-            (staging / "half.pbmm").write_text("?")
-            raise RuntimeError("copy failed")
-    assert {p.name for p in models.iterdir()} == {"m.pbmm"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
 
 
 HOLD = "import sys, time\nfrom dstorch.fs import take_lock, write_lock_pid\nimport os\n" + (

@@ -187,6 +187,7 @@ def test_overlapping_folders_are_refused_before_prepare(repo):
 
 def test_clean_removes_the_configured_data_dir_only(repo):
     (repo / "generated").mkdir()
+    (repo / "generated" / ".dstorch-data").write_text("")  # what prepare marks
     (repo / "generated" / "train.csv").write_text("x\n")
     (repo / "data").mkdir()  # not DATA_DIR here: the user's own folder
     (repo / "data" / "mine.txt").write_text("keep\n")
@@ -199,6 +200,24 @@ def test_clean_removes_the_configured_data_dir_only(repo):
     make(repo, "distclean", RUNNER="local", DATA_DIR="generated")
     assert not (repo / "models").exists() and (repo / "data" / "mine.txt").exists()
     assert (ROOT / ".venv" / "bin" / "python").exists()
+
+
+def test_prepare_and_clean_leave_a_folder_of_yours_alone(repo, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.tex").write_text("precious\n")
+    result = make(repo, "prepare", check=False, RUNNER="local", DATA_DIR=str(victim))
+    assert result.returncode == 2 and "already holds files dstorch did not write" in (result.stderr)
+    result = make(repo, "clean", RUNNER="local", DATA_DIR=str(victim))
+    assert f"kept DATA_DIR={victim}/" in result.stdout
+    assert [p.name for p in victim.iterdir()] == ["thesis.tex"]
+    for key, value in (("DATA_DIR", "scripts"), ("MODELS_DIR", "scripts")):
+        result = make(repo, "clean", check=False, RUNNER="local", **{key: value})
+        assert result.returncode == 2 and f"{key}=scripts holds the project's scripts" in (
+            result.stderr
+        )
+    assert (repo / "scripts" / "bench_faults.py").is_file()
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_example_data_refuses_to_overwrite_your_files(repo):

@@ -53,6 +53,9 @@ SPEECH_TRAIN = "speech/train.csv"
 DEV_NEGATIVES = "speech/dev_negatives.csv"
 TEST_NEGATIVES = "speech/test_negatives.csv"
 REGISTRY_FILE = "registry.csv"  # in DATA_DIR: every recording and take, with its split
+# The project's own files (in the working directory and where the package lives): no folder
+# that prepare writes into or clean deletes may hold one.
+SOURCE_NAMES = ("dstorch", "scripts", "tests", "docker", ".git", "Makefile", "pyproject.toml")
 
 
 def load_env(path: str | Path = "configuration.env", environ: dict | None = None) -> dict:
@@ -222,7 +225,7 @@ class PipelineConfig(TrainingFlags):
         config = from_mapping(cls, values)
         base = Path.cwd() if root is None else Path(root)
         check_directories(config, base)
-        check_models_dir(config, base)
+        check_generated_folders(config, base, Path(path))
         if config.noise_dir and not (base / config.noise_dir).is_dir():
             raise ConfigError(
                 f"{path}: NOISE_DIR={config.noise_dir} is not a folder; give a folder of noise "
@@ -314,13 +317,33 @@ def check_directories(config: PipelineConfig, root: Path) -> None:
             )
 
 
-def check_models_dir(config: PipelineConfig, root: Path) -> None:
-    """Refuse a MODELS_DIR that is a mount point: an export swaps in the new folder in one
-    rename (dstorch.fs.replaced_dir), which the kernel refuses for a mount point (EBUSY),
-    only at the end of the whole run."""
-    folder = (root / config.models_dir).resolve()
-    if os.path.ismount(folder):
-        raise ConfigError(
-            f"MODELS_DIR={config.models_dir} is a mount point, which an export cannot "
-            f"replace; use a folder inside it (MODELS_DIR={config.models_dir.rstrip('/')}/models)"
-        )
+def check_generated_folders(config: PipelineConfig, root: Path, config_file: Path) -> None:
+    """Refuse a DATA_DIR, MODELS_DIR or run folder that is or holds an input (COMMANDS_CSV,
+    NOISE_DIR, ALPHABET, LM_TEXT, configuration.env) or a source folder of the project:
+    `make clean` deletes what is in those folders."""
+    from dstorch.fs import SOURCE_ROOT
+
+    inputs = [
+        (key.upper(), getattr(config, key))
+        for key in ("commands_csv", "noise_dir", "alphabet", "lm_text")
+        if getattr(config, key)
+    ]
+    inputs.append(("the configuration file", str(config_file)))
+    for base in dict.fromkeys((root.resolve(), SOURCE_ROOT)):
+        inputs += [
+            (f"the project's {n}", str(base / n)) for n in SOURCE_NAMES if (base / n).exists()
+        ]
+    folders = {
+        "DATA_DIR": config.data_dir,
+        "MODELS_DIR": config.models_dir,
+        "the run folder": str(Path(RUNS_DIR, config.model_name)),
+    }
+    for folder, value in folders.items():
+        path = (root / value).resolve()
+        for what, inside in inputs:
+            target = (root / inside).resolve()
+            if target == path or path in target.parents:
+                raise ConfigError(
+                    f"{folder}={value} holds {what} ({target}); make clean would delete it: "
+                    f"give {folder} a folder of its own"
+                )

@@ -72,6 +72,7 @@ def default_paths(args: argparse.Namespace) -> tuple[str, str | None]:
     if model is None or (scorer is None and not args.no_scorer):
         config = PipelineConfig.load(args.config)
         base = Path(config.models_dir) / config.model_name
+        _check_installed(Path(config.models_dir), config.model_name)
         if model is None:
             model = str(base.with_suffix(".pbmm"))
             if not Path(model).is_file():
@@ -81,6 +82,19 @@ def default_paths(args: argparse.Namespace) -> tuple[str, str | None]:
         if scorer is None and base.with_suffix(".scorer").is_file():
             scorer = str(base.with_suffix(".scorer"))
     return model, None if args.no_scorer else scorer
+
+
+def _check_installed(models_dir: Path, name: str) -> None:
+    """Refuse a model whose install was cut short: a new .pbmm beside an old .scorer."""
+    from dstorch.inference.transcribe import TranscribeError
+    from dstorch.runner.install import mismatched
+
+    changed = [n for n in mismatched(models_dir, name) if n.startswith(f"{name}.")]
+    if changed:
+        raise TranscribeError(
+            f"{models_dir}/{changed[0]} is not the file `make export` installed last (an "
+            "interrupted export, or a hand edit); run make export again"
+        )
 
 
 class Official:

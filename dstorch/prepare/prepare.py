@@ -17,6 +17,7 @@ from dstorch.alphabet import Alphabet, AlphabetError
 from dstorch.config import LM_CORPUS, REGISTRY_FILE, PipelineConfig
 from dstorch.prepare import sources
 from dstorch.prepare.lm_corpus import write_lm_corpus
+from dstorch.prepare.ownership import claim
 from dstorch.prepare.phrases import frequent_words
 from dstorch.prepare.recording import Processor, Transcripts
 from dstorch.prepare.registry import (
@@ -216,7 +217,7 @@ def prepare(
         Path(config.data_dir) if Path(config.data_dir).is_absolute() else root / config.data_dir
     )
     files = sources.list_recordings(folder)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    claim(data_dir)  # before anything is written: never into a folder of someone else's
     alphabet_path, registry_path = data_dir / "alphabet.txt", data_dir / REGISTRY_FILE
     transcripts = read_transcripts(config, root, alphabet_path)
     lm_notes = write_lm_corpus(

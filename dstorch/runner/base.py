@@ -15,7 +15,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from dstorch.config import ENV_PREFIX, PipelineConfig
-from dstorch.fs import atomic_target, atomic_write, files_digest, replaced_dir
+from dstorch.fs import atomic_target, atomic_write, files_digest
+from dstorch.runner.install import install
 from dstorch.runner.preflight import check_alphabet, check_augment
 
 ENV_FILE = "configuration.env"
@@ -236,17 +237,22 @@ class Runner:
         raise NotImplementedError
 
     def install_models(self, where: str, files: dict[str, Callable[[Path], None]]) -> list[Path]:
-        """Replace MODELS_DIR with `files` ({name: write(target path)}) as one set, so no
-        stale file survives next to a new model. None: the run has not exported yet
+        """Install `files` ({name: write(target path)}) into MODELS_DIR as this model's set
+        (dstorch.runner.install: only the model's own files are replaced, the rest of the
+        folder is left alone). Refused when the run failed, or has not exported yet
         (`where` names the export folder in that error)."""
+        state = self.read_state() or {}
+        if state.get("state") == "failed":
+            raise RunnerError(
+                f"the run failed in {state.get('phase') or 'setup'} "
+                f"({state.get('error') or 'see make log'}); nothing exported: fix it, then "
+                "make run"
+            )
         if not files:
             raise RunnerError(
                 f"no exported model in {where} yet; the run has not finished (see make log)"
             )
-        with replaced_dir(self.models_dir) as staging:
-            for name, write in files.items():
-                write(staging / name)
-        copies = [self.models_dir / name for name in files]
+        copies = install(self.models_dir, self.config.model_name, files)
         print(f"{self.name} runner: {len(copies)} files copied into {self.config.models_dir}/")
         return copies
 

@@ -8,12 +8,15 @@ checkpoint alone.
 
 Files in a checkpoint dir: `last-<step>.pt` (the newest `max_to_keep` are kept) and
 `best.pt` (lowest dev loss). Loading falls back to an older file when the newest one is
-unreadable, so a crash while writing never costs more than the unfinished save.
+unreadable, so a crash while writing never costs more than the unfinished save; when no
+`last` file can be read, a run resumes from `best.pt` (`load_resume`), because a fresh
+start would write its first, worse epoch over the best model found so far.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import random
 import re
@@ -171,20 +174,76 @@ def load_latest(directory: str | Path, warn=print) -> dict | None:
     return None
 
 
-def load_for_inference(path: str | Path) -> tuple[DeepSpeech, Alphabet, TrainConfig]:
-    """Rebuild the model from a checkpoint file or dir (prefers best.pt in a dir)."""
+def load_resume(directory: str | Path, warn=print) -> dict | None:
+    """What a run resumes from: the newest readable `last` checkpoint, else a readable
+    best.pt; None when the folder holds no checkpoint. CheckpointError (naming the files
+    and the fix) when it holds checkpoints and none can be read."""
+    payload = load_latest(directory, warn)
+    if payload is not None:
+        return payload
+    directory = Path(directory)
+    broken = last_checkpoints(directory)
+    if (directory / BEST).exists():
+        try:
+            payload = read(directory / BEST)
+        except CheckpointError:
+            broken.append(directory / BEST)
+        else:
+            lost = "every last-*.pt is unreadable" if broken else "no last-*.pt is left"
+            warn(f"warning: {lost} in {directory}; resuming from {BEST} (its epoch)")
+            payload["path"] = str(directory / BEST)
+            return payload
+    if not broken:
+        return None
+    names = ", ".join(p.name for p in broken[:3]) + (", ..." if len(broken) > 3 else "")
+    raise CheckpointError(
+        f"every checkpoint in {directory} is unreadable ({names}); put back a copy, or "
+        "start fresh with LOAD_FROM_CHECKPOINT=no (--load_checkpoint no)"
+    )
+
+
+def load_for_inference(
+    path: str | Path, finite: bool = False
+) -> tuple[DeepSpeech, Alphabet, TrainConfig]:
+    """Rebuild the model from a checkpoint file or dir (prefers best.pt in a dir).
+
+    `finite` (an export): only a best.pt with a finite dev loss and finite weights will
+    do; a model whose training diverged would answer nothing and still look exported."""
     path = Path(path)
     if path.is_dir():
-        payload = read(path / BEST) if (path / BEST).exists() else load_latest(path)
+        best = path / BEST
+        if finite and not best.exists():
+            raise CheckpointError(
+                f"{path} has no {BEST} (no epoch ended with a finite dev loss); nothing "
+                "exported: train until an epoch ends (if the loss became nan, lower "
+                "LEARNING_RATE)"
+            )
+        payload = read(best) if best.exists() else load_latest(path)
         if payload is None:
             raise CheckpointError(f"{path}: no checkpoint found; train a model first")
     else:
         payload = read(path)
+    weights = averaged_weights(payload)
+    if finite:
+        check_finite(payload, weights, path)
     config = TrainConfig(**payload["config"])
     alphabet = Alphabet.of(payload["alphabet"])
     model = build_model(config, alphabet)
-    model.load_state_dict(averaged_weights(payload))
+    model.load_state_dict(weights)
     return model.eval(), alphabet, config
+
+
+def check_finite(payload: dict, weights: dict, where: Path) -> None:
+    """CheckpointError unless the checkpoint's best dev loss and weights are finite."""
+    loss = payload["state"].get("best_dev_loss")
+    bad = [k for k, t in weights.items() if t.is_floating_point() and not t.isfinite().all()]
+    if bad or not isinstance(loss, (int, float)) or not math.isfinite(loss):
+        raise CheckpointError(
+            f"{where}: the model is not finite (dev loss {loss}"
+            + (f", nan/inf in {bad[0]}" if bad else "")
+            + "); nothing exported: lower LEARNING_RATE and start over with "
+            "LOAD_FROM_CHECKPOINT=no"
+        )
 
 
 def build_model(config: TrainConfig, alphabet: Alphabet) -> DeepSpeech:

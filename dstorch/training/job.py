@@ -46,6 +46,7 @@ from dstorch.training.evaluate import (
     score_all,
     summarize,
 )
+from dstorch.training.finite import TrainingDiverged
 from dstorch.training.loop import pick_device, train
 from dstorch.training.noisy import noisy_figures
 from dstorch.training.stop import GracefulStop
@@ -159,7 +160,7 @@ def export(config: TrainConfig) -> list[Path]:
     from dstorch.export import export_model, export_tflite
     from dstorch.export.onnx_graph import export_onnx
 
-    model, alphabet, _ = ckpt.load_for_inference(config.save_dir)
+    model, alphabet, _ = ckpt.load_for_inference(config.save_dir, finite=True)
     out = Path(config.export_dir)
     shape = {"beam_width": config.export_beam_width, "n_steps": config.n_steps}
     model = model.cpu()
@@ -303,7 +304,8 @@ def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulSt
         write_state(directory, "finished", phase="done", **fields)
         return "finished"
     except BaseException as e:
-        error = str(e) if isinstance(e, StorageError) else f"{type(e).__name__}: {e}"
+        plain = isinstance(e, (StorageError, TrainingDiverged, ckpt.CheckpointError))
+        error = str(e) if plain else f"{type(e).__name__}: {e}"
         _record_failure(directory, phase, " ".join(error.split()))
         if isinstance(e, OSError) and storage_error(e) is not None:
             raise storage_error(e) from None  # one line, not a traceback

@@ -28,6 +28,7 @@ from dstorch.training.checkpoint import TrainState
 from dstorch.training.data import FeatureCache, bucketed_batches, collate, read_csvs
 from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
+from dstorch.training.finite import check_finite, check_weights
 from dstorch.training.noisy import dev_conditions
 from dstorch.training.stop import GracefulStop
 
@@ -133,7 +134,7 @@ def restore(
     the others (ranks on other machines have no checkpoint dir). -> (state, the saved
     weight average or None)."""
     main = group.is_main and config.load_checkpoint
-    payload = group.broadcast(ckpt.load_latest(config.load_dir) if main else None)
+    payload = group.broadcast(ckpt.load_resume(config.load_dir) if main else None)
     restore_rank_rng(payload, config, group)
     if payload is None:
         stats = feature_statistics(samples, cache)
@@ -206,7 +207,9 @@ class Session:
         return self.average.applied(self.model) if self.average else contextlib.nullcontext()
 
     def save(self, best: bool = False) -> None:
-        """Every rank calls this together: each hands in its RNG states, rank 0 writes."""
+        """Every rank calls this together: each hands in its RNG states, rank 0 writes.
+        Weights that are no longer finite are never saved (every rank has the same)."""
+        check_weights(self.model, self.config, self.state)
         rngs = self.group.gather(ckpt.rng_states())
         if self.group.is_main:
             ckpt.save(
@@ -303,21 +306,22 @@ def run_epoch(s: Session, stop: GracefulStop) -> bool:
     bar = tqdm(batches, desc=desc, unit="batch", disable=not group.is_main)
     bar.update(state.batch_in_epoch)
     stopped = False
-    for batch_samples in batches[state.batch_in_epoch :]:
-        features = s.features_at(state.epoch, state.batch_in_epoch, len(batches))
-        local = train_step(s, batch_samples, features)
-        due = group.is_main and time.monotonic() - s.last_save >= config.checkpoint_secs
-        total, stops, saves = group.sum(local, stop.requested, due)
-        value = total / len(batch_samples)
-        record_step(s, value)
-        bar.update(1)
-        bar.set_postfix(loss=f"{value:.3f}")
-        if stops:
-            stopped = stop.requested = True
-            break
-        if saves:
-            s.save()
-    bar.close()
+    with bar:  # closed before an error is printed, not after it
+        for batch_samples in batches[state.batch_in_epoch :]:
+            features = s.features_at(state.epoch, state.batch_in_epoch, len(batches))
+            local = train_step(s, batch_samples, features)
+            due = group.is_main and time.monotonic() - s.last_save >= config.checkpoint_secs
+            total, stops, saves = group.sum(local, stop.requested, due)
+            value = total / len(batch_samples)
+            check_finite(value, "training loss", config, state)
+            record_step(s, value)
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.3f}")
+            if stops:
+                stopped = stop.requested = True
+                break
+            if saves:
+                s.save()
     return not stopped
 
 
@@ -377,6 +381,7 @@ def finish_epoch(s: Session) -> None:
             dev_loss(s.model, s.dev_set, f, config, s.device, s.group) for f in s.dev_features
         ]
         loss = float(np.mean(losses))
+    check_finite(loss, "dev loss", config, state)
     state.epoch += 1
     state.batch_in_epoch = 0
     state.train_loss_sum = 0.0

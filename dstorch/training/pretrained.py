@@ -96,7 +96,7 @@ def starting_point(config: TrainConfig) -> tuple[TrainConfig, Source | None]:
     if not spec:
         return config, None
     if config.load_checkpoint:
-        payload = ckpt.load_latest(config.load_dir)
+        payload = ckpt.load_resume(config.load_dir)
         if payload is not None:
             print(f"Resuming from {payload['path']}; PRETRAINED_MODEL is only read by a fresh run")
             old = TrainConfig(**payload["config"])

@@ -194,6 +194,27 @@ def test_cli_defaults_to_configured_model(sharp_pbmm, tmp_path, capsys, monkeypa
     assert code == 0 and out == expected + "\n"
 
 
+def test_cli_refuses_a_half_installed_model(sharp_pbmm, tmp_path, capsys, monkeypatch) -> None:
+    from dstorch.runner.install import install
+
+    models = tmp_path / "models"
+    sources = {"cmds.pbmm": sharp_pbmm, "cmds.scorer": SCORER}
+    install(models, "cmds", {n: lambda t, p=p: shutil.copy(p, t) for n, p in sources.items()})
+    (tmp_path / "new.scorer").write_bytes(SCORER.read_bytes() + b"another model's")
+    (tmp_path / "new.scorer").replace(models / "cmds.scorer")  # an export cut short
+    config = tmp_path / "configuration.env"
+    shutil.copy(ROOT / "configuration.env", config)
+    set_env_value(config, "MODELS_DIR", str(models))
+    set_env_value(config, "MODEL_NAME", "cmds")
+    monkeypatch.delenv("DSTORCH_MODELS_DIR", raising=False)
+    monkeypatch.delenv("DSTORCH_MODEL_NAME", raising=False)
+    wav = write_wav(tmp_path / "a.wav", load_clip("speech"))
+    code, out, err = run_cli(["--config", str(config), "--audio", str(wav)], capsys)
+    assert code != 0 and out == "" and err.count("\n") == 1
+    assert "cmds.scorer is not the file `make export` installed last" in err
+    assert "run make export again" in err
+
+
 def test_cli_official_client_matches(sharp_pbmm, tmp_path, capsys, deepspeech_lib) -> None:
     wav = write_wav(tmp_path / "a.wav", load_clip("speech"))
     base = ["--model", str(sharp_pbmm), "--scorer", str(SCORER), "--audio", str(wav), "--json"]

@@ -42,7 +42,7 @@ def test_writes_deepspeech_csvs_alphabet_and_registry(tmp_path):
     assert {r["transcript"] for r in read_rows(data / "train.csv")} == set(COMMANDS.values())
     # Five speakers: dev and test each hold one whole speaker (4 takes), unseen in train.
     assert result.tally.splits == {"train": 12, "dev": 4, "test": 4}
-    assert not list(data.rglob(".*"))  # no temp files left behind
+    assert [p.name for p in data.rglob(".*")] == [".dstorch-data"]  # no temp files left
 
 
 def test_original_is_never_written(tmp_path):

@@ -37,7 +37,7 @@ def test_local_run_finishes_exports_and_continues_when_max_epoch_is_raised(tmp_p
     assert runner.status_line().startswith("finished (local), epoch 2/2, best dev loss ")
     copied = {p.name for p in runner.fetch_outputs()}
     assert EXPORTS <= copied <= EXPORTS | REPORT_PLOTS | {"commands.scorer"}
-    assert {p.name for p in (root / "models").iterdir()} == copied
+    assert {p.name for p in (root / "models").iterdir()} == copied | {"commands.manifest.json"}
     assert "Epoch 2: dev loss" in capfd.readouterr().out
 
     set_env_value(root / "configuration.env", "MAX_EPOCH", "3")
@@ -90,21 +90,26 @@ def test_local_stale_pid_and_failed_job(tmp_path):
     runner.start()
     assert runner.follow_log() != 0
     assert runner.status_line().startswith("failed (local)")
-    with pytest.raises(RunnerError, match="no exported model"):
+    with pytest.raises(RunnerError, match="^the run failed in .*nothing exported"):
         runner.fetch_outputs()
 
 
 def test_local_finished_run_is_not_rerun_and_current_epoch_follows(tmp_path, capfd):
     root = make_project(tmp_path, RUNNER="local", MAX_EPOCH="1")
-    (root / "models").mkdir()
-    (root / "models" / "old.scorer").write_text("from an earlier model")
+    models = root / "models"
+    (models / "base-en").mkdir(parents=True)  # make pretrain's base model, a user's notes
+    others = {"base-en/base-en.pbmm": "base model", "notes.txt": "mine", "other.pbmm": "x"}
+    for name, text in others.items():
+        (models / name).write_text(text)
+    (models / "commands.tflite").write_text("stale: this model's, from EXPORT_TFLITE=yes")
     runner = LocalRunner(load(root), root)
     runner.start()
     assert runner.follow_log() == 0
     assert env_value(root, "CURRENT_EPOCH") == "1"  # also after a finish, not only a stop
     copied = {p.name for p in runner.fetch_outputs()}
-    assert {p.name for p in (root / "models").iterdir()} == copied, "a stale file survived"
-    assert "old.scorer" not in copied
+    assert {n: (models / n).read_text() for n in others} == others, "make export lost files"
+    installed = {p.name for p in models.iterdir()} - {"base-en", "notes.txt", "other.pbmm"}
+    assert installed == copied | {"commands.manifest.json"}, "a stale file survived"
     log_size = runner.log_file.stat().st_size
     capfd.readouterr()
     LocalRunner(load(root), root).start()

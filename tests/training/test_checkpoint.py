@@ -70,3 +70,40 @@ def test_saved_checkpoints_load_with_weights_only_and_restore_rng(tmp_path):
     ckpt.restore_rng(payload["rng"])
     model, alphabet, config = ckpt.load_for_inference(tmp_path)
     assert config.n_hidden == 8 and len(alphabet) + 1 == model.layer_6.out_features
+
+
+def test_resume_falls_back_to_best_when_every_last_is_unreadable(tmp_path):
+    save_steps(tmp_path, 3, range(1, 4))
+    (tmp_path / "last-000000003.pt").replace(tmp_path / ckpt.BEST)  # step 3 is the best
+    for path in ckpt.last_checkpoints(tmp_path):
+        path.write_bytes(path.read_bytes()[:500])  # each one half-written
+    warnings = []
+    payload = ckpt.load_resume(tmp_path, warn=warnings.append)
+    assert payload["path"] == str(tmp_path / ckpt.BEST) and payload["state"]["step"] == 3
+    assert "every last-*.pt is unreadable" in warnings[-1]
+
+
+def test_resume_refuses_when_no_checkpoint_can_be_read(tmp_path):
+    assert ckpt.load_resume(tmp_path) is None  # an empty folder: a fresh start
+    save_steps(tmp_path, 2, range(1, 3))
+    for path in ckpt.last_checkpoints(tmp_path):
+        path.write_bytes(b"garbage")
+    (tmp_path / ckpt.BEST).write_bytes(b"garbage")
+    with pytest.raises(ckpt.CheckpointError) as error:
+        ckpt.load_resume(tmp_path, warn=lambda _: None)
+    message = str(error.value)
+    assert "last-000000002.pt" in message and "best.pt" in message
+    assert "LOAD_FROM_CHECKPOINT=no" in message and "\n" not in message
+
+
+def test_export_needs_a_finite_best_checkpoint(tmp_path):
+    save_steps(tmp_path, 1, [1])  # a last-*.pt only: no epoch ended with a dev loss
+    with pytest.raises(ckpt.CheckpointError, match="has no best.pt"):
+        ckpt.load_for_inference(tmp_path, finite=True)
+    payload = ckpt.read(ckpt.last_checkpoints(tmp_path)[0])
+    payload["state"]["best_dev_loss"] = 3.5
+    payload["model"]["layer_6.bias"][0] = float("nan")  # what a diverged step leaves
+    torch.save(payload, tmp_path / ckpt.BEST)
+    with pytest.raises(ckpt.CheckpointError, match="not finite.*nan/inf in layer_6.bias"):
+        ckpt.load_for_inference(tmp_path, finite=True)
+    ckpt.load_for_inference(tmp_path)  # transcribing it by hand stays possible

@@ -172,3 +172,51 @@ def test_state_file_written_by_job(tmp_path):
     state = json.loads((tmp_path / "ck" / "state.json").read_text())
     assert state["state"] == "finished" and state["epoch"] == 1
     assert state["best_dev_loss"] > 0
+
+
+def test_every_last_checkpoint_corrupt_resumes_from_best_and_keeps_it(tmp_path, capsys):
+    train(make_config(tmp_path, epochs=2))
+    ck = tmp_path / "ck"
+    kept = ckpt.read(ck / ckpt.BEST)["state"]["best_dev_loss"]
+    for path in ckpt.last_checkpoints(ck):
+        path.write_bytes(path.read_bytes()[:1000])
+    seen = []  # best.pt's dev loss after every epoch of the rerun
+
+    def epoch_done(state):
+        seen.append(ckpt.read(ck / ckpt.BEST)["state"]["best_dev_loss"])
+
+    result = train(make_config(tmp_path, epochs=3), on_epoch=epoch_done)
+    assert "resuming from best.pt" in capsys.readouterr().out
+    assert result.state.epoch == 3 and len(seen) == 1, "restarted instead of resuming"
+    assert max(seen) <= kept, "a fresh start overwrote the better best.pt"
+
+
+def test_no_readable_checkpoint_is_one_line_error_and_keeps_the_files(tmp_path):
+    config = make_config(tmp_path, epochs=1)
+    train(config)
+    ck = tmp_path / "ck"
+    for path in [*ckpt.last_checkpoints(ck), ck / ckpt.BEST]:
+        path.write_bytes(path.read_bytes()[:1000])
+    before = {p.name: p.read_bytes() for p in ck.glob("*.pt")}
+    result = cli("train", *flags(make_config(tmp_path, epochs=2)))
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: every checkpoint in") and "best.pt" in message
+    assert {p.name: p.read_bytes() for p in ck.glob("*.pt")} == before, "files were replaced"
+
+
+def test_nan_loss_fails_the_run_names_the_fix_and_exports_nothing(tmp_path):
+    config = make_config(tmp_path, epochs=2, train_batch_size=2, learning_rate=1e9)
+    out = tmp_path / "out"
+    every_step = ("--learning_rate=1e9", "--checkpoint_secs=0", f"--export_dir={out}")
+    result = cli("train", *flags(config), *every_step)
+    assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: training diverged: the ")  # weights, or the loss
+    assert "became nan" in message
+    assert "lower LEARNING_RATE" in message
+    state = json.loads((tmp_path / "ck" / "state.json").read_text())
+    assert state["state"] == "failed" and "lower LEARNING_RATE" in state["error"]
+    assert not out.exists() or not any(out.iterdir()), "a diverged model was exported"
+    for path in ckpt.last_checkpoints(tmp_path / "ck"):  # what was saved stays usable
+        assert all(t.isfinite().all() for t in ckpt.read(path)["model"].values())
