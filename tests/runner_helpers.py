@@ -20,6 +20,9 @@ FAST = {
     "TEST_BATCH_SIZE": "8",
     "EXPORT_BEAM_WIDTH": "10",
     "MAX_EPOCH": "2",
+    # The fixture data/ has no speech sets (prepare writes them).
+    "GENERAL_SENTENCES": "0",
+    "NEAR_MISSES": "0",
 }
 # What every export holds; commands.scorer joins them where KenLM is available.
 EXPORTS = {"commands.pb", "commands.pbmm", "alphabet.txt", "report.json", "report.html"}

@@ -276,3 +276,16 @@ def test_folders_clean_deletes_may_not_hold_sources_or_inputs(tmp_path, changes,
     message = str(error.value)
     assert message.startswith(start) and "make clean would delete it" in message
     assert "\n" not in message
+
+
+def test_speech_sets_join_the_trainer_flags_only_when_on():
+    from config_helpers import shipped_config
+
+    off = shipped_config(general_sentences=0, near_misses=0).train_config("d", "c", "e")
+    assert off.train_files == "d/train.csv" and not off.dev_negative_files
+    on = shipped_config(general_sentences=5, near_misses=0).train_config("d", "c", "e")
+    assert on.train_files == "d/train.csv,d/speech/train.csv"
+    assert (on.dev_negative_files, on.test_negative_files) == (
+        "d/speech/dev_negatives.csv",
+        "d/speech/test_negatives.csv",
+    )
