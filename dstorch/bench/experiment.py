@@ -83,6 +83,9 @@ class Variant:
     # are removed, DEV_SNRS emptied and the views turned off: choosing best.pt in noise and
     # training two views in different rooms belong to the same lever)
     room_noise: bool = False
+    # GENERAL_SENTENCES and NEAR_MISSES kept (else 0): speech that is no command in training,
+    # the negatives that tune the scorer's out-of-grammar path and the gate
+    speech: bool = False
 
 
 VARIANTS = (
@@ -90,6 +93,7 @@ VARIANTS = (
     Variant("+ synthetic voices", synthetic=True, voice_augment=False),
     Variant("+ voice augmentation", synthetic=True, voice_augment=True),
     Variant("+ room and noise", synthetic=True, voice_augment=False, room_noise=True),
+    Variant("+ speech that is no command", True, False, room_noise=True, speech=True),
 )
 
 
@@ -167,6 +171,8 @@ def variant_config(
         augment=augment,
         dev_snrs=base.dev_snrs if variant.room_noise else "",
         consistency_weight=base.consistency_weight if variant.room_noise else 0.0,
+        general_sentences=base.general_sentences if variant.speech else 0,
+        near_misses=base.near_misses if variant.speech else 0,
     )
 
 

@@ -255,8 +255,10 @@ class PipelineConfig(TrainingFlags):
 
     @property
     def speech_sets(self) -> bool:
-        """Whether prepare writes the speech that is no command (SPEECH_TRAIN, negatives)."""
-        return self.general_sentences > 0 or self.near_misses > 0
+        """Whether prepare writes the speech that is no command (SPEECH_TRAIN, negatives):
+        asked for, and synthetic voices to speak it not turned off."""
+        wanted = self.general_sentences > 0 or self.near_misses > 0
+        return wanted and self.synthetic_voices.strip().lower() not in ("none", "no", "off")
 
     def speech_files(self, data: Path) -> dict[str, str]:
         """The trainer flags that add the speech sets (none when they are off)."""

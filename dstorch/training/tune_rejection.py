@@ -6,7 +6,7 @@ garbage words (LM_GARBAGE beside the corpus) the command-strict scorer gains an
 out-of-grammar path (dstorch.lm.arpa) whose escape cost is tuned here together with
 alpha/beta: for each value of ESCAPES (None: no path, today's scorer) the scorer is rebuilt
 (build_binary is fast on these small ARPAs) and the alpha/beta search of tune.search runs
-on the decodes of every dev clip.
+on the decodes of every dev clip, LM_TUNE_TRIALS shared by the escapes.
 
 Objective: fewest wrong commands per positive + false accepts per negative, among the
 points whose right commands are within RIGHT_SLACK of the best point's: a wrong action is
@@ -21,6 +21,7 @@ GATE_CANDIDATES candidates of the same clips with the chosen scorer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ from dstorch.training.evaluate import Output
 # a command word ~0 to -1 and command word salad -10: -4 is nearly as strict as no
 # path, +2 lets a garbage word in at about the price of a doubtful command word.
 ESCAPES: tuple[float | None, ...] = (None, -4.0, -2.0, 0.0, 2.0)
+MIN_TRIALS = 2  # alpha/beta pairs per escape: the start and one more at least
 RIGHT_SLACK = 0.02  # right commands the rejection may cost, of the positives
 
 
@@ -125,13 +127,15 @@ def tune_rejection(
     beam_width: int,
     trials: int,
 ) -> tuple[Point, int]:
-    """Search escape x alpha/beta; -> (the chosen point, points tried)."""
+    """Search escape x alpha/beta, `trials` shared by the escapes (LM_TUNE_TRIALS stays
+    the budget of the whole stage); -> (the chosen point, points tried)."""
+    per_escape = max(MIN_TRIALS, math.ceil(trials / len(ESCAPES)))
     points: list[Point] = []
     for escape in ESCAPES:
         scorer = scorer_at(escape)
         tallies: dict[tuple[float, float], Tally] = {}
         objective = _objective(dev, labels, scorer, beam_width, tallies)
-        for _, _, distance, alpha, beta in search(objective, trials):
+        for _, _, distance, alpha, beta in search(objective, per_escape):
             points.append(Point(escape, alpha, beta, tallies[(alpha, beta)], distance))
     return choose(points), len(points)
 

@@ -54,6 +54,9 @@ def test_variants_turn_synthetic_voices_and_augmentation_off(tmp_path):
     assert config.synthetic_voices == "espeak-ng,flite"
     indoors = without(shipped_config().augment, ROOM_AUGMENTATIONS)  # only its lever adds them
     assert config.augment == f"{indoors} {VOICE_AUGMENT}"
+    assert not config.speech_sets  # only its own lever adds speech that is no command
+    speech = variant_config(root, tmp_path / "c", VARIANTS[-1], ["espeak-ng"], {})
+    assert speech.speech_sets and speech.general_sentences == shipped_config().general_sentences
 
 
 def test_outcome_table_has_one_row_per_outcome():

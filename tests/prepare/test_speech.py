@@ -99,14 +99,13 @@ def test_rerun_renders_nothing_and_a_changed_command_sweeps_its_takes(speech):
     assert len([r for r in rows(speech, SPEECH_TRAIN) if r["transcript"]]) == 6
 
 
-def test_off_by_default_and_without_voices_says_so(tmp_path):
+def test_off_without_synthetic_voices_or_when_asked(tmp_path):
     root = project(tmp_path / "off", commands=TWO, speakers=3)
-    run(root)
+    run(root)  # SYNTHETIC_VOICES=none: nobody to speak it
     assert not (root / "data" / SPEECH_TRAIN).exists()
-    messages: list[str] = []
-    run(root, messages, general_sentences=3)
-    assert any("no synthetic voices" in m for m in messages)
-    assert rows(root, SPEECH_TRAIN) == []
+    assert "z" not in (root / "data/alphabet.txt").read_text()  # the commands' letters only
+    run(root, synthetic_voices=VOICES, general_sentences=0, near_misses=0)
+    assert not (root / "data" / SPEECH_TRAIN).exists()
 
 
 def test_voice_split_keeps_a_group_per_engine():

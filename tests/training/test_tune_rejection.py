@@ -94,7 +94,7 @@ def test_the_garbage_path_wins_where_negatives_spell_other_words(dev: DevSet, tm
     def run_search(objective, trials):
         return search(objective, trials, 0, space)
 
-    point, tried = tune_rejection(dev, ENGLISH, scorer_at, run_search, 64, trials=3)
+    point, tried = tune_rejection(dev, ENGLISH, scorer_at, run_search, 64, trials=15)
     assert tried == 3 * len(ESCAPES)
     assert point.escape is not None
     assert point.tally.right == 5 and point.tally.false_accepts == 0
