@@ -177,17 +177,23 @@ def test_cli_file_folder_stdin_json(sharp_pbmm, tmp_path, capsys, monkeypatch) -
     assert all(set(w) == {"word", "start_time", "duration"} for w in best["words"])
 
 
-def test_cli_defaults_to_configured_model(sharp_pbmm, tmp_path, capsys, monkeypatch) -> None:
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "cmds.pbmm").write_bytes(sharp_pbmm.read_bytes())
-    (models / "cmds.scorer").write_bytes(SCORER.read_bytes())
+def configured(tmp_path: Path, models: Path, monkeypatch) -> Path:
+    """A configuration.env whose MODELS_DIR/MODEL_NAME name models/cmds.*."""
     config = tmp_path / "configuration.env"
     shutil.copy(ROOT / "configuration.env", config)
     set_env_value(config, "MODELS_DIR", str(models))
     set_env_value(config, "MODEL_NAME", "cmds")
     monkeypatch.delenv("DSTORCH_MODELS_DIR", raising=False)
     monkeypatch.delenv("DSTORCH_MODEL_NAME", raising=False)
+    return config
+
+
+def test_cli_defaults_to_configured_model(sharp_pbmm, tmp_path, capsys, monkeypatch) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "cmds.pbmm").write_bytes(sharp_pbmm.read_bytes())
+    (models / "cmds.scorer").write_bytes(SCORER.read_bytes())
+    config = configured(tmp_path, models, monkeypatch)
     wav = write_wav(tmp_path / "a.wav", load_clip("speech"))
     code, out, _ = run_cli(["--config", str(config), "--audio", str(wav)], capsys)
     expected = Transcriber(sharp_pbmm, SCORER).text(trim(load_clip("speech")))  # trimmed
@@ -202,12 +208,7 @@ def test_cli_refuses_a_half_installed_model(sharp_pbmm, tmp_path, capsys, monkey
     install(models, "cmds", {n: lambda t, p=p: shutil.copy(p, t) for n, p in sources.items()})
     (tmp_path / "new.scorer").write_bytes(SCORER.read_bytes() + b"another model's")
     (tmp_path / "new.scorer").replace(models / "cmds.scorer")  # an export cut short
-    config = tmp_path / "configuration.env"
-    shutil.copy(ROOT / "configuration.env", config)
-    set_env_value(config, "MODELS_DIR", str(models))
-    set_env_value(config, "MODEL_NAME", "cmds")
-    monkeypatch.delenv("DSTORCH_MODELS_DIR", raising=False)
-    monkeypatch.delenv("DSTORCH_MODEL_NAME", raising=False)
+    config = configured(tmp_path, models, monkeypatch)
     wav = write_wav(tmp_path / "a.wav", load_clip("speech"))
     code, out, err = run_cli(["--config", str(config), "--audio", str(wav)], capsys)
     assert code != 0 and out == "" and err.count("\n") == 1
