@@ -114,7 +114,13 @@ def train_config(config: PipelineConfig, root: Path) -> TrainConfig:
     """The trainer flags of the base model: the pipeline's, from scratch, no test set."""
     run = Path(root) / RUNS_DIR / base_name(config.language)
     export = base_model_path(config).parent
-    base = dataclasses.replace(config, pretrained_model="", max_epoch=config.pretrain_epochs)
+    base = dataclasses.replace(
+        config,
+        pretrained_model="",
+        max_epoch=config.pretrain_epochs,
+        general_sentences=0,  # its sentences are already everything but commands
+        near_misses=0,
+    )
     flags = base.train_config(str(run / "data"), str(run / "checkpoints"), str(export))
     return dataclasses.replace(
         flags,

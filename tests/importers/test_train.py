@@ -50,3 +50,21 @@ def test_train_export_and_transcribe(imported, monkeypatch):
     onnx = Transcriber(model / "librispeech.onnx", beam_width=8).transcribe(pcm)[0]
     pbmm = Transcriber(model / "librispeech.pbmm", beam_width=8).transcribe(pcm)[0]
     assert (onnx.text, onnx.timesteps) == (pbmm.text, pbmm.timesteps)
+
+
+def test_an_import_trains_without_the_projects_speech_sets(tmp_path):
+    """The speech sets (GENERAL_SENTENCES, on by default) are prepare's; a corpus has none."""
+    from config_helpers import shipped_config
+
+    from dstorch.importers.train import train_config
+
+    folder = tmp_path / "imports" / "x"
+    folder.mkdir(parents=True)
+    (folder / "train.csv").write_text("wav_filename,wav_filesize,transcript\n")
+    (folder / "alphabet.txt").write_text(" \na\n")
+    (folder / "import.json").write_text(
+        '{"corpus": "x", "alphabet": "alphabet.txt", "roles": {"train": ["train.csv"]}}'
+    )
+    config = train_config(shipped_config(synthetic_voices="auto"), folder)
+    assert config.train_files == str(folder / "train.csv")
+    assert config.dev_negative_files == config.test_negative_files == ""
