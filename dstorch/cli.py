@@ -66,6 +66,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_listen(args: argparse.Namespace) -> int:
+    """Live recognition from the microphone (or --input), one JSON line per utterance."""
+    if "numpy" not in sys.modules:  # as for transcribe: small model calls, no BLAS threads
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from dstorch.inference.listen_cli import run
+
+    return run(args)
+
+
 def cmd_pretrained(args: argparse.Namespace) -> int:
     """Download PRETRAINED_MODEL (when a URL) into the cache and check that it can be used."""
     from dstorch.training import pretrained
@@ -293,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_transcribe_arguments(p)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("listen", help=cmd_listen.__doc__.splitlines()[0])
+    from dstorch.inference.listen_cli import add_arguments as add_listen_arguments
+
+    add_listen_arguments(p)
+    p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("preview", help="write augmented copies of a WAV to listen to")
     p.add_argument("wav")
