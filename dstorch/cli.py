@@ -75,6 +75,16 @@ def cmd_listen(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_studio(args: argparse.Namespace) -> int:
+    """Record, train and try in the browser (serves STUDIO_HOST:STUDIO_PORT until Ctrl-C)."""
+    if "numpy" not in sys.modules:  # Try runs the lean inference path: see cmd_transcribe
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from dstorch.studio.app import serve
+
+    serve(args.config)
+    return 0
+
+
 def cmd_pretrained(args: argparse.Namespace) -> int:
     """Download PRETRAINED_MODEL (when a URL) into the cache and check that it can be used."""
     from dstorch.training import pretrained
@@ -351,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--models", action="store_true", help="also remove MODELS_DIR")
     for name, func in (
         ("rebuild", cmd_rebuild),
+        ("studio", cmd_studio),
         ("config", cmd_config),
         ("pretrained", cmd_pretrained),
         ("pretrain", cmd_pretrain),

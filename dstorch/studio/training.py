@@ -1,0 +1,121 @@
+"""Training from the studio: what `make run` and `make stop` do (prepare and build first,
+so new takes count), and the progress the page shows (epoch, losses, accuracy, the log's
+tail, the status line)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections import deque
+from pathlib import Path
+
+from dstorch.config import PipelineConfig
+
+TAIL_LINES = 30  # log lines the page shows
+START_STEPS = ("prepare", "build", "run")  # as `make all`, without the Docker volumes step
+EPOCH_LINE = re.compile(r"Epoch (\d+): dev loss ([\d.]+|nan|inf)")
+TRAIN_LOSS = re.compile(r"Epoch (\d+)/\d+: 100%.*loss=([\d.]+)")
+ACCURACY_LINES = re.compile(r"^(Scorer: gate .*|Test with the scorer: .*|Test: .*% exact.*)$")
+CARRIAGE = re.compile(r".*\r")  # tqdm redraws a line with \r: keep the last drawing
+
+
+def progress(log: str) -> dict:
+    """Epochs [{epoch, dev_loss, train_loss}] and accuracy lines parsed from a job log."""
+    epochs: dict[int, dict] = {}
+    lines = [CARRIAGE.sub("", line) for line in log.splitlines()]
+    for piece in log.replace("\r", "\n").splitlines():
+        if match := TRAIN_LOSS.search(piece):
+            epochs.setdefault(int(match[1]), {"epoch": int(match[1])})["train_loss"] = float(
+                match[2]
+            )
+    for line in lines:
+        if match := EPOCH_LINE.search(line):
+            epochs.setdefault(int(match[1]), {"epoch": int(match[1])})["dev_loss"] = float(match[2])
+    accuracy = [line for line in lines if ACCURACY_LINES.match(line)]
+    return {"epochs": [epochs[k] for k in sorted(epochs)], "accuracy": accuracy}
+
+
+class Trainer:
+    """Start (prepare, build, run: each `python -m dstorch <verb>` in the project folder,
+    as make does) and stop the training of the project at `root`."""
+
+    def __init__(self, root: Path, config_path: Path):
+        self.root, self.config_path = Path(root), Path(config_path)
+        self.step: str | None = None  # the start step running now, if any
+        self.output: deque[str] = deque(maxlen=TAIL_LINES)  # what the steps printed
+        self.process: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+        self.stopping = False
+
+    def _dstorch(self, verb: str) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        return subprocess.Popen(
+            [sys.executable, "-m", "dstorch", verb, "--config", str(self.config_path)],
+            cwd=self.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def start(self) -> None:
+        """Prepare, build and run in the background (a second start while busy: no-op)."""
+        with self.lock:
+            if self.step is not None:
+                return
+            self.step, self.stopping = START_STEPS[0], False
+            self.output.clear()
+        threading.Thread(target=self._start_steps, daemon=True).start()
+
+    def _start_steps(self) -> None:
+        try:
+            for verb in START_STEPS:
+                with self.lock:
+                    if self.stopping:
+                        self.output.append(f"stopped before {verb}")
+                        return
+                    self.step, self.process = verb, self._dstorch(verb)
+                for line in self.process.stdout:
+                    self.output.append(line.rstrip("\n").rsplit("\r", 1)[-1])
+                if self.process.wait() != 0:
+                    self.output.append(f"dstorch {verb} failed (exit {self.process.returncode})")
+                    return
+        finally:
+            with self.lock:
+                self.step, self.process = None, None
+
+    def stop(self) -> None:
+        """Stop a start still preparing, then the training itself (make stop)."""
+        with self.lock:
+            self.stopping = True
+            if self.process is not None and self.step != "run":
+                self.process.terminate()
+        stopper = self._dstorch("stop")
+        for line in stopper.stdout:
+            self.output.append(line.rstrip("\n"))
+        stopper.wait()
+
+    def snapshot(self) -> dict:
+        """Everything the Train page shows, now."""
+        from dstorch.runner import select_runner
+
+        runner = select_runner(PipelineConfig.load(self.config_path), self.root)
+        state = runner.read_state() or {}
+        log_file = getattr(runner, "log_file", None)
+        log = ""
+        if log_file is not None and Path(log_file).is_file():
+            log = Path(log_file).read_text(encoding="utf-8", errors="replace")
+        tail = [CARRIAGE.sub("", line) for line in log.splitlines()[-TAIL_LINES:]]
+        return {
+            "status": runner.status_line(),
+            "step": self.step,
+            "epoch": state.get("epoch"),
+            "max_epoch": state.get("max_epoch"),
+            "phase": state.get("phase"),
+            **progress(log),
+            "output": list(self.output),
+            "log": tail,
+        }
