@@ -58,8 +58,13 @@ class Trainer:
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
         )
+
+    def _collect(self, process: subprocess.Popen) -> None:
+        """Keep what `process` prints; a progress bar redrawn with \r keeps its last state
+        (bytes, so \r is not taken for a line end)."""
+        for raw in process.stdout:
+            self.output.append(raw.decode(errors="replace").rstrip("\r\n").rsplit("\r", 1)[-1])
 
     def start(self) -> None:
         """Prepare, build and run in the background (a second start while busy: no-op)."""
@@ -78,8 +83,7 @@ class Trainer:
                         self.output.append(f"stopped before {verb}")
                         return
                     self.step, self.process = verb, self._dstorch(verb)
-                for line in self.process.stdout:
-                    self.output.append(line.rstrip("\n").rsplit("\r", 1)[-1])
+                self._collect(self.process)
                 if self.process.wait() != 0:
                     self.output.append(f"dstorch {verb} failed (exit {self.process.returncode})")
                     return
@@ -94,8 +98,7 @@ class Trainer:
             if self.process is not None and self.step != "run":
                 self.process.terminate()
         stopper = self._dstorch("stop")
-        for line in stopper.stdout:
-            self.output.append(line.rstrip("\n"))
+        self._collect(stopper)
         stopper.wait()
 
     def snapshot(self) -> dict:

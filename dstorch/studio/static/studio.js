@@ -224,7 +224,9 @@ function showTraining(s) {
   $("epochs").tBodies[0].innerHTML = s.epochs.map((e) =>
     `<tr><td>${e.epoch}</td><td>${e.train_loss ?? ""}</td><td>${e.dev_loss ?? ""}</td></tr>`).join("");
   $("accuracy").innerHTML = s.accuracy.map((line) => `<li>${line.replace(/</g, "&lt;")}</li>`).join("");
-  $("train-log").textContent = [...s.output, ...s.log].join("\n");
+  const log = $("train-log");
+  log.textContent = [...s.output, ...s.log].join("\n");
+  log.scrollTop = log.scrollHeight; // the newest lines in view
 }
 
 $("train-start").onclick = async () => {
@@ -250,23 +252,24 @@ function showHeard(utterances) {
   }
 }
 
-function sendChunk(samples) { // in order, one request at a time
+function sendChunk(session, samples) { // in order, one request at a time
   trying.sending = trying.sending.then(async () => {
-    if (!trying.session) return;
-    const found = await api(`/api/try/${trying.session}`, { method: "POST", body: samples.buffer });
+    const found = await api(`/api/try/${session}`, { method: "POST", body: samples.buffer });
     showHeard(found.utterances);
   }).catch((e) => say(e.message, true));
 }
 
 $("listen").onclick = async () => {
   try {
-    trying.session = (await api("/api/try", { method: "POST" })).session;
+    const session = (await api("/api/try", { method: "POST" })).session;
+    trying.session = session;
     trying.pending = [];
     trying.mic = await openMicrophone((samples) => {
+      if (trying.session !== session) return; // stopped: the last blocks are not wanted
       $("try-level").style.width = levelOf(samples) + "%";
       trying.pending.push(samples);
       if (trying.pending.reduce((n, c) => n + c.length, 0) >= TRY_CHUNK) {
-        sendChunk(concatInt16(trying.pending));
+        sendChunk(session, concatInt16(trying.pending));
         trying.pending = [];
       }
     });
@@ -275,16 +278,19 @@ $("listen").onclick = async () => {
   } catch (e) { say(e.message, true); }
 };
 $("listen-stop").onclick = async () => {
-  trying.mic.close(); trying.mic = null;
-  if (trying.pending.length) sendChunk(concatInt16(trying.pending));
-  await trying.sending;
-  const found = await api(`/api/try/${trying.session}/close`, { method: "POST" });
-  showHeard(found.utterances);
+  const session = trying.session;
   trying.session = null;
+  trying.mic.close(); trying.mic = null;
+  if (trying.pending.length) sendChunk(session, concatInt16(trying.pending));
+  await trying.sending;
+  try {
+    showHeard((await api(`/api/try/${session}/close`, { method: "POST" })).utterances);
+    say("stopped listening");
+  } catch (e) { say(e.message, true); }
   $("listen").disabled = false; $("listen-stop").disabled = true;
-  say("stopped listening");
 };
 
 // --- start -----------------------------------------------------------------------------
-document.querySelectorAll("nav button").forEach((b) => { b.onclick = () => showTab(b.dataset.tab); });
+document.querySelectorAll("nav button").forEach((b) => { b.onclick = () => { location.hash = b.dataset.tab; }; });
+window.addEventListener("hashchange", () => showTab(location.hash.slice(1) || "commands"));
 refresh().then(() => showTab(location.hash.slice(1) || "commands")).catch((e) => say(e.message, true));
