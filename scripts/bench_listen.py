@@ -1,24 +1,24 @@
-"""Live recognition latency (`make listen`, dstorch.inference.live): end of speech to result.
+"""Live recognition latency (`make listen`, dstorch.inference.live): end of speech to line.
 
-A 2 s spoken command (espeak-ng, its speed fitted to the length) with silence around it is
-fed to the LiveRecogniser in 20 ms chunks, as a microphone delivers it, on one CPU. The
-endpointer can only know that speech has ended once HANGOVER seconds of silence have
-followed it (dstorch.vad: the pause a command may hold between words); from the chunk that
-completes that silence to the result line is the recogniser's own latency, timed per run.
-Both are printed: the median (and worst) of the timed part over --repeats runs, and the
-total from the true end of speech (HANGOVER of audio plus that).
+A spoken command of about 2 s with silence around it is fed to the LiveRecogniser in 20 ms
+chunks, as a microphone delivers them, on one CPU. Per run, the latency is the audio that
+had to follow the end of speech before the line came (the endpointer's wait: EARLY_SILENCE
+for a command the gate accepts, HANGOVER otherwise) plus the compute time of the call that
+returned it. The end of speech is where webrtcvad's trim (margin 0) ends the command.
 
---model defaults to the trained model configuration.env names, else a random model with
-N_HIDDEN (bench_transcribe.py's pick_model); the scorer and gate beside it are used.
+The model: --model, else the trained model configuration.env names (MODELS_DIR/
+MODEL_NAME.pbmm, with its scorer and gate) and --audio, a WAV of one of its commands;
+else (a fresh checkout) a small model trained here in about a minute on the example
+voices saying BENCH_COMMANDS (dstorch.bench.listen), and one of its voices saying the
+long one. The figure without the early endpoint (no gate) is printed beside it.
 
-    python scripts/bench_listen.py [--model M.pbmm] [--scorer S.scorer] [--repeats 30]
+    python scripts/bench_listen.py [--model M.pbmm --audio command.wav] [--repeats 30]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,72 +33,83 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_transcribe import pick_model  # noqa: E402
+from bench_transcribe import configured_model  # noqa: E402
 
-COMMAND = "turn on the light in the kitchen"
-TARGET_SECONDS = 2.0
+BENCH_COMMANDS = {"1": "turn on the light in the kitchen", "2": "stop", "3": "play music"}
+LONG = "1"  # the ~2 s one, timed
 CHUNK = 320  # 20 ms
+BEFORE, AFTER = 0.5, 1.0  # seconds of silence around the command
 
 
-def spoken_command(folder: Path, seconds: float = TARGET_SECONDS) -> np.ndarray:
-    """int16 PCM of espeak-ng saying COMMAND in about `seconds` (speed fitted, one retry)."""
-    from dstorch.inference.transcribe import read_audio
-    from dstorch.vad import trim
+def trained_here(folder: Path, n_hidden: int) -> tuple[Path, Path, np.ndarray]:
+    """(model, scorer, the long command said by a voice it learnt) trained in `folder`."""
+    import soundfile as sf
 
-    speed, pcm = 175, np.zeros(0, np.int16)
-    for _ in range(3):
-        raw = folder / "command.wav"
-        subprocess.run(["espeak-ng", "-s", str(speed), "-w", str(raw), COMMAND], check=True)
-        pcm = trim(read_audio(raw), margin=0.0)
-        speed = max(80, min(450, round(speed * len(pcm) / 16000 / seconds)))
-    return pcm
+    from dstorch.bench.listen import train_command_model
+    from dstorch.prepare.example_data import voice_specs
+
+    print(f"no trained model configured: training one (n_hidden {n_hidden}) in {folder}")
+    paths = train_command_model(folder, BENCH_COMMANDS, n_hidden=n_hidden)
+    speaker = voice_specs()[0]["speaker"]
+    take = paths["takes"] / f"shapes_{speaker}_2_3_000000_{LONG}_001.wav"
+    return paths["pbmm"], paths["scorer"], sf.read(str(take), dtype="int16")[0]
 
 
 def one_run(recogniser, pcm: np.ndarray) -> tuple[float, str]:
-    """Feed silence, the command, silence; -> (seconds of the call that ended it, answer)."""
-    audio = np.concatenate([np.zeros(8000, np.int16), pcm, np.zeros(16000, np.int16)])
+    """-> (seconds from the end of speech to the line, the line)."""
+    from dstorch.vad import SAMPLE_RATE, speech_span
+
+    span = speech_span(pcm, margin=0.0) or (0, len(pcm))
+    before = np.zeros(round(BEFORE * SAMPLE_RATE), np.int16)
+    audio = np.concatenate([before, pcm, np.zeros(round(AFTER * SAMPLE_RATE), np.int16)])
+    speech_end = len(before) + span[1]
     for start in range(0, len(audio), CHUNK):
         began = time.perf_counter()
         found = recogniser.feed(audio[start : start + CHUNK])
+        took = time.perf_counter() - began
         if found:
-            return time.perf_counter() - began, found[0].to_json()
-    raise SystemExit("the endpointer found no end of speech: is espeak-ng's output silent?")
+            waited = (min(start + CHUNK, len(audio)) - speech_end) / SAMPLE_RATE
+            return waited + took, found[0].to_json()
+    raise SystemExit("the endpointer found no end of speech: is the audio silent?")
+
+
+def timed(make, pcm: np.ndarray, repeats: int) -> tuple[np.ndarray, str]:
+    one_run(make(), pcm)  # warm-up: imports, buffers
+    times, line = [], ""
+    for _ in range(repeats):
+        took, line = one_run(make(), pcm)
+        times.append(took)
+    return np.array(times) * 1000, line
 
 
 def main() -> None:
-    from dstorch.config import load_env
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, help=".pbmm (default: configured, else random)")
-    parser.add_argument("--scorer", type=Path, help="default: the model's, else the fixture's")
+    parser.add_argument("--model", type=Path, help=".pbmm (its .scorer, .gate.json beside)")
+    parser.add_argument("--audio", type=Path, help="a WAV of one command (with --model)")
     parser.add_argument("--repeats", type=int, default=30)
-    n_hidden = int(load_env(ROOT / "configuration.env").get("N_HIDDEN") or 256)
-    parser.add_argument("--n_hidden", type=int, default=n_hidden)
+    parser.add_argument("--n_hidden", type=int, default=256, help="of the model trained here")
     args = parser.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     from dstorch.inference.live import LiveRecogniser
-    from dstorch.inference.transcribe import Transcriber
+    from dstorch.inference.transcribe import Transcriber, read_audio
     from dstorch.inference.transcribe_cli import load_gate
-    from dstorch.vad import HANGOVER
 
     with tempfile.TemporaryDirectory(prefix="dstorch-bench-listen-") as tmp:
-        model, scorer, what = pick_model(args, Path(tmp))
-        pcm = spoken_command(Path(tmp))
-        transcriber, gate = Transcriber(model, scorer), load_gate(None, str(model))
-        one_run(LiveRecogniser(transcriber, gate), pcm)  # warm-up: imports, buffers
-        times, answer = [], ""
-        for _ in range(args.repeats):
-            if transcriber.scorer is not None:
-                transcriber.scorer.clear_caches()  # each utterance is new to the LM
-            took, answer = one_run(LiveRecogniser(transcriber, gate), pcm)
-            times.append(took)
-    ms = np.array(times) * 1000
-    print(f"model {model} ({what}), scorer {scorer}, gate {gate is not None}, 1 CPU")
-    print(f"command {len(pcm) / 16000:.2f} s ({COMMAND!r}), {args.repeats} runs; last: {answer}")
+        model = args.model or (configured_model() if args.audio else None)
+        if model is None:
+            model, scorer, pcm = trained_here(Path(tmp), args.n_hidden)
+        else:
+            scorer, pcm = model.with_suffix(".scorer"), read_audio(args.audio)
+        transcriber = Transcriber(model, scorer if scorer.is_file() else None)
+        gate = load_gate(None, str(model))
+        with_gate, line = timed(lambda: LiveRecogniser(transcriber, gate), pcm, args.repeats)
+        no_gate, _ = timed(lambda: LiveRecogniser(transcriber), pcm, args.repeats)
+    print(f"model {model}, gate {gate is not None}, 1 CPU, {args.repeats} runs")
+    print(f"command {len(pcm) / 16000:.2f} s; line: {line}")
     print(
-        f"end of speech -> line: recogniser {np.median(ms):.1f} ms median "
-        f"(max {ms.max():.1f}) after the endpointer's {HANGOVER * 1000:.0f} ms of silence; "
-        f"total {HANGOVER * 1000 + np.median(ms):.0f} ms"
+        f"end of speech -> line: {np.median(with_gate):.0f} ms median "
+        f"(max {with_gate.max():.0f}); without the gate's early endpoint "
+        f"{np.median(no_gate):.0f} ms"
     )
 
 

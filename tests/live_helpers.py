@@ -14,9 +14,6 @@ import pytest
 import soundfile as sf
 
 COMMANDS = {"1": "play music", "2": "stop", "3": "open the door"}
-VOICES = 10  # the example data's voices: enough for the model to learn the commands
-EPOCHS = 30  # about 30 s on one core; dev (= train) is then right with the scorer
-MODEL = "m"
 NOT_A_COMMAND = "the weather is nice today"
 
 
@@ -27,57 +24,11 @@ def need_tools() -> None:
 
 
 def train_command_model(root: Path) -> dict[str, Path]:
-    """root/original/en (the takes), root/model/m.{pbmm,scorer,gate.json}: -> the paths
-    {"pbmm", "scorer", "gate", "takes"}."""
-    from dstorch.config import TrainConfig
-    from dstorch.prepare.example_data import make_example_data
-    from dstorch.training import job
-    from dstorch.training.tune import ScorerSettings
-    from dstorch.vad import MARGIN
+    """A model of COMMANDS (dstorch.bench.listen): {"pbmm", "scorer", "gate", "takes"}."""
+    from dstorch.bench.listen import train_command_model as train
 
     need_tools()
-    wavs = make_example_data(root, COMMANDS, voices=VOICES)
-    # Also each take with the margin of silence the endpointer keeps around speech
-    # (vad.MARGIN), as prepare's VAD_TRIM leaves it: live utterances start that way.
-    (root / "padded").mkdir()
-    for wav in list(wavs):
-        pad = silence(MARGIN)
-        pcm = np.concatenate([pad, sf.read(str(wav), dtype="int16")[0], pad])
-        wavs.append(write_wav(root / "padded" / wav.name, pcm))
-    rows = ["wav_filename,wav_filesize,transcript"]
-    rows += [f"{w},{w.stat().st_size},{COMMANDS[w.stem.split('_')[-2]]}" for w in wavs]
-    (root / "all.csv").write_text("\n".join(rows) + "\n")
-    labels = [" ", *"abcdefghijklmnopqrstuvwxyz", "'"]
-    (root / "alphabet.txt").write_text("\n".join(labels) + "\n")
-    (root / "corpus.txt").write_text("\n".join(COMMANDS.values()) + "\n")
-    every = str(root / "all.csv")
-    config = TrainConfig(
-        train_files=every,
-        dev_files=every,
-        test_files=every,
-        alphabet_config_path=str(root / "alphabet.txt"),
-        checkpoint_dir=str(root / "ck"),
-        export_dir=str(root / "model"),
-        export_file_name=MODEL,
-        n_hidden=64,
-        epochs=EPOCHS,
-        train_batch_size=4,
-        dev_batch_size=16,
-        test_batch_size=16,
-        export_beam_width=100,
-        random_seed=1,
-        device="cpu",
-        learning_rate=0.003,
-    )
-    corpus = str(root / "corpus.txt")
-    assert job.run(config, scorer=ScorerSettings(trials=0, corpus=corpus)) == "finished"
-    model = root / "model"
-    return {
-        "pbmm": model / f"{MODEL}.pbmm",
-        "scorer": model / f"{MODEL}.scorer",
-        "gate": model / f"{MODEL}.gate.json",
-        "takes": root / "original" / "en",
-    }
+    return train(root, COMMANDS)
 
 
 def take(takes: Path, key: str, voice: int = 0) -> np.ndarray:

@@ -33,6 +33,13 @@ MIN_RUN_FRAMES = round(MIN_RUN * FRAMES_PER_SECOND)
 HANGOVER_FRAMES = round(HANGOVER * FRAMES_PER_SECOND)
 WARMUP_FRAMES = round(WARMUP * FRAMES_PER_SECOND)
 PAD = round(MARGIN * SAMPLE_RATE)  # samples kept before and after the speech
+# Early endpoint: after this much silence an utterance that is already a command the gate
+# accepts, and that no longer command continues, is answered without waiting out
+# HANGOVER (which only guards pauses inside a command). Anything else still waits, so a
+# pause in "turn on ... the light" or "mirror ... off" does not cut the command. 60 ms: two
+# VAD frames, past the frame that may straddle the end of the word.
+EARLY_SILENCE = 0.06  # seconds
+EARLY_FRAMES = round(EARLY_SILENCE * FRAMES_PER_SECOND)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,9 @@ class LiveRecogniser:
         self.transcriber = transcriber
         self.gate = gate
         self.commands = {normalise(c) for c in commands or ()}
+        every = set(gate.commands if gate else ()) | self.commands
+        # commands that a longer one begins with: never answered early
+        self.prefixes = {c for c in every if any(o.startswith(c + " ") for o in every)}
         self.num_results = gate.num_results if gate else 1
         self.vad = webrtcvad.Vad(aggressiveness)
         self.buffer = np.zeros(0, np.int16)  # audio from sample `buffer_start` on
@@ -133,10 +143,13 @@ class LiveRecogniser:
         if self.stream is None:
             return None
         end = self.last_speech * FRAME + PAD
+        pause = self.frames - self.run - self.last_speech
         # Over when the pause since the last word passed HANGOVER and no run that started
         # inside it is still going (it could yet become a word of the same utterance).
-        if self.frames - self.run - self.last_speech > HANGOVER_FRAMES:
+        if pause > HANGOVER_FRAMES:
             return self._finish(end)
+        if pause == EARLY_FRAMES and self.run == 0:
+            return self._early()
         if end - self.start >= MAX_UTTERANCE * SAMPLE_RATE:
             return self._finish(min(end, self.frames * FRAME))
         return None
@@ -148,9 +161,9 @@ class LiveRecogniser:
     def _advance(self) -> None:
         """Feed the stream what surely belongs to the utterance (up to the last speech and
         its margin), and drop audio no utterance can still reach back to."""
-        if self.stream is not None:
+        if self.stream is not None:  # all of it: an early look may have to start over
             self._feed_until(min(self.samples, self.last_speech * FRAME + PAD))
-            keep_from = min(self.fed, self.frames * FRAME)  # the next frame is still judged
+            keep_from = self.start
         else:  # the pre-roll a run starting now would reach back to
             keep_from = self.frames * FRAME - (MIN_RUN_FRAMES + 1) * FRAME - PAD
         cut = max(0, keep_from - self.buffer_start)
@@ -162,10 +175,29 @@ class LiveRecogniser:
             self.stream.feed(self._audio(self.fed, end))
             self.fed = end
 
+    def _early(self) -> Utterance | None:
+        """The answer now, if it is a command to act on that nothing longer begins with;
+        otherwise the utterance goes on in a new stream over its audio so far."""
+        end = self.frames * FRAME
+        self._feed_until(end)
+        candidates = self.stream.finish(self.num_results)
+        answer = self._answer(candidates, end)
+        if answer.command is not None and answer.command not in self.prefixes:
+            self.stream = None
+            return answer
+        self.stream = self.transcriber.stream()
+        self.stream.feed(self._audio(self.start, end))
+        self.fed = end
+        return None
+
     def _finish(self, end: int) -> Utterance:
         self._feed_until(end)
         candidates = self.stream.finish(self.num_results)
         self.stream = None
+        return self._answer(candidates, end)
+
+    def _answer(self, candidates: list, end: int) -> Utterance:
+        """The utterance from self.start to `end` with the decoder's `candidates`."""
         seconds = (end - self.start) / SAMPLE_RATE
         text = candidates[0].text if candidates else ""
         confidence = candidates[0].confidence if candidates else -math.inf

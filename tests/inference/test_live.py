@@ -14,7 +14,7 @@ from conftest import ROOT
 from live_helpers import NOT_A_COMMAND, noise, silence, speak, take, write_wav
 
 from dstorch.inference.listen_cli import microphone
-from dstorch.inference.live import LiveRecogniser
+from dstorch.inference.live import EARLY_SILENCE, LiveRecogniser
 from dstorch.inference.transcribe import Transcriber
 from dstorch.rejection import Gate
 from dstorch.vad import MARGIN, speech_span
@@ -84,19 +84,36 @@ def test_listen_raw_pcm_on_stdin_gives_the_same_lines(command_model, long_record
     assert listen(command_model, "--input", "-", stdin=pcm.astype("<i2").tobytes()) == from_file
 
 
-def test_endpoint_is_the_span_the_clip_trim_cuts(command_model):
-    """Fed in uneven chunks, one padded command is one utterance spanning speech_span."""
-    pcm = np.concatenate([silence(0.7), take(command_model["takes"], "2", 1), silence(0.7)])
-    gate = Gate.load(command_model["gate"])
-    recogniser = LiveRecogniser(Transcriber(command_model["pbmm"], command_model["scorer"]), gate)
+def feed_unevenly(recogniser: LiveRecogniser, pcm: np.ndarray) -> list:
     found, at = [], 0
     for size in (1, 479, 3000, 17, 320) * 40:
         found += recogniser.feed(pcm[at : at + size])
         at += size
-    found += recogniser.flush()
+    return found + recogniser.flush()
+
+
+def test_endpoint_is_the_span_the_clip_trim_cuts(command_model):
+    """Fed in uneven chunks, one padded command is one utterance spanning speech_span;
+    with the gate accepting it, it is answered EARLY_SILENCE after the speech instead."""
+    pcm = np.concatenate([silence(0.7), take(command_model["takes"], "2", 1), silence(0.7)])
+    transcriber = Transcriber(command_model["pbmm"], command_model["scorer"])
     start, end = speech_span(pcm)
-    assert len(found) == 1 and found[0].command == "stop"
+    found = feed_unevenly(LiveRecogniser(transcriber), pcm)  # no gate, no commands: no early
+    assert len(found) == 1 and found[0].command is None and found[0].text == "stop"
     assert (round(found[0].start * 16000), round(found[0].end * 16000)) == (start, end)
+    found = feed_unevenly(LiveRecogniser(transcriber, Gate.load(command_model["gate"])), pcm)
+    assert len(found) == 1 and found[0].command == "stop"
+    early = end - round((MARGIN - EARLY_SILENCE) * 16000)
+    assert (round(found[0].start * 16000), round(found[0].end * 16000)) == (start, early)
+
+
+def test_a_command_that_a_longer_one_begins_with_waits_for_the_hangover(command_model):
+    pcm = np.concatenate([silence(0.7), take(command_model["takes"], "2", 1), silence(0.7)])
+    transcriber = Transcriber(command_model["pbmm"], command_model["scorer"])
+    recogniser = LiveRecogniser(transcriber, commands=["stop", "stop the music"])
+    found = feed_unevenly(recogniser, pcm)
+    assert [u.command for u in found] == ["stop"]
+    assert round(found[0].end * 16000) == speech_span(pcm)[1]
 
 
 def test_no_recorder_is_one_line_naming_the_fix(monkeypatch, tmp_path):
