@@ -74,101 +74,124 @@ async def _body(request: Request) -> bytes:
     return data
 
 
-def routes(studio: Studio) -> list:
-    async def page(request: Request) -> Response:
-        response = FileResponse(STATIC / "index.html")
-        token = request.query_params.get(QUERY, "")
-        if hmac.compare_digest(token.encode(), request.app.state.token.encode()):
-            # for the report frame and its images, which cannot send a header
-            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-        return response
+def _studio(request: Request) -> Studio:
+    return request.app.state.studio
 
-    async def state(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(studio.state))
 
-    async def save_commands(request: Request) -> Response:
-        body = await _json(request)
-        columns, rows = body.get("columns"), body.get("rows")
-        if not isinstance(rows, list):
-            raise StudioError("commands: rows must be a list")
-        await run_in_threadpool(commands_table.save, studio.commands_path(), columns, rows)
-        return JSONResponse(await run_in_threadpool(studio.state))
+async def page(request: Request) -> Response:
+    response = FileResponse(STATIC / "index.html")
+    token = request.query_params.get(QUERY, "")
+    if hmac.compare_digest(token.encode(), request.app.state.token.encode()):
+        # for the report frame and its images, which cannot send a header
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+    return response
 
-    async def trim(request: Request) -> Response:
-        from dstorch.vad import SAMPLE_RATE, speech_span
 
-        pcm = read_wav(await _body(request))
-        span = await run_in_threadpool(speech_span, pcm)
-        seconds = len(pcm) / SAMPLE_RATE
-        if span is None:
-            return JSONResponse({"speech": False, "seconds": seconds})
-        start, end = (x / SAMPLE_RATE for x in span)
-        return JSONResponse({"speech": True, "seconds": seconds, "start": start, "end": end})
+async def state(request: Request) -> Response:
+    return JSONResponse(await run_in_threadpool(_studio(request).state))
 
-    async def save_take(request: Request) -> Response:
-        speaker = request.query_params.get("speaker", "")
-        key = request.query_params.get("id", "")
-        config = studio.config()
-        if key not in commands_table.sentences(studio.commands_path(), config.language):
-            raise StudioError(f"command id {key!r}: not in {config.commands_csv}; add it first")
-        pcm = read_wav(await _body(request))
-        path = await run_in_threadpool(studio.takes().save, speaker, key, pcm)
-        return JSONResponse({"name": path.name, "takes": studio.takes().counts()})
 
-    async def train_start(request: Request) -> Response:
-        studio.trainer.start()
-        return JSONResponse({"started": True})
+async def save_commands(request: Request) -> Response:
+    studio, body = _studio(request), await _json(request)
+    columns, rows = body.get("columns"), body.get("rows")
+    if not isinstance(rows, list):
+        raise StudioError("commands: rows must be a list")
+    await run_in_threadpool(commands_table.save, studio.commands_path(), columns, rows)
+    return JSONResponse(await run_in_threadpool(studio.state))
 
-    async def train_stop(request: Request) -> Response:
-        await run_in_threadpool(studio.trainer.stop)
-        return JSONResponse(await run_in_threadpool(studio.trainer.snapshot))
 
-    async def train_events(request: Request) -> Response:
-        async def events():
-            while not await request.is_disconnected():
-                snapshot = await run_in_threadpool(studio.trainer.snapshot)
-                yield f"data: {json.dumps(snapshot)}\n\n"
-                await asyncio.sleep(EVENT_INTERVAL)
+async def trim(request: Request) -> Response:
+    """Where the speech of a take is (what VAD_TRIM keeps), for the page to show."""
+    from dstorch.vad import SAMPLE_RATE, speech_span
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+    pcm = read_wav(await _body(request))
+    span = await run_in_threadpool(speech_span, pcm)
+    seconds = len(pcm) / SAMPLE_RATE
+    if span is None:
+        return JSONResponse({"speech": False, "seconds": seconds})
+    start, end = (x / SAMPLE_RATE for x in span)
+    return JSONResponse({"speech": True, "seconds": seconds, "start": start, "end": end})
 
-    async def report(request: Request) -> Response:
-        name = request.path_params.get("name") or REPORT_FILES[0]
-        if name not in REPORT_FILES:  # a fixed list: no path from the request is opened
-            return JSONResponse({"error": f"{name}: not a report file"}, status_code=404)
-        path = studio.root / studio.config().models_dir / name
-        if not path.is_file():
-            return Response("No report yet: train a model (Train page), then look again.")
-        return FileResponse(path)
 
-    async def try_open(request: Request) -> Response:
-        return JSONResponse({"session": await run_in_threadpool(studio.tryout.open)})
+async def save_take(request: Request) -> Response:
+    studio = _studio(request)
+    speaker = request.query_params.get("speaker", "")
+    key = request.query_params.get("id", "")
+    config = studio.config()
+    if key not in commands_table.sentences(studio.commands_path(), config.language):
+        raise StudioError(f"command id {key!r}: not in {config.commands_csv}; add it first")
+    pcm = read_wav(await _body(request))
+    path = await run_in_threadpool(studio.takes().save, speaker, key, pcm)
+    return JSONResponse({"name": path.name, "takes": studio.takes().counts()})
 
-    async def try_feed(request: Request) -> Response:
-        session, data = request.path_params["session"], await _body(request)
-        found = await run_in_threadpool(studio.tryout.feed, session, data)
-        return JSONResponse({"utterances": found})
 
-    async def try_close(request: Request) -> Response:
-        found = await run_in_threadpool(studio.tryout.close, request.path_params["session"])
-        return JSONResponse({"utterances": found})
+async def train_start(request: Request) -> Response:
+    _studio(request).trainer.start()
+    return JSONResponse({"started": True})
 
-    return [
-        Route("/", page),
-        Route("/api/state", state),
-        Route("/api/commands", save_commands, methods=["POST"]),
-        Route("/api/trim", trim, methods=["POST"]),
-        Route("/api/takes", save_take, methods=["POST"]),
-        Route("/api/train/start", train_start, methods=["POST"]),
-        Route("/api/train/stop", train_stop, methods=["POST"]),
-        Route("/api/train/events", train_events),
-        Route("/report/", report),
-        Route("/report/{name}", report),
-        Route("/api/try", try_open, methods=["POST"]),
-        Route("/api/try/{session}", try_feed, methods=["POST"]),
-        Route("/api/try/{session}/close", try_close, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
+
+async def train_stop(request: Request) -> Response:
+    trainer = _studio(request).trainer
+    await run_in_threadpool(trainer.stop)
+    return JSONResponse(await run_in_threadpool(trainer.snapshot))
+
+
+async def train_events(request: Request) -> Response:
+    """Server-sent events: the Train page's snapshot every EVENT_INTERVAL seconds."""
+    trainer = _studio(request).trainer
+
+    async def events():
+        while not await request.is_disconnected():
+            snapshot = await run_in_threadpool(trainer.snapshot)
+            yield f"data: {json.dumps(snapshot)}\n\n"
+            await asyncio.sleep(EVENT_INTERVAL)
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def report(request: Request) -> Response:
+    studio = _studio(request)
+    name = request.path_params.get("name") or REPORT_FILES[0]
+    if name not in REPORT_FILES:  # a fixed list: no path from the request is opened
+        return JSONResponse({"error": f"{name}: not a report file"}, status_code=404)
+    path = studio.root / studio.config().models_dir / name
+    if not path.is_file():
+        return Response("No report yet: train a model (Train page), then look again.")
+    return FileResponse(path)
+
+
+async def try_open(request: Request) -> Response:
+    return JSONResponse({"session": await run_in_threadpool(_studio(request).tryout.open)})
+
+
+async def try_feed(request: Request) -> Response:
+    session, data = request.path_params["session"], await _body(request)
+    found = await run_in_threadpool(_studio(request).tryout.feed, session, data)
+    return JSONResponse({"utterances": found})
+
+
+async def try_close(request: Request) -> Response:
+    tryout = _studio(request).tryout
+    found = await run_in_threadpool(tryout.close, request.path_params["session"])
+    return JSONResponse({"utterances": found})
+
+
+ROUTES = [
+    Route("/", page),
+    Route("/api/state", state),
+    Route("/api/commands", save_commands, methods=["POST"]),
+    Route("/api/trim", trim, methods=["POST"]),
+    Route("/api/takes", save_take, methods=["POST"]),
+    Route("/api/train/start", train_start, methods=["POST"]),
+    Route("/api/train/stop", train_stop, methods=["POST"]),
+    Route("/api/train/events", train_events),
+    Route("/report/", report),
+    Route("/report/{name}", report),
+    Route("/api/try", try_open, methods=["POST"]),
+    Route("/api/try/{session}", try_feed, methods=["POST"]),
+    Route("/api/try/{session}/close", try_close, methods=["POST"]),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+]
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
@@ -176,11 +199,8 @@ async def _refused(request: Request, exc: Exception) -> Response:
 
 
 def create_app(root: Path, config_path: Path, token: str, host: str) -> Starlette:
-    app = Starlette(
-        routes=routes(Studio(root, config_path)),
-        exception_handlers={StudioError: _refused, ValueError: _refused},
-    )
-    app.state.token = token
+    app = Starlette(routes=ROUTES, exception_handlers={StudioError: _refused, ValueError: _refused})
+    app.state.token, app.state.studio = token, Studio(root, config_path)
     app.add_middleware(TokenGuard, token=token, host=host)
     return app
 

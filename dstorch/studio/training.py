@@ -15,7 +15,10 @@ from pathlib import Path
 from dstorch.config import PipelineConfig
 
 TAIL_LINES = 30  # log lines the page shows
-START_STEPS = ("prepare", "build", "run")  # as `make all`, without the Docker volumes step
+# As `make all` (without the Docker volumes step), then `make log`, which follows the run
+# to its end and, when it finished, installs the export in MODELS_DIR for Try and Report.
+START_STEPS = ("prepare", "build", "run", "log")
+QUIET_STEPS = ("log",)  # its output is the job log, shown apart
 EPOCH_LINE = re.compile(r"Epoch (\d+): dev loss ([\d.]+|nan|inf)")
 TRAIN_LOSS = re.compile(r"Epoch (\d+)/\d+: 100%.*loss=([\d.]+)")
 ACCURACY_LINES = re.compile(r"^(Scorer: gate .*|Test with the scorer: .*|Test: .*% exact.*)$")
@@ -83,7 +86,11 @@ class Trainer:
                         self.output.append(f"stopped before {verb}")
                         return
                     self.step, self.process = verb, self._dstorch(verb)
-                self._collect(self.process)
+                if verb in QUIET_STEPS:
+                    for _ in self.process.stdout:  # the job log is read from its file
+                        pass
+                else:
+                    self._collect(self.process)
                 if self.process.wait() != 0:
                     self.output.append(f"dstorch {verb} failed (exit {self.process.returncode})")
                     return
@@ -95,8 +102,8 @@ class Trainer:
         """Stop a start still preparing, then the training itself (make stop)."""
         with self.lock:
             self.stopping = True
-            if self.process is not None and self.step != "run":
-                self.process.terminate()
+            if self.process is not None and self.step in ("prepare", "build"):
+                self.process.terminate()  # the run and its follower end with the job
         stopper = self._dstorch("stop")
         self._collect(stopper)
         stopper.wait()

@@ -220,7 +220,8 @@ function followTraining() {
 }
 
 function showTraining(s) {
-  $("train-status").textContent = s.step && s.step !== "run" ? `${s.step}... (${s.status})` : s.status;
+  const preparing = s.step === "prepare" || s.step === "build";
+  $("train-status").textContent = preparing ? `${s.step}... (${s.status})` : s.status;
   $("epochs").tBodies[0].innerHTML = s.epochs.map((e) =>
     `<tr><td>${e.epoch}</td><td>${e.train_loss ?? ""}</td><td>${e.dev_loss ?? ""}</td></tr>`).join("");
   $("accuracy").innerHTML = s.accuracy.map((line) => `<li>${line.replace(/</g, "&lt;")}</li>`).join("");
