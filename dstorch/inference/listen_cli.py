@@ -111,8 +111,11 @@ def commands_of(config_path: str) -> list[str]:
     from dstorch.prepare.sources import normalise_text, read_commands
 
     config = PipelineConfig.load(config_path)
+    path = Path(config.commands_csv)
+    if not path.is_absolute():  # relative to the project, where configuration.env is
+        path = Path(config_path).parent / path
     try:
-        commands, _ = read_commands(Path(config.commands_csv), config.language)
+        commands, _ = read_commands(path, config.language)
     except PrepareError:
         return []
     return [normalise_text(text, {"'"}) for text in commands.values()]

@@ -40,11 +40,12 @@ class TryService:
         return self.loaded[1], self.loaded[2]
 
     def open(self) -> str:
+        from dstorch.inference.listen_cli import commands_of
         from dstorch.inference.live import LiveRecogniser
 
         with self.lock:
             transcriber, gate = self._model()
-            commands = gate.commands if gate else None
+            commands = None if gate else commands_of(str(self.config_path))  # as make listen
             session = secrets.token_hex(8)
             self.sessions[session] = (threading.Lock(), LiveRecogniser(transcriber, gate, commands))
             while len(self.sessions) > MAX_SESSIONS:

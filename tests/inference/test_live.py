@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -120,3 +121,25 @@ def test_no_recorder_is_one_line_naming_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ValueError, match="install sox, or pass --input"):
         microphone()
+
+
+def test_make_listen_input_uses_the_exported_model(command_model, long_recording, tmp_path):
+    """`make listen INPUT=file` in a project whose MODELS_DIR holds the export."""
+    wav, spans, _ = long_recording
+    (tmp_path / "models").mkdir()
+    for key, name in (("pbmm", "x.pbmm"), ("scorer", "x.scorer"), ("gate", "x.gate.json")):
+        shutil.copy(command_model[key], tmp_path / "models" / name)
+    (tmp_path / "configuration.env").write_text((ROOT / "configuration.env").read_text())
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSTORCH_", "MAKE"))}
+    result = subprocess.run(
+        ["make", "-f", str(ROOT / "Makefile"), "listen", f"INPUT={wav}", "MODEL_NAME=x"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["command"] for line in lines if line["command"]] == [c for c, _, _ in spans]
