@@ -114,8 +114,10 @@ def record_takes(driver, server, key: str, count: int) -> None:
         time.sleep(3.2)  # the fake microphone loops a 2.4 s file: one whole take inside
         by_id(driver, "rec").click()
         wait(driver, lambda d: by_id(d, "keep").is_enabled(), "the trimmed take")
+        before = by_id(driver, "message").text
         by_id(driver, "keep").click()
-        wait(driver, lambda d: "saved" in by_id(d, "message").text, "the take saved")
+        wait(driver, lambda d: by_id(d, "message").text not in (before, ""), "the take saved")
+        assert by_id(driver, "message").text.startswith("saved "), by_id(driver, "message").text
 
 
 def test_record_takes_of_every_command_through_the_page(project, command_model):
