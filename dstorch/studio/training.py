@@ -28,7 +28,7 @@ CARRIAGE = re.compile(r".*\r")  # tqdm redraws a line with \r: keep the last dra
 def progress(log: str) -> dict:
     """Epochs [{epoch, dev_loss, train_loss}] and accuracy lines parsed from a job log."""
     epochs: dict[int, dict] = {}
-    lines = [CARRIAGE.sub("", line) for line in log.splitlines()]
+    lines = [CARRIAGE.sub("", line) for line in log.split("\n")]  # splitlines cuts at \r
     for piece in log.replace("\r", "\n").splitlines():
         if match := TRAIN_LOSS.search(piece):
             epochs.setdefault(int(match[1]), {"epoch": int(match[1])})["train_loss"] = float(
@@ -118,7 +118,7 @@ class Trainer:
         log = ""
         if log_file is not None and Path(log_file).is_file():
             log = Path(log_file).read_text(encoding="utf-8", errors="replace")
-        tail = [CARRIAGE.sub("", line) for line in log.splitlines()[-TAIL_LINES:]]
+        tail = [CARRIAGE.sub("", line) for line in log.rstrip("\n").split("\n")[-TAIL_LINES:]]
         return {
             "status": runner.status_line(),
             "step": self.step,
