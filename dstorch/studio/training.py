@@ -4,6 +4,8 @@ tail, the status line)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -52,6 +54,7 @@ class Trainer:
         self.process: subprocess.Popen | None = None
         self.lock = threading.Lock()
         self.stopping = False
+        self.runner: tuple | None = None  # (configuration.env's mtime, runner)
 
     def _dstorch(self, verb: str) -> subprocess.Popen:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -108,16 +111,28 @@ class Trainer:
         self._collect(stopper)
         stopper.wait()
 
-    def snapshot(self) -> dict:
-        """Everything the Train page shows, now."""
+    def _runner(self):
+        """The runner `make status` would use, chosen again when configuration.env changes
+        (quietly: select_runner says which it took, and this runs every second)."""
         from dstorch.runner import select_runner
 
-        runner = select_runner(PipelineConfig.load(self.config_path), self.root)
+        stamp = self.config_path.stat().st_mtime_ns
+        if self.runner is None or self.runner[0] != stamp:
+            with contextlib.redirect_stderr(io.StringIO()):
+                chosen = select_runner(PipelineConfig.load(self.config_path), self.root)
+            self.runner = (stamp, chosen)
+        return self.runner[1]
+
+    def snapshot(self) -> dict:
+        """Everything the Train page shows, now."""
+        runner = self._runner()
         state = runner.read_state() or {}
         log_file = getattr(runner, "log_file", None)
         log = ""
         if log_file is not None and Path(log_file).is_file():
-            log = Path(log_file).read_text(encoding="utf-8", errors="replace")
+            # newline="": keep \r, so a progress bar's redraws collapse to its last one
+            with open(log_file, encoding="utf-8", errors="replace", newline="") as f:
+                log = f.read()
         tail = [CARRIAGE.sub("", line) for line in log.rstrip("\n").split("\n")[-TAIL_LINES:]]
         return {
             "status": runner.status_line(),
