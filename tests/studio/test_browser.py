@@ -85,7 +85,9 @@ def by_id(driver, name: str):
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, command_model):
     _chrome_paths()
-    root = make_project(tmp_path_factory.mktemp("studio-project"), COMMANDS, MAX_EPOCH="2000")
+    # AUGMENT empty: prepare need not simulate rooms for a run that is stopped at once
+    settings = {"MAX_EPOCH": "2000", "AUGMENT": ""}
+    root = make_project(tmp_path_factory.mktemp("studio-project"), COMMANDS, **settings)
     server = Studio(root)
     yield root, server, tmp_path_factory.mktemp("browser")
     server.stop()
@@ -116,7 +118,7 @@ def record_takes(driver, server, key: str, count: int) -> None:
         wait(driver, lambda d: by_id(d, "keep").is_enabled(), "the trimmed take")
         before = by_id(driver, "message").text
         by_id(driver, "keep").click()
-        wait(driver, lambda d: by_id(d, "message").text not in (before, ""), "the take saved")
+        wait(driver, lambda d, b=before: by_id(d, "message").text not in (b, ""), "the save")
         assert by_id(driver, "message").text.startswith("saved "), by_id(driver, "message").text
 
 
@@ -201,7 +203,11 @@ def test_train_starts_shows_progress_and_stops_from_the_page(project):
             "two epochs on the page",
             seconds=240,
         )
-        assert by_id(driver, "train-status").text.startswith("running (local), epoch")
+        wait(
+            driver,
+            lambda d: by_id(d, "train-status").text.startswith("running (local), epoch"),
+            "the status line",
+        )
         shot(driver, "train")
         by_id(driver, "train-stop").click()
         wait(

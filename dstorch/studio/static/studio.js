@@ -3,6 +3,7 @@
 const TOKEN = new URLSearchParams(location.search).get("token") || "";
 const MAX_TAKE_SECONDS = 5; // a take stops itself after this
 const TRY_CHUNK = 1600; // samples sent per Try request (100 ms)
+const EPOCHS_SHOWN = 12; // the latest epochs; the report has the whole curve
 const $ = (id) => document.getElementById(id);
 let state = null;
 
@@ -222,7 +223,7 @@ function followTraining() {
 function showTraining(s) {
   const preparing = s.step === "prepare" || s.step === "build";
   $("train-status").textContent = preparing ? `${s.step}... (${s.status})` : s.status;
-  $("epochs").tBodies[0].innerHTML = s.epochs.map((e) =>
+  $("epochs").tBodies[0].innerHTML = s.epochs.slice(-EPOCHS_SHOWN).map((e) =>
     `<tr><td>${e.epoch}</td><td>${e.train_loss ?? ""}</td><td>${e.dev_loss ?? ""}</td></tr>`).join("");
   $("accuracy").innerHTML = s.accuracy.map((line) => `<li>${line.replace(/</g, "&lt;")}</li>`).join("");
   const log = $("train-log");
