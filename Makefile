@@ -23,7 +23,7 @@ $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),\
 
 .DEFAULT_GOAL := all
 .PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
-	reset export report transcribe preview config system-packages test test-fast lint format bench \
+	reset export report transcribe listen studio preview config system-packages test test-fast lint format bench \
 	bench-generalisation bench-faults example-data clean distclean pretrained pretrain \
 	bench-transfer import train-import bench-import bench-vad
 
@@ -88,6 +88,13 @@ transcribe: ## Transcribe AUDIO=file.wav (or a folder) with the exported model
 	@test -n "$${DSTORCH_AUDIO:-}" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
 	@$(DSTORCH) transcribe --config $(CONFIG) --audio "$$DSTORCH_AUDIO"
 
+# INPUT reaches the recipe as $$DSTORCH_INPUT (see above): quoted by the shell, never parsed.
+listen: ## Recognise live from the microphone (or INPUT=file.wav, INPUT=- raw PCM): a JSON line per utterance
+	@$(DSTORCH) listen --config $(CONFIG) $${DSTORCH_INPUT:+--input "$$DSTORCH_INPUT"}
+
+studio: ## Web app to record commands, train and try the model in a browser (STUDIO_HOST, STUDIO_PORT)
+	@$(DSTORCH) studio --config $(CONFIG)
+
 preview: ## Write augmented copies of AUDIO=file.wav (uses AUGMENT) to augment-preview/
 	@test -n "$${DSTORCH_AUDIO:-}" || { echo "error: give AUDIO=path/to/file.wav"; exit 2; }
 	@$(DSTORCH) preview --config $(CONFIG) "$$DSTORCH_AUDIO"
@@ -126,10 +133,11 @@ lint: ## ruff lint and format check
 format: ## ruff format the code
 	$(VENV)/bin/ruff format dstorch tests scripts
 
-bench: ## Training throughput/MFU (bf16 on a GPU); our transcription and start-up vs the official client (same run)
+bench: ## Training throughput/MFU (bf16 on a GPU); our transcription and start-up vs the official client (same run); make listen latency
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_transcribe.py
 	$(PYTHON) scripts/bench_startup.py
+	$(PYTHON) scripts/bench_listen.py
 
 bench-import: ## Import throughput (files/s) on 1,000-clip FLAC and MP3 trees, 1 vs N workers
 	$(PYTHON) scripts/bench_import.py

@@ -65,6 +65,25 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_listen(args: argparse.Namespace) -> int:
+    """Live recognition from the microphone (or --input), one JSON line per utterance."""
+    if "numpy" not in sys.modules:  # as for transcribe: small model calls, no BLAS threads
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from dstorch.inference.listen_cli import run
+
+    return run(args)
+
+
+def cmd_studio(args: argparse.Namespace) -> int:
+    """Record, train and try in the browser (serves STUDIO_HOST:STUDIO_PORT until Ctrl-C)."""
+    if "numpy" not in sys.modules:  # Try runs the lean inference path: see cmd_transcribe
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from dstorch.studio.app import serve
+
+    serve(args.config)
+    return 0
+
+
 def cmd_pretrained(args: argparse.Namespace) -> int:
     """Download PRETRAINED_MODEL (when a URL) into the cache and check that it can be used."""
     from dstorch.training import pretrained
@@ -316,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_transcribe_arguments(p)
     p.set_defaults(func=cmd_transcribe)
 
+    p = sub.add_parser("listen", help=cmd_listen.__doc__.splitlines()[0])
+    from dstorch.inference.listen_cli import add_arguments as add_listen_arguments
+
+    add_listen_arguments(p)
+    p.set_defaults(func=cmd_listen)
+
     p = sub.add_parser("preview", help="write augmented copies of a WAV to listen to")
     p.add_argument("wav")
     p.add_argument("--augment", action="append", default=[], help="SPEC (repeatable)")
@@ -360,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
     for name, func in (
         ("rebuild", cmd_rebuild),
+        ("studio", cmd_studio),
         ("config", cmd_config),
         ("pretrained", cmd_pretrained),
         ("pretrain", cmd_pretrain),

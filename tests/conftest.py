@@ -143,3 +143,12 @@ def pytest_runtest_makereport(item, call):
     if "GPU" not in reason and "CUDA" not in reason:
         report.outcome = "failed"
         report.longrepr = f"skipped in strict mode (DSTORCH_STRICT=1): {reason}"
+
+
+@pytest.fixture(scope="session")
+def command_model(tmp_path_factory) -> dict[str, Path]:
+    """A real model trained on espeak-ng voices saying three commands, with its scorer and
+    gate (tests/live_helpers.py): the live recogniser's and the studio's tests share it."""
+    from live_helpers import train_command_model
+
+    return train_command_model(tmp_path_factory.mktemp("command-model"))

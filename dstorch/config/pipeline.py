@@ -184,6 +184,12 @@ class PipelineConfig(TrainingFlags):
     pretrain_voices: str = key(
         "synthetic voices of make pretrain (SYNTHETIC_VOICES syntax: auto, or engines/voices)"
     )
+    studio_host: str = key(
+        "address make studio listens on; 127.0.0.1: this machine only (0.0.0.0: every "
+        "interface, for a browser on another machine)",
+        HOST,
+    )
+    studio_port: int = key("TCP port of make studio", Range(1, 65535))
     base_image: str = key("Docker base image (a pinned CUDA PyTorch image)", IMAGE)
     image_name: str = key("name of the trainer image", IMAGE)
     volume_prefix: str = key("prefix of the Docker volume names", NAME)

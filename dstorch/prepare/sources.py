@@ -49,6 +49,11 @@ def _rows(path: Path, text: str) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in rows]
 
 
+def read_table(path: Path) -> list[list[str]]:
+    """commands.csv's rows (header first), cells stripped, as prepare reads them."""
+    return _rows(path, _decode(path))
+
+
 def read_commands(path: Path, language: str) -> tuple[dict[str, str], list[str]]:
     """{id: transcript as written} from the `language` column, plus notes for the user."""
     rows = _rows(path, _decode(path))
