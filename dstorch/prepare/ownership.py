@@ -4,7 +4,8 @@
 earlier dstorch prepared: it holds our registry.csv), and refuses a folder that already
 holds other files. `make clean` empties only a marked folder, and only of what prepare
 writes there: the CSVs, alphabet, LM corpus and registry, the WAV copies (in the language
-folders) and synthetic takes (synthetic/), the augmentation banks (augment/). Anything
+folders), synthetic takes (synthetic/) and speech that is no command (speech/), the
+augmentation banks (augment/). Anything
 else, and the folder with it, stays and is named.
 """
 
@@ -12,16 +13,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dstorch.config import LM_CORPUS, REGISTRY_FILE
+from dstorch.config import (
+    DEV_NEGATIVES,
+    LM_CORPUS,
+    LM_GARBAGE,
+    REGISTRY_FILE,
+    SPEECH_TRAIN,
+    TEST_NEGATIVES,
+)
 from dstorch.fs import TEMP_PREFIX, atomic_write
 from dstorch.prepare.registry import load_registry
 from dstorch.prepare.report import PrepareError
 
 MARKER = ".dstorch-data"
 OURS = ".dstorch"  # the marker, prepare's lock and temp files all start so
-WRITTEN = ("train.csv", "dev.csv", "test.csv", "alphabet.txt", LM_CORPUS, REGISTRY_FILE)
+WRITTEN = (
+    *("train.csv", "dev.csv", "test.csv", "alphabet.txt", LM_CORPUS, REGISTRY_FILE),
+    *(LM_GARBAGE, SPEECH_TRAIN, DEV_NEGATIVES, TEST_NEGATIVES),  # dstorch.prepare.speech
+)
 BANKS = "augment"  # dstorch.augment.cache: <DATA_DIR>/augment/<name>-<digest>.npz
 SYNTHETIC = "synthetic"  # dstorch.prepare.synthetic: <DATA_DIR>/synthetic/<lang>/...
+SPEECH = Path(SPEECH_TRAIN).parts[0]  # dstorch.prepare.speech: its takes and noise
 
 
 def claim(data_dir: Path, key: str = "DATA_DIR") -> None:
@@ -87,7 +99,7 @@ def _written(data_dir: Path, language: str) -> list[Path]:
         registered = load_registry(data_dir / REGISTRY_FILE).values()
     except (OSError, ValueError):
         registered = []
-    wav_dirs = {language, SYNTHETIC} | {Path(e.wav).parts[0] for e in registered if e.wav}
+    wav_dirs = {language, SYNTHETIC, SPEECH} | {Path(e.wav).parts[0] for e in registered if e.wav}
     files = [data_dir / name for name in WRITTEN]
     for path in data_dir.rglob("*"):
         if path.is_symlink() or not path.is_file():

@@ -78,3 +78,12 @@ def test_make_clean_keeps_a_folder_dstorch_did_not_create(tmp_path):
     assert done["prepare"].returncode == 2
     assert done["prepare"].stderr.startswith(f"error: DATA_DIR={victim} already holds files")
     assert done["clean"].returncode == 0 and f"kept DATA_DIR={victim}/" in done["clean"].stdout
+
+
+def test_clean_empties_the_speech_sets_too(tmp_path):
+    """Speech that is no command (data/speech/, lm_garbage.txt) is prepare's to remove."""
+    root = project(tmp_path, commands={"1": "stop"}, speakers=2)
+    run(root, synthetic_voices="espeak-ng:en-us+f3,espeak-ng:en-gb", general_sentences=2)
+    data = root / "data"
+    assert (data / "speech" / "train.csv").is_file() and (data / "lm_garbage.txt").is_file()
+    assert empty(data, "en") == [] and not data.exists()
