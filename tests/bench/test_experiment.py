@@ -84,6 +84,7 @@ def test_summary_gives_the_mean_and_spread_over_seeds():
 def test_defaults_recognise_an_engine_never_heard(tmp_path, deepspeech_lib):
     """Issue 8's end-to-end target: defaults on, festival held out of training entirely;
     the official client with the project scorer gets >= 90% of festival's takes."""
+    # The defaults before the speech sets (issue 8's measure; they add a quarter per epoch).
     defaults = Variant("defaults", synthetic=True, voice_augment=False, room_noise=True)
     results = holdout_run(
         example_root(tmp_path), tmp_path / "out", "festival", [defaults], conditions=(None,)
@@ -93,7 +94,7 @@ def test_defaults_recognise_an_engine_never_heard(tmp_path, deepspeech_lib):
     assert strict.unseen >= 0.9, format_outcomes(results.outcomes)
     # Acting with the project scorer: every unseen take and negative judged, gate or not.
     plain = next(a for a in results.acting if a.gate == NO_GATE)
-    assert plain.unseen.commands == strict.clips and plain.unseen.negatives >= 30
+    assert plain.unseen.positives == strict.clips and plain.unseen.negatives >= 30
     assert plain.unseen.share(plain.unseen.right) >= 0.9, format_acting(results.acting)
 
 
