@@ -30,13 +30,24 @@ SIMILAR_SHARE = 0.5  # of the near-misses swap in a word spelt like the one repl
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")  # letters, one inner apostrophe (it's)
 
 
+def _code(language: str) -> str:
+    return language.split("-")[0].split("_")[0].lower()
+
+
+def knows(language: str) -> bool:
+    """Whether wordfreq has word frequencies for LANGUAGE."""
+    import wordfreq  # 40 MB of word lists: loaded only where phrases are made
+
+    return _code(language) in wordfreq.available_languages()
+
+
 def frequent_words(language: str, count: int = FREQUENT_WORDS) -> list[str]:
     """The `count` most frequent words of LANGUAGE (wordfreq), most frequent first,
     lower case, letters and an inner apostrophe only."""
-    import wordfreq  # 40 MB of word lists: loaded only where phrases are made
+    import wordfreq
 
-    code = language.split("-")[0].split("_")[0].lower()
-    if code not in wordfreq.available_languages():
+    code = _code(language)
+    if not knows(language):
         raise PrepareError(
             f"no word frequencies for LANGUAGE={language}; set GENERAL_SENTENCES=0 and "
             "NEAR_MISSES=0 (wordfreq knows: "

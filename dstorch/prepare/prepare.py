@@ -18,7 +18,7 @@ from dstorch.config import LM_CORPUS, REGISTRY_FILE, PipelineConfig
 from dstorch.prepare import sources
 from dstorch.prepare.lm_corpus import write_lm_corpus
 from dstorch.prepare.ownership import claim
-from dstorch.prepare.phrases import frequent_words
+from dstorch.prepare.phrases import frequent_words, knows
 from dstorch.prepare.recording import Processor, Transcripts
 from dstorch.prepare.registry import (
     Entry,
@@ -78,7 +78,8 @@ def read_transcripts(config: PipelineConfig, root: Path, target: Path) -> Transc
     }
     if given is None:
         # Speech that is no command spells other words: its letters join the alphabet.
-        extra = [" ".join(frequent_words(config.language))] if config.speech_sets else []
+        speech = config.speech_sets and knows(config.language)
+        extra = [" ".join(frequent_words(config.language))] if speech else []
         _, more = sources.build_alphabet([t for t in text.values() if t] + extra, target)
         notes += _unspoken_notes(text, config.commands_csv) + more
     else:

@@ -187,6 +187,11 @@ def prepare_speech(
     """Write the speech sets and LM_GARBAGE for the command sentences; -> notes."""
     if not config.speech_sets:
         return []
+    if not phrases.knows(config.language):
+        return [
+            f"GENERAL_SENTENCES/NEAR_MISSES: no word frequencies for LANGUAGE="
+            f"{config.language}; training without speech that is no command"
+        ]
     holdout = {s.strip() for s in config.holdout_speakers.split(",") if s.strip()}
     choices = _holdout(choose(config.synthetic_voices, config.language)[0], holdout)
     texts = plan_texts(config, commands, labels)

@@ -113,3 +113,14 @@ def test_voice_split_keeps_a_group_per_engine():
     train, kept = split_voices(choices, 4568)
     for t, k in zip(train, kept, strict=True):
         assert t.engine.name == k.engine.name and not set(t.voices) & set(k.voices)
+
+
+def test_a_language_without_word_frequencies_trains_without_speech_sets(tmp_path):
+    root = project(tmp_path / "xx", commands=TWO, speakers=3)
+    (root / "commands.csv").write_text("id,xx\n1,turn on the light\n2,stop\n", encoding="utf-8")
+    (root / "original/en").rename(root / "original/xx")
+    messages: list[str] = []
+    run(root, messages, language="xx", synthetic_voices="auto", general_sentences=3)
+    line = "GENERAL_SENTENCES/NEAR_MISSES: no word frequencies for LANGUAGE=xx"
+    assert sum(m.startswith(line) for m in messages) == 1
+    assert not (root / "data" / SPEECH_TRAIN).exists()
