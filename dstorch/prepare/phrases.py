@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 
 from dstorch.prepare.report import PrepareError
+from dstorch.training.evaluate import edit_distance
 
 FREQUENT_WORDS = 3000  # the most frequent words of the language considered at all
 HELD_OUT_EVERY = 4  # one word in four is kept for measuring (HELD_OUT)
@@ -76,22 +77,12 @@ def spellable(texts: Sequence[str], labels: Sequence[str]) -> list[str]:
     return [t for t in texts if set(t) <= allowed]
 
 
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance between two words (letters)."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, start=1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]
-
-
 def _swap(word: str, words: Sequence[str], similar: bool, rng: random.Random) -> str:
     """A word of `words` other than `word`; `similar`: one spelt nearly alike if any
     (light -> night, right), the near-misses a device mishears most."""
     others = [w for w in words if w != word]
     if similar:
-        close = [w for w in others if _distance(w, word) <= max(1, len(word) // 3)]
+        close = [w for w in others if edit_distance(w, word) <= max(1, len(word) // 3)]
         others = close or others
     return rng.choice(others)
 
