@@ -114,6 +114,35 @@ def babble(n: int, rng: np.random.Generator, stream: np.ndarray, talkers: int) -
     return unit_rms(out)
 
 
+SILENCE_DBFS = -70.0  # a microphone's floor: digital zeros would be no real input
+
+
+def nothing_said(
+    kind: str,
+    rng: np.random.Generator,
+    seconds: tuple[float, float],
+    dbfs: tuple[float, float],
+    stream: np.ndarray | None = None,
+    talkers: int = 1,
+) -> np.ndarray:
+    """A clip where nothing is said to the device: "silence" (a microphone's floor) or a
+    noise of KINDS (babble from `stream`, `talkers` at once), its length drawn from
+    `seconds` and its RMS level from `dbfs`. -> float64 [n] at 16 kHz"""
+    n = int(rng.uniform(*seconds) * dsp.SAMPLE_RATE)
+    if kind == "silence":
+        return unit_rms(rng.standard_normal(n)) * dsp.gain_db_to_ratio(SILENCE_DBFS)
+    level = float(rng.uniform(*dbfs))
+    if kind in COLOURS:
+        audio = coloured(n, COLOURS[kind], rng)
+    elif kind == "hum":
+        audio = hum(n, rng)
+    elif kind == "babble" and stream is not None:
+        audio = babble(n, rng, stream, talkers)
+    else:
+        raise ValueError(f"no noise {kind!r} (babble needs a stream); use one of {KINDS}")
+    return unit_rms(audio) * dsp.gain_db_to_ratio(level)
+
+
 def mix_at_snr(
     speech: np.ndarray, noise: np.ndarray, snr_db: float, where: np.ndarray | None = None
 ) -> np.ndarray:

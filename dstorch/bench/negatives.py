@@ -16,7 +16,7 @@ import numpy as np
 import soundfile
 
 from dstorch.augment import noises
-from dstorch.augment.dsp import SAMPLE_RATE, gain_db_to_ratio
+from dstorch.augment.dsp import SAMPLE_RATE
 from dstorch.augment.environment import EVAL_SEED
 from dstorch.fs import atomic_target
 from dstorch.prepare.phrases import HELD_OUT, frequent_words, near_misses, pool
@@ -60,7 +60,6 @@ EVERYDAY = (
 NOISE_KINDS = ("silence", "pink", "brown", "hum", "babble")
 NOISE_SECONDS = (1.5, 3.0)  # clip lengths are drawn from this range
 NOISE_DBFS = (-35.0, -20.0)  # RMS level, a quiet to a busy room
-SILENCE_DBFS = -70.0  # a microphone's floor: digital zeros would be no real input
 BABBLE_VOICES = "espeak-ng"  # Noise's default voices, with the evaluation bank's seed
 BABBLE_TALKERS = 4
 NEAR_MISS_SEED = 31  # the bench's own draw: not the one prepare makes test negatives with
@@ -86,20 +85,8 @@ def render_speech(
 
 def noise_clip(kind: str, rng: np.random.Generator) -> np.ndarray:
     """A clip of NOISE_KINDS `kind` where nothing is said: float [N] at 16 kHz."""
-    n = int(rng.uniform(*NOISE_SECONDS) * SAMPLE_RATE)
-    if kind == "silence":
-        level = SILENCE_DBFS
-        audio = rng.standard_normal(n)
-    else:
-        level = float(rng.uniform(*NOISE_DBFS))
-        if kind in noises.COLOURS:
-            audio = noises.coloured(n, noises.COLOURS[kind], rng)
-        elif kind == "hum":
-            audio = noises.hum(n, rng)
-        else:
-            stream = noises.babble_stream(BABBLE_VOICES, EVAL_SEED)
-            audio = noises.babble(n, rng, stream, BABBLE_TALKERS)
-    return noises.unit_rms(audio) * gain_db_to_ratio(level)
+    stream = noises.babble_stream(BABBLE_VOICES, EVAL_SEED) if kind == "babble" else None
+    return noises.nothing_said(kind, rng, NOISE_SECONDS, NOISE_DBFS, stream, BABBLE_TALKERS)
 
 
 def render_noise(out: Path, per_kind: int, seed: int) -> list[tuple[Path, str, str]]:

@@ -125,17 +125,9 @@ def write_noise(folder: Path, seed: int, copies: int = 2) -> list[tuple[Path, st
         path = folder / f"{kind}-{index:02d}.wav"
         if not path.exists():
             rng = np.random.default_rng([seed, index])
-            n = int(rng.uniform(*NOISE_SECONDS) * SAMPLE_RATE)
-            if kind == "silence":  # a quiet room and a microphone's own hiss
-                audio = noises.coloured(n, 1.0, rng) * 10 ** (-70 / 20)
-            elif kind == "hum":
-                audio = noises.hum(n, rng) * 10 ** (rng.uniform(*NOISE_DBFS) / 20)
-            else:
-                audio = noises.coloured(n, noises.COLOURS[kind], rng)
-                audio *= 10 ** (rng.uniform(*NOISE_DBFS) / 20)
-            pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
+            audio = noises.nothing_said(kind, rng, NOISE_SECONDS, NOISE_DBFS)
             with atomic_target(path) as tmp:
-                soundfile.write(tmp, pcm, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+                soundfile.write(tmp, audio, SAMPLE_RATE, format="WAV", subtype="PCM_16")
         out.append((path, ""))
     return out
 

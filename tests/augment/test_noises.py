@@ -93,3 +93,17 @@ def test_babble_stream_renders_synthetic_voices_once(tmp_path):
     cached = list((tmp_path / "augment").glob("babble-*.npz"))
     assert len(cached) == 1
     assert np.array_equal(stream, noises.babble_stream("espeak-ng:en-us", seed=3))
+
+
+def test_nothing_said_is_a_seeded_clip_at_a_drawn_length_and_level():
+    from dstorch.augment.noises import SILENCE_DBFS, nothing_said
+
+    for kind in ("silence", "pink", "hum"):
+        one = nothing_said(kind, np.random.default_rng(3), (1.0, 2.0), (-30.0, -20.0))
+        again = nothing_said(kind, np.random.default_rng(3), (1.0, 2.0), (-30.0, -20.0))
+        assert np.array_equal(one, again) and 16000 <= len(one) <= 32000
+        rms_db = 20 * np.log10(np.sqrt(np.mean(one**2)))
+        low, high = (SILENCE_DBFS, SILENCE_DBFS) if kind == "silence" else (-30.0, -20.0)
+        assert low - 0.01 <= rms_db <= high + 0.01
+    with pytest.raises(ValueError, match="babble needs a stream"):
+        nothing_said("babble", np.random.default_rng(0), (1.0, 2.0), (-30.0, -20.0))
