@@ -133,12 +133,16 @@ def test_docker_build_run_stop_resume_fetch(tmp_path, capfd):
         finished = capfd.readouterr().out
         assert "already finished" in finished and "raise MAX_EPOCH" in finished
         (root / "models").mkdir(exist_ok=True)
-        (root / "models" / "stale.scorer").write_text("from an older model")
+        (root / "models" / "commands.tflite").write_text("from an older export")
+        (root / "models" / "notes.txt").write_text("the user's own")
 
         # KenLM is in the image: the export includes <MODEL_NAME>.scorer (MODEL_NAME=commands).
         assert "Scorer: not built" not in out and "Scorer: not tuned" not in out
         copies = runner.fetch_outputs()
-        assert not (root / "models" / "stale.scorer").exists(), "models/ is replaced as a set"
+        # Only this model's files are replaced: its stale .tflite (EXPORT_TFLITE=no) goes,
+        # what else lives in models/ stays.
+        assert not (root / "models" / "commands.tflite").exists()
+        assert (root / "models" / "notes.txt").read_text() == "the user's own"
         assert EXPORTS | {"commands.scorer"} <= {p.name for p in copies}
         assert all(p.stat().st_uid == os.getuid() and p.stat().st_size for p in copies)
 

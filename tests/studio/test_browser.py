@@ -82,6 +82,17 @@ def by_id(driver, name: str):
     return driver.find_element("id", name)
 
 
+def press(driver, name: str) -> None:
+    """Click button `name` once the page shows it enabled: a slow machine may still be
+    loading the page's state when the test is ready."""
+    def ready(d) -> bool:
+        loaded = d.find_element("tag name", "body").get_attribute("data-ready") == "yes"
+        return loaded and by_id(d, name).is_displayed() and by_id(d, name).is_enabled()
+
+    wait(driver, ready, name)
+    by_id(driver, name).click()
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, command_model):
     _chrome_paths()
@@ -111,13 +122,13 @@ def record_takes(driver, server, key: str, count: int) -> None:
     """Record `count` takes of command `key` through the Record page."""
     for _ in range(count):
         while by_id(driver, "prompt-id").text != f"(id {key})":
-            by_id(driver, "skip").click()
-        by_id(driver, "rec").click()
+            press(driver, "skip")
+        press(driver, "rec")
         time.sleep(3.2)  # the fake microphone loops a 2.4 s file: one whole take inside
-        by_id(driver, "rec").click()
+        press(driver, "rec")
         wait(driver, lambda d: by_id(d, "keep").is_enabled(), "the trimmed take")
         before = by_id(driver, "message").text
-        by_id(driver, "keep").click()
+        press(driver, "keep")
         wait(driver, lambda d, b=before: by_id(d, "message").text not in (b, ""), "the save")
         assert by_id(driver, "message").text.startswith("saved "), by_id(driver, "message").text
 
@@ -134,13 +145,13 @@ def test_record_takes_of_every_command_through_the_page(project, command_model):
         try:
             driver.get(server.url + "#record")
             by_id(driver, "speaker").send_keys("newuser")
-            by_id(driver, "begin").click()
+            press(driver, "begin")
             wait(driver, lambda d: by_id(d, "prompt-text").text, "the first prompt")
             record_takes(driver, server, key, TAKES_EACH)
             if number == len(COMMANDS) - 1:
-                by_id(driver, "rec").click()
+                press(driver, "rec")
                 time.sleep(2.0)
-                by_id(driver, "rec").click()
+                press(driver, "rec")
                 wait(driver, lambda d: by_id(d, "keep").is_enabled(), "a take to show")
                 shot(driver, "record")
         finally:
@@ -171,20 +182,20 @@ def test_edit_commands_through_the_page(project):
             lambda d: len(d.find_elements("css selector", "#command-table tbody tr")) == 3,
             "the commands",
         )
-        by_id(driver, "add-row").click()
+        press(driver, "add-row")
         row = driver.find_elements("css selector", "#command-table tbody tr")[-1]
         row.find_element("css selector", "input[data-column=en]").send_keys("volume up")
-        by_id(driver, "save-commands").click()
+        press(driver, "save-commands")
         wait(driver, lambda d: "saved" in by_id(d, "message").text, "the save")
         shot(driver, "commands")
         assert (root / "commands.csv").read_text() == before + "4,volume up\n"
         assert (root / "commands.csv.previous").read_text() == before
         row = driver.find_elements("css selector", "#command-table tbody tr")[-1]
         row.find_element("css selector", "input[data-column=id]").send_keys("_x")
-        by_id(driver, "save-commands").click()
+        press(driver, "save-commands")
         wait(driver, lambda d: "no '_'" in by_id(d, "message").text, "the refusal")
         row.find_element("tag name", "button").click()  # Remove
-        by_id(driver, "save-commands").click()
+        press(driver, "save-commands")
         wait(driver, lambda d: "saved" in by_id(d, "message").text, "the second save")
         assert (root / "commands.csv").read_text() == before
     finally:
@@ -196,7 +207,7 @@ def test_train_starts_shows_progress_and_stops_from_the_page(project):
     driver = open_browser(scratch / "quiet.wav", scratch / "profile-train")
     try:
         driver.get(server.url + "#train")
-        by_id(driver, "train-start").click()
+        press(driver, "train-start")
         wait(
             driver,
             lambda d: len(d.find_elements("css selector", "#epochs tbody tr")) >= 2,
@@ -209,7 +220,7 @@ def test_train_starts_shows_progress_and_stops_from_the_page(project):
             "the status line",
         )
         shot(driver, "train")
-        by_id(driver, "train-stop").click()
+        press(driver, "train-stop")
         wait(
             driver,
             lambda d: by_id(d, "train-status").text.startswith("stopped (local)"),
@@ -241,7 +252,7 @@ def test_try_answers_a_command_and_rejects_other_speech(project, command_model):
     driver = open_browser(write_wav(scratch / "try.wav", audio), scratch / "profile-try")
     try:
         driver.get(server.url + "#try")
-        by_id(driver, "listen").click()
+        press(driver, "listen")
 
         def rows(d):
             return [r.text for r in d.find_elements("css selector", "#heard tbody tr")]
@@ -255,7 +266,7 @@ def test_try_answers_a_command_and_rejects_other_speech(project, command_model):
             "a command and a rejection",
         )
         shot(driver, "try")
-        by_id(driver, "listen-stop").click()
+        press(driver, "listen-stop")
         wait(driver, lambda d: "stopped" in by_id(d, "message").text, "the stop")
         heard = rows(driver)
         accepted = [r for r in heard if "rejected" not in r]

@@ -295,4 +295,6 @@ $("listen-stop").onclick = async () => {
 // --- start -----------------------------------------------------------------------------
 document.querySelectorAll("nav button").forEach((b) => { b.onclick = () => { location.hash = b.dataset.tab; }; });
 window.addEventListener("hashchange", () => showTab(location.hash.slice(1) || "commands"));
-refresh().then(() => showTab(location.hash.slice(1) || "commands")).catch((e) => say(e.message, true));
+// The tab shows at once; its contents follow when the state arrives.
+showTab(location.hash.slice(1) || "commands");
+refresh().then(() => { document.body.dataset.ready = "yes"; }).catch((e) => say(e.message, true));
