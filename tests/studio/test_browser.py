@@ -85,6 +85,7 @@ def by_id(driver, name: str):
 def press(driver, name: str) -> None:
     """Click button `name` once the page shows it enabled: a slow machine may still be
     loading the page's state when the test is ready."""
+
     def ready(d) -> bool:
         loaded = d.find_element("tag name", "body").get_attribute("data-ready") == "yes"
         return loaded and by_id(d, name).is_displayed() and by_id(d, name).is_enabled()
