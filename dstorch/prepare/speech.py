@@ -32,6 +32,7 @@ from dstorch.config import DEV_NEGATIVES, LM_GARBAGE, SPEECH_TRAIN, TEST_NEGATIV
 from dstorch.features import SAMPLE_RATE
 from dstorch.fs import atomic_target, atomic_write
 from dstorch.prepare import phrases
+from dstorch.prepare.split import FEW_VOICES
 from dstorch.prepare.synthetic.catalog import Choice, choose
 from dstorch.prepare.synthetic.plan import plan_sentences
 from dstorch.prepare.synthetic.render import render_takes
@@ -84,18 +85,37 @@ def plan_texts(
 
 def split_voices(choices: list[Choice], seed: int) -> tuple[list[Choice], list[Choice]]:
     """(voices for the training speech, voices kept for the negatives): one voice group in
-    RESERVED_EVERY of each engine with two or more (all of them where none can be spared)."""
+    RESERVED_EVERY of each engine with two or more (all of them where none can be spared).
+    An engine with fewer than FEW_VOICES voices but variants (espeak-ng in Spanish) keeps
+    variants instead, as the dev split does, so every voice also speaks in training."""
     train, kept = [], []
     for choice in choices:
-        bases = sorted(
-            choice.voices,
-            key=lambda b: hashlib.sha256(f"{seed}:{choice.engine.name}:{b}".encode()).digest(),
-        )
+        name = choice.engine.name
+        if len(choice.voices) < FEW_VOICES and any(len(v) > 1 for v in choice.voices.values()):
+            pairs = [(b, v) for b, variants in choice.voices.items() for v in variants]
+            order = sorted(pairs, key=lambda p: _draw(seed, name, p[1]))
+            n_kept = math.ceil(len(order) / RESERVED_EVERY)
+            kept.append(_choice(choice, order[:n_kept]))
+            train.append(_choice(choice, order[n_kept:]))
+            continue
+        bases = sorted(choice.voices, key=lambda b: _draw(seed, name, b))
         n_kept = math.ceil(len(bases) / RESERVED_EVERY) if len(bases) > 1 else 0
         if n_kept:
             kept.append(Choice(choice.engine, {b: choice.voices[b] for b in bases[:n_kept]}))
         train.append(Choice(choice.engine, {b: choice.voices[b] for b in bases[n_kept:]}))
     return train, kept or train
+
+
+def _draw(seed: int, engine: str, voice: str) -> bytes:
+    return hashlib.sha256(f"{seed}:{engine}:{voice}".encode()).digest()
+
+
+def _choice(choice: Choice, pairs: list[tuple[str, str]]) -> Choice:
+    """`choice`'s engine with only the (base, full voice) `pairs`."""
+    voices: dict[str, list[str]] = {}
+    for base, voice in sorted(pairs):
+        voices.setdefault(base, []).append(voice)
+    return Choice(choice.engine, voices)
 
 
 def _holdout(choices: list[Choice], holdout: set[str]) -> list[Choice]:

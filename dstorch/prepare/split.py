@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from dstorch.fs import atomic_write
@@ -19,6 +20,9 @@ from dstorch.prepare.registry import Entry
 from dstorch.training.data import CSV_HEADER
 
 SPLITS = ("train", "dev", "test")
+# An engine with fewer voices than this for the language (espeak-ng: es, es-419) holds out
+# variants: a whole voice would be a third or more of its takes.
+FEW_VOICES = 4
 
 
 def _draw(seed: int, *parts: str) -> str:
@@ -56,10 +60,28 @@ def _fill(fresh: list[Entry], have: dict[str, int], dev: int, test: int) -> None
         entry.split = "dev" if i < n_dev else "test" if i < n_dev + n_test else "train"
 
 
-def voice_group(entry: Entry) -> str:
+def voice_group(entry: Entry, few: Collection[str] = ()) -> str:
     """What dev/test hold out whole: a speaker, or a synthetic voice with all its variants
-    (espeak-ng's en-us+f3 and en-us+m1 share en-us's accent and phoneme rules)."""
-    return entry.speaker.split("+", 1)[0] if entry.engine else entry.speaker
+    (espeak-ng's en-us+f3 and en-us+m1 share en-us's accent and phoneme rules).
+
+    For an engine in `few` (see few_voice_engines) each variant is its own group: with
+    espeak-ng's two Spanish voices, holding one out whole would take half the synthetic
+    takes from training; a held-out variant is still a timbre training never heard."""
+    if entry.engine and entry.engine not in few:
+        return entry.speaker.split("+", 1)[0]
+    return entry.speaker
+
+
+def few_voice_engines(entries: Iterable[Entry]) -> set[str]:
+    """The engines that speak the language with fewer than FEW_VOICES voices but in
+    variants: dev holds out their variants rather than whole voices."""
+    bases: dict[str, set[str]] = defaultdict(set)
+    full: dict[str, set[str]] = defaultdict(set)
+    for entry in entries:
+        if entry.engine:
+            bases[entry.engine].add(voice_group(entry))
+            full[entry.engine].add(entry.speaker)
+    return {e for e in bases if len(bases[e]) < FEW_VOICES and len(full[e]) > len(bases[e])}
 
 
 def held_out(entry: Entry, holdout: set[str]) -> bool:
@@ -111,15 +133,16 @@ def assign_splits(
         held = 0 if synthetic and dev_fraction > 0 else dev_fraction  # dev: synthetic voices
         _per_take(recorded, held, test_fraction, seed)
     need_dev = dev_fraction > 0 and not unseen_dev
+    few = few_voice_engines(synthetic)
     for engine in sorted({e.engine for e in synthetic}):
         mine = [e for e in synthetic if e.engine == engine]
-        _hold_out_groups(mine, dev_fraction if need_dev else 0.0, 0.0, seed)
+        _hold_out_groups(mine, dev_fraction if need_dev else 0.0, 0.0, seed, few)
     if need_dev and not synthetic and fresh_train:  # nothing unseen to spare: today's split
         for entry in fresh_train:
             entry.split = ""
         _per_take([e for e in recorded if e.split in ("", "train")], dev_fraction, 0.0, seed)
     if dev_fraction + test_fraction > 0:
-        notes += _voice_notes(recorded, synthetic, len(named), need_dev)
+        notes += _voice_notes(recorded, synthetic, len(named), need_dev, few)
     return notes + _split_notes(usable, holdout, dev_fraction + test_fraction > 0)
 
 
@@ -140,7 +163,11 @@ def _per_take(entries: list[Entry], dev_fraction: float, test_fraction: float, s
 
 
 def _hold_out_groups(
-    entries: list[Entry], dev_fraction: float, test_fraction: float, seed: int
+    entries: list[Entry],
+    dev_fraction: float,
+    test_fraction: float,
+    seed: int,
+    few: Collection[str] = (),
 ) -> list[Entry]:
     """Split whole voice groups (test first, then dev); -> the fresh takes put in train.
 
@@ -150,7 +177,7 @@ def _hold_out_groups(
     """
     groups: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
-        groups[voice_group(entry) or f"take:{entry.source}"].append(entry)  # unknown: alone
+        groups[voice_group(entry, few) or f"take:{entry.source}"].append(entry)  # unknown: alone
     new = []
     for name, takes in groups.items():
         known = Counter(e.split for e in takes if e.split)
@@ -193,7 +220,9 @@ def _quota(total: int, fraction: float) -> int:
     return max(round(total * fraction), 1) if fraction > 0 else 0
 
 
-def _voice_notes(recorded: list, synthetic: list, speakers: int, need_dev: bool) -> list[str]:
+def _voice_notes(
+    recorded: list, synthetic: list, speakers: int, need_dev: bool, few: Collection[str]
+) -> list[str]:
     """A line or two on how dev and test relate to the voices in train."""
     notes = []
     if speakers < 2:
@@ -213,7 +242,14 @@ def _voice_notes(recorded: list, synthetic: list, speakers: int, need_dev: bool)
             f"{speakers} speakers: test holds an unseen one, dev holds takes of voices heard "
             "in training (more speakers or SYNTHETIC_VOICES give an unseen-voice dev set)"
         )
-    by_group = _splits_by_group(recorded + synthetic)
+    if need_dev:
+        for engine in sorted(few):
+            n = len({voice_group(e) for e in synthetic if e.engine == engine})
+            notes.append(
+                f"{engine} has {n} voice{'s' * (n > 1)} for this language: dev holds out "
+                "whole variants of them (timbres), so training keeps every voice"
+            )
+    by_group = _splits_by_group(recorded + synthetic, few)
     unseen = {s: sum(1 for g, ss in by_group.items() if g and ss == {s}) for s in ("dev", "test")}
     if any(unseen.values()):
         notes.append(
@@ -231,10 +267,10 @@ def _voice_notes(recorded: list, synthetic: list, speakers: int, need_dev: bool)
     return notes
 
 
-def _splits_by_group(entries: list[Entry]) -> dict[str, set[str]]:
+def _splits_by_group(entries: list[Entry], few: Collection[str] = ()) -> dict[str, set[str]]:
     out: dict[str, set[str]] = defaultdict(set)
     for entry in entries:
-        out[voice_group(entry)].add(entry.split)
+        out[voice_group(entry, few)].add(entry.split)
     return out
 
 

@@ -13,6 +13,7 @@ from dstorch.alphabet import Alphabet
 from dstorch.config import DEV_NEGATIVES, LM_GARBAGE, SPEECH_TRAIN, TEST_NEGATIVES
 from dstorch.prepare import phrases
 from dstorch.prepare.speech import NOISES, TRAINING_NOISE_COPIES, split_voices
+from dstorch.prepare.split import FEW_VOICES
 from dstorch.prepare.synthetic.catalog import choose
 from dstorch.training.data import read_csvs
 
@@ -124,3 +125,13 @@ def test_a_language_without_word_frequencies_trains_without_speech_sets(tmp_path
     line = "GENERAL_SENTENCES/NEAR_MISSES: no word frequencies for LANGUAGE=xx"
     assert sum(m.startswith(line) for m in messages) == 1
     assert not (root / "data" / SPEECH_TRAIN).exists()
+
+
+def test_an_engine_with_few_voices_keeps_variants_so_every_voice_trains():
+    choices, _ = choose("espeak-ng", "es")  # es and es-419 (MBROLA voices need mbrola)
+    assert len(choices[0].voices) < FEW_VOICES
+    (train,), (kept,) = split_voices(choices, 4568)
+    said = {v for vs in train.voices.values() for v in vs}
+    held = {v for vs in kept.voices.values() for v in vs}
+    assert set(train.voices) == set(choices[0].voices) and held and not said & held
+    assert len(held) <= len(said) / 2

@@ -152,3 +152,31 @@ def test_holdout_speakers_can_name_a_synthetic_engine_or_voice():
     held = {e.speaker for e in synthetic if e.split == "test"}
     assert held == {"festival:kal_diphone", "festival:ked_diphone", "flite:kal"}
     assert {e.split for e in synthetic if e.speaker == "flite:slt"} == {"train"}
+
+
+def test_an_engine_with_few_voices_holds_out_variants_not_half_its_takes():
+    # espeak-ng speaks Spanish with two voices: holding one out whole would halve training.
+    variants = [f"espeak-ng:{base}+v{i}" for base in ("es", "es-419") for i in range(12)]
+    synthetic = [entry(v, c, engine="espeak-ng") for v in variants for c in "1234"]
+    recorded = recordings(["alice"], takes=5)
+    notes = assign_splits(recorded + synthetic, 0.15, 0.15, seed=4)
+    dev = {e.speaker for e in synthetic if e.split == "dev"}
+    train = {e.speaker for e in synthetic if e.split == "train"}
+    assert dev and not dev & train  # whole variants: timbres training never heard
+    assert {e.speaker.split("+")[0] for e in synthetic if e.split == "train"} == {
+        "espeak-ng:es",
+        "espeak-ng:es-419",
+    }
+    assert 0.1 <= len(dev) / len(variants) <= 0.25
+    assert any("espeak-ng has 2 voices" in n and "variants" in n for n in notes)
+    assert not any("have takes in train and in dev" in n for n in notes)
+
+
+def test_an_engine_with_enough_voices_still_holds_out_whole_voices():
+    bases = [f"espeak-ng:en-{b}" for b in ("us", "gb", "sc", "029", "nyc")]
+    synthetic = [
+        entry(f"{b}+v{i}", c, engine="espeak-ng") for b in bases for i in range(3) for c in "12"
+    ]
+    assign_splits(recordings(["alice"], takes=5) + synthetic, 0.15, 0.15, seed=4)
+    dev, train = voices_in(synthetic, "dev"), voices_in(synthetic, "train")
+    assert dev and not dev & train
