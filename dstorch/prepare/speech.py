@@ -66,21 +66,21 @@ def plan_texts(
     words = phrases.frequent_words(config.language)
     words = [w for w in words if labels is None or set(w) <= set(labels)]
     training = phrases.pool(words, phrases.TRAINING)
-    held_out = phrases.pool(words, phrases.HELD_OUT)
     seed = config.random_seed
     near = phrases.near_misses(commands, config.near_misses, training, seed)
     said = phrases.everyday_sentences(config.general_sentences, training, seed, commands)
     train = said + near
     avoid = [*commands, *train]
-    dev = phrases.near_misses(
-        commands, NEGATIVE_NEAR_MISSES + config.near_misses, training, seed + 1
-    )
-    dev = [p for p in dev if p not in train][: NEGATIVE_NEAR_MISSES * len(commands)]
-    dev += phrases.everyday_sentences(NEGATIVE_SENTENCES, training, seed + 1, avoid)
-    test = phrases.near_misses(commands, NEGATIVE_NEAR_MISSES, held_out, seed + 2)
-    test += phrases.everyday_sentences(NEGATIVE_SENTENCES, held_out, seed + 2, avoid)
+    dev = _negatives(commands, phrases.pool(words, phrases.TUNING), seed + 1, avoid)
+    test = _negatives(commands, phrases.pool(words, phrases.HELD_OUT), seed + 2, avoid)
     garbage = dict.fromkeys([*words[:GARBAGE_WORDS], *(w for t in train for w in t.split())])
     return SpeechTexts(train, dev, test, sorted(garbage))
+
+
+def _negatives(commands: Sequence[str], words: list[str], seed: int, avoid: list[str]) -> list[str]:
+    """Near-misses and everyday sentences of `words` (one pool), none of them in `avoid`."""
+    near = phrases.near_misses(commands, NEGATIVE_NEAR_MISSES, words, seed)
+    return near + phrases.everyday_sentences(NEGATIVE_SENTENCES, words, seed, avoid)
 
 
 def split_voices(choices: list[Choice], seed: int) -> tuple[list[Choice], list[Choice]]:

@@ -5,6 +5,7 @@ import pytest
 from dstorch.prepare.phrases import (
     HELD_OUT,
     TRAINING,
+    TUNING,
     everyday_sentences,
     frequent_words,
     near_misses,
@@ -20,9 +21,10 @@ def test_frequent_words_are_words_and_pools_split_them():
     words = frequent_words("en", 500)
     assert len(words) == 500 and words[:3] == ["the", "to", "and"]
     assert all(w.replace("'", "").isalpha() and w == w.lower() for w in words)
-    training, held_out = pool(words, TRAINING), pool(words, HELD_OUT)
-    assert not set(training) & set(held_out) and len(training) + len(held_out) == 500
-    assert 0.15 < len(held_out) / 500 < 0.35  # one in four, by hash
+    training, tuning, held_out = (pool(words, name) for name in (TRAINING, TUNING, HELD_OUT))
+    assert not set(training) & set(held_out) and not set(tuning) & (set(training) | set(held_out))
+    assert len(training) + len(tuning) + len(held_out) == 500
+    assert 0.15 < len(held_out) / 500 < 0.35 and 0.15 < len(tuning) / 500 < 0.35  # by hash
     assert pool(frequent_words("en-us", 500), HELD_OUT) == held_out  # same on every call
 
 
