@@ -22,7 +22,7 @@ AGGRESSIVENESS = 3  # 0 (keeps most) .. 3 (strictest about what is speech)
 # Seconds kept before the first and after the last speech frame: enough for the faint
 # start and end of a word that webrtcvad misses; more of the padding hurt the official
 # client (festival clips padded with silence, strict scorer: 0.05 s 86%, 0.1 s 92%, 0.15 s
-# 89%, 0.25 s 67%, 0.5 s 69%; with room noise at 20 dB 64/67/72/56/50%, README).
+# 89%, 0.25 s 67%, 0.5 s 69%; with room noise at 20 dB 64/67/72/56/50%, docs/experiments.md).
 MARGIN = 0.15
 # Speech stretches closer than this are one utterance: the pause between two words (or a
 # stop consonant) must not end the command.

@@ -12,7 +12,7 @@ from dstorch.bench.transfer import format_results, transfer_run
 from dstorch.config import ENV_PREFIX
 from dstorch.inference.official import fetch_library, load_library
 
-# A base model that a 2-core CPU builds in about 8 minutes (README: Fine-tuning).
+# A base model that a 2-core CPU builds in about 8 minutes (docs/experiments.md).
 CPU_SIZE = {"PRETRAIN_SENTENCES": "800", "PRETRAIN_EPOCHS": "12", "N_HIDDEN": "128"}
 
 

@@ -8,6 +8,7 @@ import re
 from dstorch.augment.audio import AUDIO_AUGMENTATIONS
 from dstorch.augment.environment import ENVIRONMENT_AUGMENTATIONS
 from dstorch.augment.params import Augmentation, AugmentError, Param, parse_range
+from dstorch.augment.presets import expand
 from dstorch.augment.spectral import FEATURE_AUGMENTATIONS
 from dstorch.augment.voice import VOICE_AUGMENTATIONS
 
@@ -124,8 +125,9 @@ def parse_augmentation(spec: str) -> Augmentation:
 
 
 def split_specs(text: str) -> list[str]:
-    """Split a one-line list of specs (an env value like AUGMENT) on whitespace or `;`
-    outside brackets: "reverb[p=0.1, delay=50] volume" -> ["reverb[p=0.1, delay=50]", "volume"].
+    """The specs of a one-line list (an env value like AUGMENT), split on whitespace or `;`
+    outside brackets: "reverb[p=0.1, delay=50] volume" -> ["reverb[p=0.1, delay=50]", "volume"];
+    a preset's name (`default`, dstorch.augment.presets) becomes its specs.
     """
     specs, current, depth = [], "", 0
     for ch in text:
@@ -135,7 +137,7 @@ def split_specs(text: str) -> list[str]:
             current, depth = "", 0
         else:
             current += ch
-    return [spec for spec in specs + [current] if spec]
+    return expand([spec for spec in specs + [current] if spec])
 
 
 def parse_augmentations(specs: list[str] | None) -> list[Augmentation]:

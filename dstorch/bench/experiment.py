@@ -45,6 +45,7 @@ from dstorch.augment import (
 )
 from dstorch.augment.dsp import SAMPLE_RATE, load_audio
 from dstorch.augment.environment import EVAL_SEED, condition_name, condition_specs
+from dstorch.augment.presets import ROOMS
 from dstorch.bench.acting import PROJECT, Acting, format_acting, judge_acting
 from dstorch.bench.negatives import negatives as make_negatives
 from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig
@@ -59,14 +60,13 @@ from dstorch.training import job
 from dstorch.training.tune import ScorerSettings, run_stage
 
 # Specs that imitate other vocal tracts and signal chains (dstorch/augment/voice.py). Not in
-# the default AUGMENT: on the example data they did not help unseen voices (README).
+# the default AUGMENT: on the example data they did not help unseen voices
+# (docs/experiments.md).
 VOICE_AUGMENT = "vtlp[p=0.5,alpha=1~0.12] tilt[p=0.5,db=0~2] eq[p=0.5,n=2,gain=0~6]"
 VOICE_AUGMENTATIONS = ("vtlp", "tilt", "eq")
 # Simulated rooms and generated noise (dstorch/augment/environment.py): the default's
-# setting, chosen by the experiments in README "In a real room".
-ROOM_AUGMENT = (
-    "room[p=0.6] noise[p=0.8,kind=babble|babble|babble|pink|brown|white|hum,snr=10~8,seed=2~2]"
-)
+# setting, chosen by the experiments in docs/experiments.md.
+ROOM_AUGMENT = " ".join(ROOMS)
 ROOM_AUGMENTATIONS = ("room", "noise")
 CONDITIONS = (None, 20.0, 10.0, 5.0)  # clean, then room + noise at this SNR (dB)
 CLIP_SEED = 97  # test takes use other rates/pitches than any training take

@@ -153,7 +153,10 @@ class PipelineConfig(TrainingFlags):
     max_epoch: int = key("total epochs (--epochs)", SIZE)
     current_epoch: int = key("last finished epoch, written by make stop (a record)", COUNT)
     load_from_checkpoint: bool = key("no: ignore existing checkpoints and start from scratch")
-    augment: str = key("DeepSpeech --augment specs, space-separated; empty: none")
+    augment: str = key(
+        "default (the measured preset, dstorch/augment/presets.py) or DeepSpeech --augment "
+        "specs, space-separated, a preset's name among them; empty: none"
+    )
     noise_dir: str = key(
         "a folder of recordings of your room's noise, overlaid on training clips (DeepSpeech's "
         "overlay, NOISE_OVERLAY); empty: none",

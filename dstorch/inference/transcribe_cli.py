@@ -7,7 +7,7 @@ JSON object per input line: {"file", "transcripts": [{"text", "confidence", "wor
 null) and "rejected"; text output then marks a rejected transcript. --client official
 runs the same through the official libdeepspeech.so for comparison. Every input is first
 cut to its speech (dstorch.vad; --vad_trim no keeps it whole): padded clips were measured
-to gain with it and unpadded ones to lose nothing (README, `make bench-vad`).
+to gain with it and unpadded ones to lose nothing (docs/experiments.md, `make bench-vad`).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("yes", "no"),
         default="yes",
         help="yes: cut the silence or noise before and after the speech first (webrtcvad, "
-        "dstorch/vad.py; measured with make bench-vad, see README)",
+        "dstorch/vad.py; measured with make bench-vad, see docs/experiments.md)",
     )
 
 
