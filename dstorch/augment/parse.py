@@ -141,5 +141,6 @@ def split_specs(text: str) -> list[str]:
 
 
 def parse_augmentations(specs: list[str] | None) -> list[Augmentation]:
-    """All `--augment` values, in the order given (which is the order they are applied in)."""
-    return [parse_augmentation(spec) for spec in specs or []]
+    """All `--augment` values, in the order given (which is the order they are applied in);
+    a preset's name stands for its specs here too (`--augment default`)."""
+    return [parse_augmentation(spec) for spec in expand(list(specs or []))]

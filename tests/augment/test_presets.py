@@ -46,3 +46,11 @@ def test_presets_parse_and_never_shadow_an_augmentation():
 
 def test_the_room_lever_is_the_preset_s_last_specs():
     assert DEFAULT[-len(ROOMS) :] == ROOMS and ROOM_AUGMENT == " ".join(ROOMS)
+
+
+def test_a_preset_name_works_as_a_flag_value_too():
+    from dstorch.augment.parse import parse_augmentations
+
+    assert [type(a) for a in parse_augmentations(["default"])] == [
+        type(a) for a in parse_augmentations(list(DEFAULT))
+    ]
