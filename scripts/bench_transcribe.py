@@ -164,11 +164,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dstorch-bench-") as tmp:
         model, scorer, what = pick_model(args, Path(tmp))
         timing, parity = clips(args.audio, args.seconds)
-        from dstorch.decoder.kernel import BACKEND
-
         print(
             f"model {model} ({what}), scorer {scorer}, beam {args.beam_width}, "
-            f"{args.seconds:g} s clip, 1 CPU, decoder backend {BACKEND}"
+            f"{args.seconds:g} s clip, 1 CPU, decoder: the C kernel"
         )
         lib = fetch_library(ROOT / "build" / "deepspeech-0.9.3")
         with OfficialModel(model, lib) as client:
