@@ -147,11 +147,13 @@ def pick_model(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path | None, 
 
 
 def main() -> None:
+    from dstorch.config.training import DEFAULT_BEAM_WIDTH
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help=".pbmm (default: configured, else random)")
     parser.add_argument("--scorer", type=Path, help="default: the model's, else the fixture's")
     parser.add_argument("--audio", type=Path, help="file or folder (default: test fixtures)")
-    parser.add_argument("--beam_width", type=int, default=500)
+    parser.add_argument("--beam_width", type=int, default=DEFAULT_BEAM_WIDTH)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the timed clip")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--n_hidden", type=int, default=128)
