@@ -22,7 +22,7 @@ $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),\
 .NOTPARALLEL:
 
 .DEFAULT_GOAL := all
-.PHONY: help all dependencies kenlm volumes prepare build run log status stop rebuild \
+.PHONY: help all dependencies kenlm kernel volumes prepare build run log status stop rebuild \
 	reset export report transcribe listen studio preview config system-packages test test-fast lint format bench \
 	bench-generalisation bench-faults example-data clean distclean pretrained pretrain \
 	bench-transfer import train-import bench-import bench-vad
@@ -34,7 +34,7 @@ help: ## List every target
 
 all: volumes build run ## Prepare data, build and start training detached (default goal)
 
-dependencies: system-packages $(VENV)/.installed kenlm ## System packages, .venv with pinned packages, KenLM
+dependencies: system-packages $(VENV)/.installed kenlm kernel ## System packages, .venv with pinned packages, KenLM, the decoder kernel
 	@echo "Dependencies ready."
 
 system-packages: ## Install missing system packages (apt-get; sudo when not root; part of dependencies)
@@ -49,6 +49,11 @@ kenlm: $(KENLM_DIR)/bin/lmplz ## Build KenLM's lmplz and build_binary (part of d
 
 $(KENLM_DIR)/bin/lmplz:
 	bash scripts/build_kenlm.sh $(KENLM_DIR)
+
+# Always run: the script names the library by a hash of its sources and keeps one already
+# built, so after an edit or a pull this compiles exactly when needed (build/ctc_kernel).
+kernel: ## Compile the decoder's C kernel, which every beam search loads (part of dependencies)
+	python3 dstorch/decoder/kernel/build.py
 
 volumes: ## Create the Docker volumes (nothing to do for the local runner)
 	@$(DSTORCH) volumes --config $(CONFIG)

@@ -147,11 +147,13 @@ def pick_model(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path | None, 
 
 
 def main() -> None:
+    from dstorch.config.training import DEFAULT_BEAM_WIDTH
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help=".pbmm (default: configured, else random)")
     parser.add_argument("--scorer", type=Path, help="default: the model's, else the fixture's")
     parser.add_argument("--audio", type=Path, help="file or folder (default: test fixtures)")
-    parser.add_argument("--beam_width", type=int, default=500)
+    parser.add_argument("--beam_width", type=int, default=DEFAULT_BEAM_WIDTH)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the timed clip")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--n_hidden", type=int, default=128)
@@ -164,11 +166,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dstorch-bench-") as tmp:
         model, scorer, what = pick_model(args, Path(tmp))
         timing, parity = clips(args.audio, args.seconds)
-        from dstorch.decoder.kernel import BACKEND
-
         print(
             f"model {model} ({what}), scorer {scorer}, beam {args.beam_width}, "
-            f"{args.seconds:g} s clip, 1 CPU, decoder backend {BACKEND}"
+            f"{args.seconds:g} s clip, 1 CPU, decoder: the C kernel"
         )
         lib = fetch_library(ROOT / "build" / "deepspeech-0.9.3")
         with OfficialModel(model, lib) as client:

@@ -16,7 +16,8 @@ PACKAGES=(
     make git ca-certificates python3-venv python3-dev
     # audio preparation (every format sox reads) and the Opus codec for augmentation
     sox libsox-fmt-all opus-tools
-    # KenLM (the scorer) builds from source: compiler, cmake, Boost, compression libraries
+    # KenLM (the scorer) builds from source: compiler, cmake, Boost, compression libraries;
+    # the decoder's C kernel (make kernel) needs the C compiler too
     cmake build-essential libboost-program-options-dev libboost-system-dev
     libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev
     # text-to-speech engines and voices for the example and synthetic data
@@ -25,7 +26,7 @@ PACKAGES=(
     wamerican
 )
 # Commands that stand for the packages on systems without dpkg.
-TOOLS=(make git python3 sox cmake c++ espeak-ng flite festival)
+TOOLS=(make git python3 sox cmake cc c++ espeak-ng flite festival)
 
 if [ "${1:-}" = --list ]; then printf '%s\n' "${PACKAGES[@]}"; exit 0; fi
 if [ "$#" -gt 0 ]; then PACKAGES=("$@"); fi

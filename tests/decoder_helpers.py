@@ -1,16 +1,14 @@
 """Shared helpers for the decoder tests (tests/decoder/): synthetic probabilities, the
-three implementations by name, and a streaming run."""
+two implementations by name, and a streaming run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import ENGLISH
 
-from dstorch.decoder import kernel
-from dstorch.decoder.arrays import ArrayBeamSearch
+from dstorch.decoder.native import KernelBeamSearch
 from dstorch.decoder.reference import ReferenceBeamSearch
 
 SCORER = Path(__file__).parent / "fixtures" / "scorer" / "commands.scorer"
@@ -18,19 +16,13 @@ C = len(ENGLISH) + 1
 BLANK = C - 1
 HOT = {"music": 2.0, "off": -1.5, "stop": 0.5}
 
-needs_kernel = pytest.mark.skipif(
-    kernel.BACKEND != "c", reason=f"no C kernel: {kernel.BUILD_ERROR}"
-)
+# No skip without the kernel: it is production, and its one-line error names the fix.
+IMPLEMENTATIONS = {"reference": ReferenceBeamSearch, "kernel": KernelBeamSearch}
 
 
 def implementation(name: str) -> type:
-    """The search class called name ("reference", "arrays", "kernel"); skips the test
-    for the kernel where it did not build."""
-    if name == "kernel":
-        if kernel.BACKEND != "c":
-            pytest.skip(f"no C kernel: {kernel.BUILD_ERROR}")
-        return kernel.KernelBeamSearch
-    return {"reference": ReferenceBeamSearch, "arrays": ArrayBeamSearch}[name]
+    """The search class called name ("reference", "kernel")."""
+    return IMPLEMENTATIONS[name]
 
 
 def random_probs(seed: int, steps: int = 120, classes: int = C) -> np.ndarray:

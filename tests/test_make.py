@@ -43,7 +43,8 @@ def make(
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
-    """A checkout of the tracked files, sharing this one's venv and KenLM build."""
+    """A checkout of the tracked files, sharing this one's venv and its builds of KenLM and
+    the decoder kernel (what `make dependencies` made)."""
     files = (
         subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
         .stdout.decode()
@@ -56,8 +57,9 @@ def repo(tmp_path) -> Path:
             shutil.copy2(ROOT / name, copy / name)
     (copy / ".venv").symlink_to(ROOT / ".venv")
     (copy / "build").mkdir()
-    if (ROOT / "build" / "kenlm").exists():
-        (copy / "build" / "kenlm").symlink_to(ROOT / "build" / "kenlm")
+    for built in ("kenlm", "ctc_kernel"):
+        if (ROOT / "build" / built).exists():
+            (copy / "build" / built).symlink_to(ROOT / "build" / built)
     return copy
 
 
@@ -196,7 +198,7 @@ def test_clean_removes_the_configured_data_dir_only(repo):
     make(repo, "clean", RUNNER="local", DATA_DIR="generated")
     assert not (repo / "generated").exists()
     assert (repo / "data" / "mine.txt").exists() and (repo / "models" / "commands.pbmm").exists()
-    # repo/.venv and repo/build/kenlm are symlinks: rm -rf removes the links, not this venv.
+    # repo/.venv and repo/build/* are symlinks: rm -rf removes the links, not this venv.
     make(repo, "distclean", RUNNER="local", DATA_DIR="generated")
     assert not (repo / "models").exists() and (repo / "data" / "mine.txt").exists()
     assert (ROOT / ".venv" / "bin" / "python").exists()

@@ -21,6 +21,10 @@ from dstorch.config.fields import (
     validate,
 )
 
+# DeepSpeech.py's --export_beam_width default: the beam width an exported model carries,
+# which the client decodes with unless told otherwise.
+DEFAULT_BEAM_WIDTH = 500
+
 
 @dataclass
 class TrainingFlags:
@@ -46,7 +50,9 @@ class TrainingFlags:
         "also save a checkpoint every this many seconds; 0: after every step", COUNT, 600
     )
     max_to_keep: int = key("checkpoints to keep; 0 keeps all (as in DeepSpeech)", COUNT, 5)
-    export_beam_width: int = key("beam width stored in the exported model", SIZE, 500)
+    export_beam_width: int = key(
+        "beam width stored in the exported model", SIZE, DEFAULT_BEAM_WIDTH
+    )
     export_tflite: bool = key(
         "also export MODEL_NAME.tflite for the deepspeech-tflite client", None, False
     )

@@ -1,13 +1,13 @@
 """CTC beam search exactly as DeepSpeech 0.9.3's client decodes, and command grammars.
 
-One interface (base.BeamSearchBase: ``next(probs)`` per chunk, ``decode(n)``), three
+One interface (base.BeamSearchBase: ``next(probs)`` per chunk, ``decode(n)``), two
 implementations with bit-identical results:
 
-- reference.ReferenceBeamSearch: pure Python, the test oracle; also UTF-8 scorers.
-- arrays.ArrayBeamSearch: numpy, the fallback where no C compiler exists.
-- kernel.KernelBeamSearch: compiled C, production.
+- reference.ReferenceBeamSearch: Python, the test oracle; also UTF-8 scorers.
+- native.KernelBeamSearch: the C kernel (kernel/ctc_kernel.c, compiled by
+  `make dependencies`), production.
 
-make_search picks the fastest that applies; beam_search decodes one utterance with it.
+make_search picks the one that applies; beam_search decodes one utterance with it.
 commands.CommandGrammar constrains a transcript to a fixed list of sentences.
 """
 
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from dstorch.decoder import kernel
-from dstorch.decoder.arrays import ArrayBeamSearch
 from dstorch.decoder.base import (
     CUTOFF_PROB,
     CUTOFF_TOP_N,
@@ -26,6 +24,7 @@ from dstorch.decoder.base import (
     WordTiming,
     word_timings,
 )
+from dstorch.decoder.native import KernelBeamSearch
 from dstorch.decoder.reference import ReferenceBeamSearch
 from dstorch.lm.scorer import Scorer
 
@@ -48,14 +47,12 @@ def make_search(
     cutoff_prob: float = CUTOFF_PROB,
     cutoff_top_n: int = CUTOFF_TOP_N,
 ) -> BeamSearchBase:
-    """The fastest exact decoder: the C kernel (kernel.BACKEND == "c"), else the array
-    search; the reference for UTF-8 ("bytes output") scorers."""
+    """The C kernel's search; the reference for UTF-8 ("bytes output") scorers, which the
+    kernel does not handle. native.KernelNotBuiltError where the kernel is not built."""
     args = (labels, beam_width, scorer, hot_words, cutoff_prob, cutoff_top_n)
     if scorer is not None and scorer.utf8:
         return ReferenceBeamSearch(*args)
-    if kernel.BACKEND == "c":
-        return kernel.KernelBeamSearch(*args)
-    return ArrayBeamSearch(*args)
+    return KernelBeamSearch(*args)
 
 
 def beam_search(

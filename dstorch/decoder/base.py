@@ -1,8 +1,8 @@
 """What every CTC beam search here shares: settings, the LM term, hot words, results.
 
-The three implementations (reference, arrays, kernel) decode exactly like DeepSpeech
-0.9.3's native_client/ctcdecode; everything they must agree on bit for bit lives here
-once: the float32 log-sum-exp, class pruning, the alpha/beta rounding, the hot-word
+Both implementations (the reference and the C kernel's, native) decode exactly like
+DeepSpeech 0.9.3's native_client/ctcdecode; everything they must agree on bit for bit lives
+here once: the float32 log-sum-exp, class pruning, the alpha/beta rounding, the hot-word
 boost and the order in which the LM term is added to a prefix's score.
 """
 

@@ -5,7 +5,7 @@ Why it exists: it is the readable one. It mirrors native_client/ctcdecode
 trie of Python objects, blank last, top-``cutoff_top_n`` pruning per step, no expansion
 until P(blank) < 0.999, LM + beta at word ends restricted to the scorer's vocabulary trie,
 min-cutoff pruning with a scorer, hot words, a final LM score for the last word. The
-faster searches (arrays, kernel) are tested against it. It is also the one that handles
+C kernel's search (native) is tested against it. It is also the one that handles
 UTF-8 ("bytes output") scorers. Per step the (prefix x class) extensions are numpy
 arrays; per-prefix work is Python. Scores are float32 in the client's operation order
 (prefixes often tie exactly in float32; float64 would prune differently). Known

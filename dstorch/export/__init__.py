@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from dstorch.config.training import DEFAULT_BEAM_WIDTH
 from dstorch.export.graph import DEFAULT_N_STEPS, build_graph
 from dstorch.export.pbmm import pbmm_bytes
 from dstorch.export.protobuf import encode_graph
@@ -42,7 +43,7 @@ def _build(
 def export_bytes(
     model: DeepSpeech,
     alphabet: Alphabet,
-    beam_width: int = 500,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     n_steps: int = DEFAULT_N_STEPS,
 ) -> tuple[bytes, bytes]:
     """-> (frozen GraphDef bytes, memmapped package bytes) for `model`."""
@@ -55,7 +56,7 @@ def export_model(
     alphabet: Alphabet,
     export_dir: Path,
     name: str = "output_graph",
-    beam_width: int = 500,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     n_steps: int = DEFAULT_N_STEPS,
 ) -> tuple[Path, Path]:
     """Write `<export_dir>/<name>.pb` and `<name>.pbmm` atomically; -> (pb path, pbmm path).
@@ -73,7 +74,7 @@ def export_model(
 def tflite_bytes(
     model: DeepSpeech,
     alphabet: Alphabet,
-    beam_width: int = 500,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     n_steps: int = DEFAULT_N_STEPS,
 ) -> bytes:
     """-> the .tflite flatbuffer for `model` (float32 weights, as the .pb)."""
@@ -89,7 +90,7 @@ def export_tflite(
     alphabet: Alphabet,
     export_dir: Path,
     name: str = "output_graph",
-    beam_width: int = 500,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     n_steps: int = DEFAULT_N_STEPS,
 ) -> Path:
     """Write `<export_dir>/<name>.tflite` atomically; -> its path."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dstorch.config.training import DEFAULT_BEAM_WIDTH
 from dstorch.export.protobuf import DType, Node, Shape, Tensor
 from dstorch.features import (
     CONTEXT_FRAMES,
@@ -195,7 +196,7 @@ def build_graph(
     weights: dict[str, np.ndarray],
     alphabet: bytes,
     n_labels: int,
-    beam_width: int = 500,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     n_steps: int = DEFAULT_N_STEPS,
     relu_clip: float = 20.0,
 ) -> list[Node]:

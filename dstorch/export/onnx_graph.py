@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dstorch.config.training import DEFAULT_BEAM_WIDTH
+from dstorch.export.graph import DEFAULT_N_STEPS
 from dstorch.features import (
     CONTEXT_FRAMES,
     N_CONTEXT,
@@ -161,7 +163,11 @@ def _lstm(nodes: list, const, model: DeepSpeech, x: str, helper) -> str:
 
 
 def export_onnx(
-    model: DeepSpeech, alphabet: Alphabet, path: Path, beam_width: int = 500, n_steps: int = 16
+    model: DeepSpeech,
+    alphabet: Alphabet,
+    path: Path,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
+    n_steps: int = DEFAULT_N_STEPS,
 ) -> Path:
     """Write the ONNX graph of `model` to `path` atomically; -> path."""
     return atomic_write(Path(path), onnx_bytes(model.eval(), alphabet, beam_width, n_steps))

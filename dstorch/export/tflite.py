@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dstorch.config.training import DEFAULT_BEAM_WIDTH
 from dstorch.export.flatbuffer import (
     Activation,
     BuiltinOp,
@@ -227,7 +228,7 @@ def build_tflite(
     weights: dict[str, np.ndarray],
     alphabet: bytes,
     n_labels: int,
-    beam_width: int = 500,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     n_steps: int = DEFAULT_N_STEPS,
     relu_clip: float = 20.0,
 ) -> bytes:

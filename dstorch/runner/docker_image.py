@@ -32,6 +32,7 @@ from dstorch.runner.base import RunnerError
 TEMPLATE = "Dockerfile.template"
 DOCKERFILE = "Dockerfile"
 REQUIREMENTS = "requirements-docker.txt"
+KERNEL_SOURCES = "dstorch/decoder/kernel"  # the C kernel's sources and its build.py
 # pip options worth lending to the build, and which of them name places to fetch from.
 PIP_OPTIONS = (
     "index-url",
@@ -85,12 +86,17 @@ def context_files(root: Path) -> dict[str, Path]:
         "deps/constraints.txt": root / "constraints.txt",  # the venv's versions
         "deps/pip_install.sh": root / "docker" / "pip_install.sh",
         "deps/pip_config.sh": root / "docker" / "pip_config.sh",
-        # The KenLM builder stage: it compiles lmplz/build_binary with the same script
-        # as `make dependencies`, and the `kenlm` wheel.
+        # The builder stage compiles lmplz/build_binary with the same script as `make
+        # dependencies`, and the `kenlm` wheel.
         "deps/kenlm_stage.sh": root / "docker" / "kenlm_stage.sh",
         "deps/build_kenlm.sh": root / "scripts" / "build_kenlm.sh",
         "app/docker/entrypoint.sh": root / "docker" / "entrypoint.sh",
     }
+    # The builder stage compiles the decoder kernel with the same build.py as `make
+    # dependencies`. It never sees app/: only an edit of the kernel rebuilds it.
+    kernel = root / KERNEL_SOURCES
+    for path in [*sorted(kernel.glob("*.[ch]")), kernel / "build.py"]:
+        files[f"deps/ctc_kernel/{path.name}"] = path
     for path in sorted((root / "dstorch").rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             files[f"app/{path.relative_to(root).as_posix()}"] = path

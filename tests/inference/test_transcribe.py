@@ -17,7 +17,7 @@ import torch
 from conftest import ENGLISH, FIXTURES_DIR, ROOT, load_clip, random_model
 
 from dstorch.cli import main
-from dstorch.decoder import kernel
+from dstorch.decoder.native import KernelBeamSearch
 from dstorch.inference.transcribe import TranscribeError, Transcriber, parse_hot_words
 from dstorch.runner.base import set_env_value
 from dstorch.vad import speech_span, trim
@@ -114,8 +114,7 @@ def test_parity_with_official_client(sharp_pbmm: Path, deepspeech_lib, parity_cl
             if scorer:
                 client.enable_scorer(scorer)
             ours = Transcriber(sharp_pbmm, scorer, beam_width=100)
-            if kernel.BACKEND == "c":  # production decodes with the kernel
-                assert isinstance(ours.stream().search, kernel.KernelBeamSearch)
+            assert isinstance(ours.stream().search, KernelBeamSearch)  # as production
             for name, pcm in clips.items():
                 ref, got = client.stt_with_metadata(pcm, 3), ours.transcribe(pcm, 3)
                 assert [c.text for c in got] == [r.text for r in ref], name

@@ -154,7 +154,7 @@ def test_docker_build_run_stop_resume_fetch(tmp_path, capfd):
         runner.clean()
     names = {v.name for v in client.volumes.list()}
     assert not any(name.startswith(runner.config.volume_prefix) for name in names)
-    # Every image the project built: the trainer, its KenLM builder stage, the helper.
+    # Every image the project built: the trainer, its builder stage, the helper.
     label = {"label": f"dstorch.image={runner.config.image_name}"}
     assert client.images.list(all=True, filters=label) == []
     assert client.images.list(name="dstorch-volume-helper") == []

@@ -38,22 +38,30 @@ def test_dockerfile_renders_deps_before_code_and_no_hosts():
     config = shipped_config(base_image="example/base:1")
     text = render_dockerfile(config, ROOT, 1234, 5678)
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
-    # The KenLM builder stage, then the trainer: both on the base image, for the wheel's ABI.
+    # The builder stage (KenLM, the decoder kernel), then the trainer: both on the base
+    # image, for the wheel's ABI and the kernel's C library.
     assert [line for line in lines if line.startswith("FROM")] == [
-        "FROM example/base:1 AS kenlm",
+        "FROM example/base:1 AS builder",
         "FROM example/base:1",
     ]
     trainer = lines.index("FROM example/base:1")
-    assert not any("app/" in line for line in lines[:trainer])  # code never rebuilds KenLM
+    assert not any("app/" in line for line in lines[:trainer])  # code never rebuilds them
     deps = next(i for i, line in enumerate(lines) if i > trainer and line.startswith("COPY deps/"))
     code = next(i for i, line in enumerate(lines) if line.startswith("COPY app/"))
     assert deps < code
-    assert "DSTORCH_KENLM_BIN=/opt/kenlm/bin" in text and "COPY --from=kenlm" in text
+    assert "DSTORCH_KENLM_BIN=/opt/kenlm/bin" in text and "COPY --from=builder" in text
+    # The kernel: built by the same build.py as `make dependencies`, found through the ENV
+    # and loaded once by the trainer user after the code is in.
+    assert "DSTORCH_KERNEL_DIR=/opt/ctc_kernel" in text
+    assert "COPY --from=builder /opt/ctc_kernel/ /opt/ctc_kernel/" in lines
+    assert "library()" in lines[-1] and lines.index("USER 1234:5678") < len(lines) - 1
     assert "USER 1234:5678" in lines and "{{" not in text and "://" not in text
     assert "torch" not in (ROOT / "requirements-docker.txt").read_text().split("#")[0]
     names = context_files(ROOT)
     assert "app/dstorch/training/job.py" in names and "deps/requirements-docker.txt" in names
     assert names["deps/build_kenlm.sh"] == ROOT / "scripts" / "build_kenlm.sh"
+    kernel = {n for n in names if n.startswith("deps/ctc_kernel/")}
+    assert kernel == {f"deps/ctc_kernel/{n}" for n in ("build.py", "ctc_kernel.c", "ctc_pool.h")}
     assert not any("__pycache__" in n or n.startswith(("data/", "runs/")) for n in names)
 
 
@@ -241,7 +249,7 @@ def test_pip_lender_serves_no_listing_and_no_other_file(tmp_path):
 
 
 def test_every_stage_is_labelled_for_make_clean():
-    # `make clean` removes images by this label: the KenLM builder stage (1.7 GB) too.
+    # `make clean` removes images by this label: the builder stage (1.7 GB) too.
     config = shipped_config(base_image="example/base:1", image_name="my-trainer")
     lines = render_dockerfile(config, ROOT, 1, 1).splitlines()
     stages = [i for i, line in enumerate(lines) if line.startswith("FROM")]

@@ -1,13 +1,15 @@
-/* CTC prefix beam search, one time step per loop turn: dstorch.decoder.arrays in C.
+/* CTC prefix beam search in C, one time step per loop turn (loaded by decoder/native.py).
  *
  * Same arithmetic as dstorch/decoder/reference.py (float32 scores in DeepSpeech 0.9.3's
  * operation order, exp/log in double rounded to float), same tie-breaking: the new beam
  * is the best `width` of (prefixes, new extensions) by (score desc, label asc, position asc),
  * the position of extension (r, k) being n + r * K + k. Prefixes are found by a 64-bit hash
- * of their label string; labels and timesteps live in two parent-pointer pools that are
- * garbage-collected. LM scores come from a Python callback, cached by n-gram in a cache
- * the caller owns and may share between searches (dk_cache_new).
- * Build with -ffp-contract=off: a fused multiply-add would change float results.
+ * of their label string instead of trie nodes, which is all the client's trie does: find
+ * "prefix + c" among the prefixes. Labels and timesteps live in two parent-pointer pools
+ * that are garbage-collected, so memory stays bounded on long streams. LM scores come
+ * from a Python callback, cached by n-gram in a cache the caller owns and may share
+ * between searches (dk_cache_new). Built at install time by build.py beside this file,
+ * with -ffp-contract=off: a fused multiply-add would change float results.
  */
 #include <math.h>
 #include <stdint.h>
@@ -61,7 +63,7 @@ typedef struct {
   float cutoff;
 } Decoder;
 
-static float lse(float x, float y) {  /* decode.log_sum_exp */
+static float lse(float x, float y) {  /* base.log_sum_exp */
   if (x == NEG_INF) return y;
   if (y == NEG_INF) return x;
   float m = x > y ? x : y;
@@ -69,7 +71,9 @@ static float lse(float x, float y) {  /* decode.log_sum_exp */
   return (float)log((double)(ex + ey)) + m;
 }
 
-static uint64_t mix(uint64_t key, int32_t label) {  /* beam_state.child_keys */
+/* Hash of "prefix + label" from the prefix's: splitmix64's finaliser over a multiply-add.
+ * Two different label strings in one beam collide with probability ~1e-16 per step. */
+static uint64_t mix(uint64_t key, int32_t label) {
   uint64_t h = key * 0x9E3779B97F4A7C15ULL + (uint64_t)(int64_t)label + 1;
   h ^= h >> 31;
   h *= 0xBF58476D1CE4E5B9ULL;
@@ -153,7 +157,7 @@ static void link_parents(Decoder *d) {
   }
 }
 
-/* decode.BeamSearch._merge: blanks, repeats and extensions into prefixes in the beam. */
+/* reference._merge: blanks, repeats and extensions into prefixes in the beam. */
 static int merge(Decoder *d, int32_t t) {
   memset(d->consumed, 0, (size_t)d->n * d->k);
   for (int32_t r = 0; r < d->n; r++) {
@@ -352,7 +356,7 @@ static int step(Decoder *d, int32_t t, const int32_t *cidx, const float *lp, int
   return 0;
 }
 
-/* ---- API (dstorch/decoder/kernel.py) ---- */
+/* ---- API (dstorch/decoder/native.py) ---- */
 
 /* LM terms by n-gram for searches with the same labels, scorer, alpha and hot words, one
  * search at a time; slots are allocated on first use. NULL: out of memory. */

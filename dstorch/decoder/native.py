@@ -1,17 +1,16 @@
 """The beam search's time steps in C (kernel/ctc_kernel.c), loaded with ctypes: production.
 
-Why it exists: speed. The array search spends ~150 numpy calls per time step; the kernel
-runs whole chunks of steps in one call with the same float32 arithmetic and
-tie-breaking, so `KernelBeamSearch` gives bit-identical candidates to the reference
-(tests/decoder/test_parity.py) at the official client's speed.
+Why it exists: speed. A step of the reference is hundreds of Python operations per
+prefix; the kernel runs whole chunks of steps in one call with the same float32
+arithmetic and tie-breaking, so `KernelBeamSearch` gives bit-identical candidates to the
+reference (tests/decoder/test_parity.py) at the official client's speed.
 
-The kernel is compiled on first use with the system C compiler (``$CC``, else ``cc``),
-named by a hash of its sources and flags so edits rebuild it, into the first usable of
-(`kernel_dirs`): $DSTORCH_KERNEL_DIR, build/ctc_kernel of a source checkout, the
-virtual environment, $XDG_CACHE_HOME/dstorch (~/.cache/dstorch). Never a shared
-temporary folder: a library is loaded only from a folder and file that the current user
-owns and that nobody else may write (`check_owned`). Without a compiler, or with
-DSTORCH_DECODER=python, ``BACKEND`` is "python" and make_search uses the array search.
+The library is compiled at install time (kernel/build.py: `make dependencies`, the
+trainer image's builder stage), never here: a run needs no compiler. `library` loads it
+from the first of (`kernel_dirs`) that has it: $DSTORCH_KERNEL_DIR (the image's), then
+build/ctc_kernel of a source checkout; missing (or built from other sources), it is a
+one-line `KernelNotBuiltError` naming the fix. A library is loaded only from a folder and
+file that nobody but their owner, the current user or root, may write (`check_owned`).
 KenLM stays in Python: the kernel calls back for n-grams it has not scored yet, and keeps
 their scores in a cache that lives on the Scorer (one per labels / alpha / hot words), so
 later searches with the same settings do not ask KenLM again.
@@ -20,12 +19,9 @@ later searches with the same settings do not ask KenLM again.
 from __future__ import annotations
 
 import ctypes
-import hashlib
+import functools
 import os
-import platform
 import stat
-import subprocess
-import sys
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,13 +38,11 @@ from dstorch.decoder.base import (
     check_probs,
     pruned_rows,
 )
-from dstorch.fs import SOURCE_ROOT, atomic_target
+from dstorch.decoder.kernel.build import CHECKOUT_DIR, library_name
+from dstorch.fs import SOURCE_ROOT
 
-SOURCE_DIR = Path(__file__).with_name("kernel")
-SOURCE = SOURCE_DIR / "ctc_kernel.c"
-HEADERS = [SOURCE_DIR / "ctc_pool.h"]  # included by SOURCE: part of the hash
-# No -march=native / -ffast-math: results must not depend on the machine; no FMA either.
-CFLAGS = ["-O2", "-ffp-contract=off", "-fPIC", "-shared"]
+KERNEL_DIR_ENV = "DSTORCH_KERNEL_DIR"  # a folder that holds the built library (the image's)
+BUILD_FIX = "run `make dependencies` (for the trainer image: `make build`)"
 MIN_COLLECT = 1 << 16  # pool entries before the first garbage collection
 _ERRORS = {-1: "out of memory", -2: "LM callback failed"}
 
@@ -59,82 +53,60 @@ _P = ctypes.c_void_p
 
 
 class UnsafeLibraryError(OSError):
-    """A kernel folder or library that someone other than the current user could replace."""
+    """A kernel folder or library that someone other than its owner could replace."""
+
+
+class KernelNotBuiltError(ValueError):
+    """No loadable kernel library for these sources: one line naming the fix."""
 
 
 def kernel_dirs() -> list[Path]:
-    """Where the compiled kernel may live, first choice first; all user-owned places."""
-    dirs = [Path(os.environ["DSTORCH_KERNEL_DIR"])] if os.environ.get("DSTORCH_KERNEL_DIR") else []
+    """Where the built kernel may be, first choice first."""
+    dirs = [Path(os.environ[KERNEL_DIR_ENV])] if os.environ.get(KERNEL_DIR_ENV) else []
     if (SOURCE_ROOT / "pyproject.toml").is_file():  # a source checkout, not site-packages
-        dirs.append(SOURCE_ROOT / "build" / "ctc_kernel")
-    if sys.prefix != sys.base_prefix:  # a virtual environment
-        dirs.append(Path(sys.prefix) / "share" / "dstorch" / "ctc_kernel")
-    try:
-        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    except RuntimeError:  # no HOME and no passwd entry (a container's arbitrary uid)
-        return dirs
-    return dirs + [Path(xdg) / "dstorch"]
+        dirs.append(CHECKOUT_DIR)
+    return dirs
 
 
 def check_owned(path: Path, *, folder: bool) -> None:
     """UnsafeLibraryError unless path (not a symlink, for a file) belongs to the current
-    user and is writable by nobody else."""
+    user or to root (who can replace any file anyway: the image's library) and is
+    writable by nobody else."""
     info = path.stat() if folder else path.lstat()
     kind = stat.S_ISDIR if folder else stat.S_ISREG
     if not kind(info.st_mode):
         raise UnsafeLibraryError(f"{path}: not a {'folder' if folder else 'regular file'}")
-    if info.st_uid != os.geteuid():
-        raise UnsafeLibraryError(f"{path}: owned by uid {info.st_uid}, not by you; refused")
+    if info.st_uid not in (os.geteuid(), 0):
+        raise UnsafeLibraryError(f"{path}: owned by uid {info.st_uid}, not you or root; refused")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise UnsafeLibraryError(f"{path}: writable by group or others; refused")
 
 
-def _private_dir(folder: Path) -> None:
-    """Create folder (mode 0700) or take write access from group/others on one of ours."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = folder.stat()
-    if info.st_uid == os.geteuid() and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        folder.chmod(stat.S_IMODE(info.st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
-    check_owned(folder, folder=True)
-
-
-def _compile(target: Path) -> None:
-    """cc the source into target, atomically (parallel test workers may race here)."""
-    # 0755 after linking: the linker applies the umask, which may allow group writes.
-    with atomic_target(target, mode=0o755) as tmp:
-        cmd = [os.environ.get("CC", "cc"), *CFLAGS, "-o", str(tmp), str(SOURCE), "-lm"]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-
-
-def library_name() -> str:
-    """The library's file name: machine and a hash of sources and flags."""
-    code = b"".join(path.read_bytes() for path in [SOURCE, *HEADERS])
-    digest = hashlib.sha256(code + " ".join(CFLAGS).encode()).hexdigest()[:16]
-    return f"ctc_kernel-{platform.machine()}-{digest}.so"
-
-
 def load_from(folder: Path) -> ctypes.CDLL:
-    """The kernel library in folder, compiled there first if missing; refused
-    (UnsafeLibraryError) unless folder and library are the current user's alone."""
-    _private_dir(folder)
+    """The kernel library for these sources in folder: FileNotFoundError where there is
+    none, UnsafeLibraryError unless folder and library pass `check_owned`."""
     path = folder / library_name()
     if not path.exists():
-        _compile(path)
+        raise FileNotFoundError(f"no {path}")
+    check_owned(folder, folder=True)
     check_owned(path, folder=False)
     return _declare(ctypes.CDLL(str(path)))
 
 
-def _load() -> tuple[ctypes.CDLL | None, str]:
-    """(the kernel library, "") or (None, why not)."""
-    if os.environ.get("DSTORCH_DECODER", "").lower() == "python":
-        return None, "DSTORCH_DECODER=python"
+@functools.cache
+def library() -> ctypes.CDLL:
+    """The kernel library, loaded once; KernelNotBuiltError (not cached: a later call
+    finds a library built meanwhile) where no folder of `kernel_dirs` has a usable one."""
     errors = []
     for folder in kernel_dirs():
         try:
-            return load_from(folder), ""
-        except (OSError, subprocess.SubprocessError) as exc:
-            errors.append(f"{folder}: {getattr(exc, 'stderr', None) or exc}")
-    return None, "; ".join(errors)
+            return load_from(folder)
+        except OSError as exc:
+            errors.append(str(exc))
+    why = "; ".join(errors) or f"no source checkout and no ${KERNEL_DIR_ENV}"
+    raise KernelNotBuiltError(
+        f"the decoder's C kernel is not built for this code ({why}); {BUILD_FIX}"
+    )
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -159,10 +131,6 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
-LIB, BUILD_ERROR = _load()
-BACKEND = "c" if LIB is not None else "python"  # which implementation make_search uses
-
-
 def _ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
@@ -170,18 +138,18 @@ def _ptr(a: np.ndarray) -> int:
 class TermCache:
     """The kernel's LM term cache (n-gram -> alpha * LM terms); one search at a time."""
 
-    def __init__(self):
-        self.ptr = LIB.dk_cache_new()
+    def __init__(self, lib: ctypes.CDLL):
+        self.lib, self.ptr = lib, lib.dk_cache_new()
         if not self.ptr:
             raise MemoryError("decoder kernel: out of memory")
 
     def __del__(self) -> None:
         if getattr(self, "ptr", None):
-            LIB.dk_cache_free(self.ptr)
+            self.lib.dk_cache_free(self.ptr)
             self.ptr = None
 
     def __len__(self) -> int:
-        return LIB.dk_cache_size(self.ptr)
+        return self.lib.dk_cache_size(self.ptr)
 
 
 def _callback(search: KernelBeamSearch):
@@ -197,13 +165,11 @@ def _callback(search: KernelBeamSearch):
 
 
 class KernelBeamSearch(BeamSearchBase):
-    """The reference's results with the time steps in C (needs ``BACKEND == "c"``; not
-    for UTF-8 scorers): ``next`` per chunk of probabilities [T, C], ``decode`` for the
-    best candidates."""
+    """The reference's results with the time steps in C (not for UTF-8 scorers): ``next``
+    per chunk of probabilities [T, C], ``decode`` for the best candidates."""
 
     def __init__(self, *args, min_collect: int = MIN_COLLECT, **kwargs):
-        if LIB is None:
-            raise DecodeError(f"the C decoder kernel is unavailable: {BUILD_ERROR}")
+        self._lib = library()  # first: without it, nothing below matters
         super().__init__(*args, **kwargs)
         if self.utf8:
             raise DecodeError("UTF-8 scorers need the reference search; use make_search")
@@ -224,14 +190,15 @@ class KernelBeamSearch(BeamSearchBase):
             hot = tuple(sorted((w, float(b)) for w, b in self.hot_words.items()))
             key = ("ctc_kernel", tuple(self.labels), self.alpha, hot)
             self._caches = self.scorer.decoder_caches.setdefault(key, [])
-        self._d = LIB.dk_new(self.beam_width, self.blank, self.space, has_lm, order, self.beta,
-                             *ptrs, self.root_state, self._callback, min_collect)  # fmt: skip
+        self._d = self._lib.dk_new(self.beam_width, self.blank, self.space, has_lm, order,
+                                   self.beta, *ptrs, self.root_state, self._callback,
+                                   min_collect)  # fmt: skip
         if not self._d:
             raise MemoryError("decoder kernel: out of memory")
 
     def __del__(self) -> None:
         if getattr(self, "_d", None):
-            LIB.dk_free(self._d)
+            self._lib.dk_free(self._d)
             self._d = None
 
     def next(self, probs: np.ndarray) -> None:
@@ -243,7 +210,7 @@ class KernelBeamSearch(BeamSearchBase):
             cidx, lp, nk = pruned_rows(rows, self.cutoff_prob, self.cutoff_top_n)
             p_blank = np.ascontiguousarray(rows[:, self.blank])
             with self._cache() as cache:
-                err = LIB.dk_run(self._d, cache, self.time + first, len(rows), cidx.shape[1],
+                err = self._lib.dk_run(self._d, cache, self.time + first, len(rows), cidx.shape[1],
                                  _ptr(cidx), _ptr(lp), _ptr(nk), _ptr(p_blank))  # fmt: skip
             self._check(err)
         self.time += len(probs)
@@ -256,7 +223,7 @@ class KernelBeamSearch(BeamSearchBase):
         if self.scorer is None:
             yield None
             return
-        cache = self._caches.pop() if self._caches else TermCache()
+        cache = self._caches.pop() if self._caches else TermCache(self._lib)
         try:
             yield cache.ptr
         finally:
@@ -290,7 +257,7 @@ class KernelBeamSearch(BeamSearchBase):
         scores = np.empty(self.beam_width, np.float32)
         chars = np.empty(self.beam_width, np.int32)
         with self._cache() as cache:
-            n = LIB.dk_final(self._d, cache, _ptr(scores), _ptr(chars))
+            n = self._lib.dk_final(self._d, cache, _ptr(scores), _ptr(chars))
         self._check(n)
         scores, chars = scores[:n], chars[:n]
         rows = best_first(scores, chars, num_results)
@@ -300,12 +267,12 @@ class KernelBeamSearch(BeamSearchBase):
 
     def _chain(self, pool: int, row: int) -> list[int]:
         out = np.empty(256, np.int32)
-        n = LIB.dk_chain(self._d, pool, row, _ptr(out), len(out))
+        n = self._lib.dk_chain(self._d, pool, row, _ptr(out), len(out))
         if n > len(out):
             out = np.empty(n, np.int32)
-            LIB.dk_chain(self._d, pool, row, _ptr(out), n)
+            self._lib.dk_chain(self._d, pool, row, _ptr(out), n)
         return out[:n].tolist()
 
     def pool_sizes(self) -> tuple[int, int]:
         """Entries in the label and the timestep pool (memory stays bounded on streams)."""
-        return LIB.dk_pool_size(self._d, 0), LIB.dk_pool_size(self._d, 1)
+        return self._lib.dk_pool_size(self._d, 0), self._lib.dk_pool_size(self._d, 1)
