@@ -24,7 +24,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = from_namespace(args, TrainConfig)
     if not config.train_files:
         raise ValueError("--train_files is required; give one or more comma-separated CSVs")
-    return 0 if job.run(config) in ("finished", "stopped") else 1
+    return 0 if job.run(config).ended_well else 1
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -51,7 +51,7 @@ def cmd_job(args: argparse.Namespace) -> int:
     pipeline = PipelineConfig.load(args.config)
     config = pipeline.train_config(args.data_dir, args.checkpoint_dir, args.export_dir)
     scorer = ScorerSettings.from_pipeline(pipeline)
-    return 0 if job.run(config, scorer=scorer) in ("finished", "stopped") else 1
+    return 0 if job.run(config, scorer=scorer).ended_well else 1
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -128,7 +128,7 @@ def cmd_train_import(args: argparse.Namespace) -> int:
     from dstorch.training import job
 
     config = train_config(PipelineConfig.load(args.config), Path(args.folder))
-    return 0 if job.run(config) in ("finished", "stopped") else 1
+    return 0 if job.run(config).ended_well else 1
 
 
 def _pipeline(args: argparse.Namespace) -> PipelineConfig:
@@ -185,8 +185,11 @@ def cmd_runner(args: argparse.Namespace) -> int:
     elif verb == "stop":
         runner.stop()
     elif verb == "log":
+        from dstorch.runner.state import RunStatus
+
         code = runner.follow_log()
-        if code == 0 and (runner.read_state() or {}).get("state") == "finished":
+        state = runner.read_state() if code == 0 else None
+        if state is not None and state.status is RunStatus.FINISHED:
             runner.fetch_outputs()  # the export lands in models/ without another command
         return code
     elif verb == "status":

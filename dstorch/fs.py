@@ -26,7 +26,6 @@ TEMP_PREFIX = ".dstorch-tmp-"
 # where build/ keeps KenLM and the compiled decoder kernel.
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = "job.lock"  # in a checkpoint dir: held by the one job that writes there
-STATE_FILE = "state.json"  # in a checkpoint dir: written by the job alone, read by runners
 PREPARE_LOCK = ".dstorch-prepare.lock"  # in the data dir, while prepare writes there
 LOCK_FD_ENV = "DSTORCH_LOCK_FD"  # a lock the runner took and handed to the job it started
 LOCK_TRIES = 5  # about half a second of retries before "already running"

@@ -133,11 +133,12 @@ def train_config(config: PipelineConfig, root: Path) -> TrainConfig:
 def pretrain(config: PipelineConfig, root: Path) -> Path | None:
     """Build the data, train (resuming), export; -> the base model's .pbmm, None when
     stopped (a signal: the checkpoint is saved)."""
+    from dstorch.runner.state import RunStatus
     from dstorch.training import job
 
     flags = train_config(config, root)
     build_data(config, Path(flags.train_files).parent)
-    if job.run(flags) != "finished":
+    if job.run(flags) is not RunStatus.FINISHED:
         print("Pretraining stopped; make pretrain resumes it.")
         return None
     path = base_model_path(config)

@@ -18,7 +18,6 @@ clear message (the expected line, no traceback).
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from dstorch.bench.faults import _env, make_project, trainer_flags
 from dstorch.runner.base import set_env_value
 from dstorch.runner.install import mismatched
+from dstorch.runner.state import RunStatus, read_state
 from dstorch.training import checkpoint as ckpt
 
 
@@ -148,12 +148,13 @@ def nan_trial(work: Path, rng: random.Random, out: Outcome) -> None:
     for path in [*ckpt.last_checkpoints(ck), ck / ckpt.BEST]:
         if path.exists() and not all(t.isfinite().all() for t in ckpt.read(path)["model"].values()):
             lost.append(f"{path.name} holds nan/inf weights")
-    state = json.loads((ck / "state.json").read_text()) if (ck / "state.json").exists() else {}
+    state = read_state(ck)
     ok = (
         done.returncode == 2
         and said(done, "error: training diverged")
         and "lower LEARNING_RATE" in done.stderr
-        and state.get("state") == "failed"
+        and state is not None
+        and state.status is RunStatus.FAILED
         and again.returncode == 2
         and said(again, "nothing exported")
     )

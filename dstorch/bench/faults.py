@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 import random
 import re
@@ -30,6 +29,7 @@ import torch
 
 from dstorch.config import REGISTRY_FILE
 from dstorch.fs import SOURCE_ROOT, TEMP_GLOB
+from dstorch.runner.state import STATE_FILE, RunPhase, RunStatus, read_state
 from dstorch.training import checkpoint as ckpt
 
 ROOT = SOURCE_ROOT  # the example data and configuration.env the trials copy
@@ -107,7 +107,7 @@ def _temps(folder: Path) -> list[Path]:
 UNCOMPARED = (
     ".dstorch-prepare.lock",
     "job.lock",
-    "state.json",
+    STATE_FILE,
     "summaries",
     "report.json",
     "report.html",
@@ -163,12 +163,8 @@ def _check_files(ck: Path) -> list[str]:
             ckpt.read(path)
         except ckpt.CheckpointError as e:
             problems.append(str(e))
-    state = ck / "state.json"
-    if state.exists():
-        try:
-            json.loads(state.read_text())
-        except ValueError:
-            problems.append(f"{state}: unreadable JSON")
+    if (ck / STATE_FILE).exists() and read_state(ck) is None:
+        problems.append(f"{ck / STATE_FILE}: unreadable JSON")
     return problems
 
 
@@ -214,7 +210,7 @@ def trainer_trials(work: Path, trials: int, seed: int) -> Figures:
     ref_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     proc = _start(["train", *trainer_flags(ref_dir / "ck")], ref_dir / "train.log")
-    while not (ref_dir / "ck" / "state.json").exists() and proc.poll() is None:
+    while not (ref_dir / "ck" / STATE_FILE).exists() and proc.poll() is None:
         time.sleep(POLL_S)
     setup = time.monotonic() - started  # imports: kills before this only test a restart
     if proc.wait() != 0:
@@ -296,12 +292,10 @@ def _job() -> list[str]:
     ]
 
 
-def _phase(project: Path, name: str):
+def _phase(project: Path, phase: RunPhase):
     def reached() -> bool:
-        try:
-            return json.loads((project / "run/ck/state.json").read_text()).get("phase") == name
-        except (OSError, ValueError):
-            return False
+        state = read_state(project / "run/ck")
+        return state is not None and state.phase is phase
 
     return reached
 
@@ -318,11 +312,12 @@ def scorer_trials(work: Path, trials: int, seed: int) -> Figures:
         shutil.copytree(ref, project, ignore=shutil.ignore_patterns("run", "*.log"))
         fig.trials += 1
         proc = _start(_job(), project / "job.log", project)
-        fig.killed += _kill_after(proc, rng.uniform(0, 0.3), _phase(project, "scorer"))
+        fig.killed += _kill_after(proc, rng.uniform(0, 0.3), _phase(project, RunPhase.SCORER))
         _finish(_job(), project / "job.log", cwd=project)
-        state = json.loads((project / "run/ck/state.json").read_text())
+        state = read_state(project / "run/ck")
         left = _temps(project / "run")
-        same = state["state"] == "finished" and _digests(project / "run/model") == expected
+        finished = state is not None and state.status is RunStatus.FINISHED
+        same = finished and _digests(project / "run/model") == expected
         fig.identical += same
         fig.corrupt += bool(left)
         fig.problems += [f"scorer trial {i}: left behind {p.name}" for p in left]

@@ -32,6 +32,7 @@ def train_command_model(
     {"pbmm", "scorer", "gate", "takes"}. About 15 s on one core with the defaults."""
     from dstorch.config import TrainConfig
     from dstorch.prepare.example_data import make_example_data
+    from dstorch.runner.state import RunStatus
     from dstorch.training import job
     from dstorch.training.tune import ScorerSettings
 
@@ -63,7 +64,7 @@ def train_command_model(
         learning_rate=0.003,
     )
     corpus = str(root / "corpus.txt")
-    if job.run(config, scorer=ScorerSettings(trials=0, corpus=corpus)) != "finished":
+    if job.run(config, scorer=ScorerSettings(trials=0, corpus=corpus)) is not RunStatus.FINISHED:
         raise RuntimeError(f"{root}: the command model did not finish training")
     model = root / "model"
     return {

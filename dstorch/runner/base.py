@@ -7,8 +7,6 @@ only ever *reads* the job's `state.json`; the job alone writes it.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import fields
@@ -18,13 +16,16 @@ from dstorch.config import ENV_PREFIX, PipelineConfig
 from dstorch.fs import atomic_target, atomic_write, files_digest
 from dstorch.runner.install import install
 from dstorch.runner.preflight import check_alphabet, check_augment
+from dstorch.runner.state import RunPhase, RunState, RunStatus
 
 ENV_FILE = "configuration.env"
 # In the run folder: the runner that last started the run, which RUNNER=auto follows.
 RUNNER_FILE = "runner"
 # Exit statuses of follow_log(): the run ended well, badly, or is not known to have run.
 OK, FAILED = 0, 1
-GOOD_ENDS = ("finished", "stopped")
+# What the status line says besides a RunStatus: no state.json yet, "running" in it with
+# no process behind it (killed hard, or the machine went away), a word it does not know.
+NOT_STARTED, INTERRUPTED, UNKNOWN = "not started", "interrupted", "unknown"
 
 
 def started_with(config: PipelineConfig, root: Path) -> str | None:
@@ -80,56 +81,46 @@ def set_env_value(path: Path, key: str, value: str) -> None:
         tmp.write_text("".join(lines), encoding="utf-8")
 
 
-def parse_state(text: str | bytes | None) -> dict | None:
-    """state.json's content, or None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        state = json.loads(text)
-    except ValueError:
-        return None
-    return state if isinstance(state, dict) else None
-
-
-def effective_state(state: dict | None, alive: bool) -> str:
+def effective_state(state: RunState | None, alive: bool) -> str:
     """What the user should be told: the job's word, corrected by whether it still runs."""
     if alive:
-        return "running"
+        return RunStatus.RUNNING
     if state is None:
-        return "not started"
-    recorded = state.get("state", "unknown")
-    # "running" in the file with no process behind it: killed hard or the machine went away.
-    return "interrupted" if recorded == "running" else recorded
+        return NOT_STARTED
+    if state.status is None:
+        return UNKNOWN
+    return INTERRUPTED if state.status is RunStatus.RUNNING else state.status
 
 
-def format_status(state: dict | None, alive: bool, runner: str) -> str:
+def format_status(state: RunState | None, alive: bool, runner: str) -> str:
     """One line: state, runner, epoch/max epoch, best dev loss."""
-    words = [f"{effective_state(state, alive)} ({runner})"]
-    if state:
-        words.append(f"epoch {state.get('epoch', 0)}/{state.get('max_epoch', '?')}")
-        loss = state.get("best_dev_loss")
-        good = isinstance(loss, (int, float)) and math.isfinite(loss)
-        words.append(f"best dev loss {loss:.4f}" if good else "best dev loss n/a")
-        known = [state.get(f"{g}_accuracy") for g in ("unseen", "seen")]
-        if effective_state(state, alive) == "finished" and any(v is not None for v in known):
+    shown = effective_state(state, alive)
+    words = [f"{shown} ({runner})"]
+    if state is not None:
+        epochs = f"{state.epoch or 0}/{'?' if state.max_epoch is None else state.max_epoch}"
+        words.append(f"epoch {epochs}")
+        loss = state.best_dev_loss
+        words.append("best dev loss n/a" if loss is None else f"best dev loss {loss:.4f}")
+        known = (state.unseen_accuracy, state.seen_accuracy)
+        if shown == RunStatus.FINISHED and any(v is not None for v in known):
             words.append("test accuracy " + _voices(state))
-        if effective_state(state, alive) == "failed" and state.get("error"):
-            words.append(f"error: {state['error']}")
+        if shown == RunStatus.FAILED and state.error:
+            words.append(f"error: {state.error}")
     return ", ".join(words)
 
 
-def _voices(state: dict) -> str:
+def _voices(state: RunState) -> str:
     """Unseen and seen voices apart: the unseen figure is what the next speaker gets."""
-    words = []
-    for group in ("unseen", "seen"):
-        value = state.get(f"{group}_accuracy")
-        words.append(f"{group} voices {value:.1%}" if isinstance(value, float) else f"{group} n/a")
-    return ", ".join(words)
+    accuracy = {"unseen": state.unseen_accuracy, "seen": state.seen_accuracy}
+    return ", ".join(
+        f"{group} n/a" if value is None else f"{group} voices {value:.1%}"
+        for group, value in accuracy.items()
+    )
 
 
-def exit_status(state: dict | None) -> int:
+def exit_status(state: RunState | None) -> int:
     """follow_log()'s return value once the job is gone."""
-    return OK if state and state.get("state") in GOOD_ENDS else FAILED
+    return OK if state is not None and state.status and state.status.ended_well else FAILED
 
 
 class Runner:
@@ -164,31 +155,29 @@ class Runner:
         check_augment(self.config)
         check_alphabet(self.config, self.read_state(), self.data_dir / "alphabet.txt")
 
-    def record_epoch(self, state: dict | None) -> None:
+    def record_epoch(self, state: RunState | None) -> None:
         """Copy the last finished epoch into configuration.env (what `make stop` promises).
 
         Every verb that reads the state calls this, so CURRENT_EPOCH follows the run:
         after a stop, after it finished, and back to 0 after reset/clean."""
-        if state is None or "epoch" not in state:
+        if state is None or state.epoch is None or state.epoch == self.config.current_epoch:
             return
-        if int(state["epoch"]) == self.config.current_epoch:
-            return
-        set_env_value(self.root / ENV_FILE, "CURRENT_EPOCH", str(int(state["epoch"])))
-        self.config.current_epoch = int(state["epoch"])
-        print(f"CURRENT_EPOCH={state['epoch']} recorded in {ENV_FILE}")
+        set_env_value(self.root / ENV_FILE, "CURRENT_EPOCH", str(state.epoch))
+        self.config.current_epoch = state.epoch
+        print(f"CURRENT_EPOCH={state.epoch} recorded in {ENV_FILE}")
 
-    def finished_note(self, state: dict | None) -> str | None:
+    def finished_note(self, state: RunState | None) -> str | None:
         """Why `make run` has nothing to do: the run finished at MAX_EPOCH (or stopped
         early) and MAX_EPOCH was not raised since. None when there is work left."""
-        if not state or state.get("state") != "finished":
+        if state is None or state.status is not RunStatus.FINISHED:
             return None
         names = ("train.csv", "dev.csv", "test.csv", "alphabet.txt")  # as train_config()
-        if state.get("data") != files_digest([self.data_dir / n for n in names]):
+        if state.data != files_digest([self.data_dir / n for n in names]):
             return None  # new data (make rebuild NEW_DATA=yes): test and export again
-        done = int(state.get("max_epoch") or state.get("epoch") or 0)
+        done = state.max_epoch or state.epoch or 0
         if self.config.total_epochs > done:
             return None  # MAX_EPOCH (FINE_TUNE_EPOCHS) raised: train on from the checkpoint
-        epoch, key = state.get("epoch", "?"), self.config.epochs_key
+        epoch, key = "?" if state.epoch is None else state.epoch, self.config.epochs_key
         return (
             f"the run already finished (epoch {epoch}, {key}={done}); make export copies "
             f"the model. To train on, raise {key} (make run {key}={done + 20}); "
@@ -226,7 +215,8 @@ class Runner:
         """Stream the output until the job ends; 0 when it finished or was stopped."""
         raise NotImplementedError
 
-    def read_state(self) -> dict | None:
+    def read_state(self) -> RunState | None:
+        """The job's state.json (dstorch.runner.state), None before the first run."""
         raise NotImplementedError
 
     def alive(self) -> bool:
@@ -241,11 +231,11 @@ class Runner:
         (dstorch.runner.install: only the model's own files are replaced, the rest of the
         folder is left alone). Refused when the run failed, or has not exported yet
         (`where` names the export folder in that error)."""
-        state = self.read_state() or {}
-        if state.get("state") == "failed":
+        state = self.read_state() or RunState()
+        if state.status is RunStatus.FAILED:
             raise RunnerError(
-                f"the run failed in {state.get('phase') or 'setup'} "
-                f"({state.get('error') or 'see make log'}); nothing exported: fix it, then "
+                f"the run failed in {state.phase or RunPhase.SETUP} "
+                f"({state.error or 'see make log'}); nothing exported: fix it, then "
                 "make run"
             )
         if not files:

@@ -25,7 +25,7 @@ from docker.types import DeviceRequest
 
 from dstorch.config import ENV_PREFIX, PipelineConfig
 from dstorch.download import DownloadError, fetch_model
-from dstorch.fs import STATE_FILE, file_sha256
+from dstorch.fs import file_sha256
 from dstorch.runner.base import (
     FAILED,
     RUNNER_FILE,
@@ -33,10 +33,10 @@ from dstorch.runner.base import (
     RunnerError,
     exit_status,
     job_environment,
-    parse_state,
 )
 from dstorch.runner.docker_engine import connect, empty_tar, tar_bytes
 from dstorch.runner.docker_image import DOCKERFILE, build_image
+from dstorch.runner.state import STATE_FILE, RunState, parse_state
 from dstorch.runner.torchrun import describe, host_has_nvidia_gpu, launcher_args
 
 MOUNTS = {"data": "/data", "checkpoints": "/checkpoints", "model": "/model"}
@@ -130,7 +130,7 @@ class DockerRunner(Runner):
                 return tar.extractfile(member).read() if member else None
 
     # --- state ---------------------------------------------------------------------------
-    def read_state(self) -> dict | None:
+    def read_state(self) -> RunState | None:
         return parse_state(self._read(f"{MOUNTS['checkpoints']}/{STATE_FILE}"))
 
     def alive(self) -> bool:
@@ -178,7 +178,7 @@ class DockerRunner(Runner):
         }
         local.update(extra or {})
         hashes = {name: file_sha256(path) for name, path in local.items()}
-        remote = parse_state(self._read(f"{MOUNTS['data']}/{MANIFEST}")) or {}
+        remote = _manifest(self._read(f"{MOUNTS['data']}/{MANIFEST}"))
         changed = [name for name, digest in hashes.items() if remote.get(name) != digest]
         if not changed:
             print(f"docker runner: volume {self.volume_names['data']} already holds data/")
@@ -392,3 +392,12 @@ class DockerRunner(Runner):
         finally:
             self.client.api.timeout = timeout
         return removed
+
+
+def _manifest(text: bytes | None) -> dict[str, str]:
+    """The data volume's MANIFEST: {} when absent or unreadable (then every file is copied)."""
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -20,7 +20,6 @@ from dstorch.config import PipelineConfig
 from dstorch.fs import (
     LOCK_FD_ENV,
     LOCK_FILE,
-    STATE_FILE,
     AlreadyRunning,
     atomic_write,
     lock_busy,
@@ -33,8 +32,8 @@ from dstorch.runner.base import (
     RunnerError,
     exit_status,
     job_environment,
-    parse_state,
 )
+from dstorch.runner.state import RunState, read_state
 from dstorch.runner.torchrun import describe, host_has_nvidia_gpu, launcher_args
 
 POLL_S = 0.2
@@ -75,11 +74,8 @@ class LocalRunner(Runner):
             self._process.poll()  # reap our own child so it does not linger as a zombie
         return lock_busy(self.checkpoint_dir)
 
-    def read_state(self) -> dict | None:
-        try:
-            return parse_state((self.checkpoint_dir / STATE_FILE).read_text())
-        except OSError:
-            return None
+    def read_state(self) -> RunState | None:
+        return read_state(self.checkpoint_dir)
 
     # --- lifecycle -----------------------------------------------------------------------
     def create_volumes(self) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from dstorch.config import PipelineConfig
 from dstorch.fs import files_digest
-
-ALPHABET_KEY = "alphabet"  # state.json: digest of the alphabet.txt the checkpoints learnt
+from dstorch.runner.state import RunState
 
 
 class PreflightError(ValueError):
@@ -27,12 +26,12 @@ def check_augment(config: PipelineConfig) -> None:
         raise PreflightError(f"AUGMENT: {str(e).removeprefix('--augment ')}") from None
 
 
-def check_alphabet(config: PipelineConfig, state: dict | None, alphabet: Path) -> None:
+def check_alphabet(config: PipelineConfig, state: RunState | None, alphabet: Path) -> None:
     """Refuse to resume checkpoints trained with another alphabet.txt (a transcript with
     a new letter, then `make rebuild NEW_DATA=yes`): the job fails on them at setup."""
-    if not config.load_from_checkpoint or not state or ALPHABET_KEY not in state:
+    if not config.load_from_checkpoint or not state or state.alphabet is None:
         return
-    if state[ALPHABET_KEY] != alphabet_digest(alphabet):
+    if state.alphabet != alphabet_digest(alphabet):
         raise PreflightError(
             f"{alphabet} changed since the checkpoints were trained (a transcript with a new "
             "character?); start fresh with make rebuild NEW_DATA=yes LOAD_FROM_CHECKPOINT=no"

@@ -15,6 +15,7 @@ from collections import deque
 from pathlib import Path
 
 from dstorch.config import PipelineConfig
+from dstorch.runner.state import RunState
 
 TAIL_LINES = 30  # log lines the page shows
 # As `make all` (without the Docker volumes step), then `make log`, which follows the run
@@ -126,7 +127,7 @@ class Trainer:
     def snapshot(self) -> dict:
         """Everything the Train page shows, now."""
         runner = self._runner()
-        state = runner.read_state() or {}
+        state = runner.read_state() or RunState()
         log_file = getattr(runner, "log_file", None)
         log = ""
         if log_file is not None and Path(log_file).is_file():
@@ -137,9 +138,9 @@ class Trainer:
         return {
             "status": runner.status_line(),
             "step": self.step,
-            "epoch": state.get("epoch"),
-            "max_epoch": state.get("max_epoch"),
-            "phase": state.get("phase"),
+            "epoch": state.epoch,
+            "max_epoch": state.max_epoch,
+            "phase": state.phase,
             **progress(log),
             "output": list(self.output),
             "log": tail,

@@ -1,20 +1,19 @@
 """One training run end to end, as DeepSpeech.py does it: train (resuming), test, export.
 
 The runners start this in the background (`python -m dstorch job ...`) and watch
-`<checkpoint_dir>/state.json`, which says whether the run is running, stopped, finished
-or failed, the last finished epoch and the best dev loss. Under torchrun (GPUS, NNODES)
-every rank trains; rank 0 alone holds the run lock, writes state.json and checkpoints,
-and runs the scorer, test and export phases.
+`<checkpoint_dir>/state.json` (dstorch.runner.state), which says whether the run is
+running, stopped, finished or failed, in which phase, the last finished epoch and the best
+dev loss. Under torchrun (GPUS, NNODES) every rank trains; rank 0 alone holds the run lock,
+writes state.json and checkpoints, and runs the scorer, test and export phases (PHASES).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import json
-import math
 import os
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,16 +24,22 @@ from dstorch.augment.cache import use_data_dir
 from dstorch.config import REGISTRY_FILE, TrainConfig
 from dstorch.decoder import beam_search
 from dstorch.fs import (
-    STATE_FILE,
     StorageError,
-    atomic_write,
     files_digest,
     remove_stale_temps,
     run_lock,
     storage_error,
 )
 from dstorch.lm.scorer import Scorer, ScorerError
-from dstorch.runner.preflight import ALPHABET_KEY, alphabet_digest
+from dstorch.runner.preflight import alphabet_digest
+from dstorch.runner.state import (
+    STATE_FILE,
+    RunPhase,
+    RunState,
+    RunStatus,
+    read_state,
+    write_state,
+)
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.acting import acting_report
 from dstorch.training.data import FeatureCache, read_csvs
@@ -47,28 +52,10 @@ from dstorch.training.evaluate import (
     summarize,
 )
 from dstorch.training.finite import TrainingDiverged
-from dstorch.training.loop import pick_device, train
+from dstorch.training.loop import TrainResult, pick_device, train
 from dstorch.training.noisy import noisy_figures
 from dstorch.training.stop import GracefulStop
 from dstorch.training.tune import ScorerOutcome, ScorerSettings, run_stage
-
-
-def write_state(checkpoint_dir: str | Path, state: str, **fields) -> None:
-    path = Path(checkpoint_dir) / STATE_FILE
-    previous = read_state(checkpoint_dir) or {}
-    best = fields.get("best_dev_loss", previous.get("best_dev_loss"))
-    record = {**previous, **fields, "state": state}
-    record["best_dev_loss"] = None if best is None or not math.isfinite(best) else best
-    record["updated"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    atomic_write(path, json.dumps(record, indent=2) + "\n")
-
-
-def read_state(checkpoint_dir: str | Path) -> dict | None:
-    path = Path(checkpoint_dir) / STATE_FILE
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def forget_checkpoints(directory: str | Path) -> None:
@@ -177,10 +164,12 @@ def export(config: TrainConfig) -> list[Path]:
     return paths
 
 
-def write_report_page(config: TrainConfig, report: TestReport, history: list[dict]) -> dict:
+def write_report_page(
+    config: TrainConfig, report: TestReport | None, history: list[dict]
+) -> dict[str, float | None]:
     """report.html, plots and the enriched report.json next to the model; -> the test
-    accuracy on unseen and seen voices for state.json. A failure only warns: the exported
-    model matters more than its page."""
+    accuracy on {"unseen", "seen"} voices for state.json ({} without a page). A failure
+    only warns: the exported model matters more than its page."""
     from dstorch.report import JSON_NAME, build_report, voice_accuracy
 
     data_dir = Path(config.test_files.split(",")[0]).parent if config.test_files else None
@@ -190,7 +179,7 @@ def write_report_page(config: TrainConfig, report: TestReport, history: list[dic
         path = build_report(report or TestReport(), history, Path(config.export_dir), registry)
         print(f"Report: {path}")
         analysis = TestReport.read(path.parent / JSON_NAME).analysis
-        return {f"{k}_accuracy": v for k, v in voice_accuracy(analysis).items()}
+        return voice_accuracy(analysis)
     except Exception as e:  # noqa: BLE001 - any plotting failure must not lose the run
         print(f"warning: no report page ({type(e).__name__}: {e})")
         return {}
@@ -202,11 +191,8 @@ def data_files(config: TrainConfig) -> list[str]:
     return [f for files in lists for f in files.split(",") if f] + [config.alphabet_config_path]
 
 
-PHASES = ("setup", "training", "scorer", "test", "export")  # state.json's "phase"
-
-
-def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> str:
-    """Train, then test and export when training finished. Returns the final state.
+def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> RunStatus:
+    """Train, then test and export when training finished. Returns the final status.
 
     With `scorer` (and an export dir), a tuned <name>.scorer is built before testing,
     so the report has figures with and without it. One stop flag (SIGTERM/SIGINT) is
@@ -223,90 +209,147 @@ def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> str:
                     remove_stale_temps(folder)  # left by a killed writer; we hold the lock
             if not config.load_checkpoint:
                 forget_checkpoints(directory)
-            write_state(
-                directory,
-                "running",
-                phase="setup",
-                data=files_digest(data_files(config)),
-                max_epoch=config.epochs,
-                pid=os.getpid(),
-                error=None,
-            )
-            return _phases(config, scorer, stop)
+            state = read_state(directory) or RunState()  # a resumed run's figures stay
+            state.data = files_digest(data_files(config))
+            state.max_epoch, state.pid, state.error = config.epochs, os.getpid(), None
+            job = _Job(config, scorer, stop, state)
+            job.record(RunStatus.RUNNING, RunPhase.SETUP)
+            return _run_phases(job)
 
 
-def _train_only(config: TrainConfig) -> str:
+def _train_only(config: TrainConfig) -> RunStatus:
     """Ranks other than 0: train alongside rank 0, quietly (rank 0 reports for all)."""
     with GracefulStop() as stop, open(os.devnull, "w") as quiet:
         with contextlib.redirect_stdout(quiet):
             result = train(config, stop=stop)
-    return "stopped" if result.stopped else "finished"
+    return RunStatus.STOPPED if result.stopped else RunStatus.FINISHED
 
 
-def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulStop) -> str:
-    directory = config.save_dir
-    phase = "setup"
+@dataclass
+class _Job:
+    """What the phases share: the settings, the stop flag, the state they record in
+    state.json, and what each phase hands on to the next."""
 
-    def enter(name: str, **fields) -> bool:
-        """Record the phase; False (and state "stopped") when a stop was requested."""
-        nonlocal phase
-        if stop.requested:
-            write_state(directory, "stopped", phase=phase, **fields)
-            print(f"Stopped during {phase}; make run resumes from here.")
+    config: TrainConfig
+    scorer: ScorerSettings | None
+    stop: GracefulStop
+    state: RunState
+    learns: str | None = None  # digest of the alphabet.txt training learns
+    result: TrainResult | None = None  # training's
+    outcome: ScorerOutcome | None = None  # the scorer stage's
+    report: TestReport | None = None  # the test's (None for an empty test set)
+
+    def record(self, status: RunStatus, phase: RunPhase | None = None) -> None:
+        """Write state.json: `status`, in `phase` (else the phase it is in)."""
+        self.state.status = status
+        if phase is not None:
+            self.state.phase = phase
+        write_state(self.config.save_dir, self.state)
+
+    def begin(self, phase: RunPhase) -> bool:
+        """Record that `phase` runs; False when a stop was requested (recorded as stopped
+        in the phase before, where `make run` resumes)."""
+        if self.stop.requested:
+            self.halt()
             return False
-        phase = name
-        write_state(directory, "running", phase=name, **fields)
+        self.record(RunStatus.RUNNING, phase)
         return True
 
-    # What preflight.check_alphabet compares before the next `make run` resumes.
-    learnt = {ALPHABET_KEY: alphabet_digest(config.alphabet_config_path)}
+    def halt(self) -> None:
+        """Record a requested stop in the phase the run is in."""
+        self.record(RunStatus.STOPPED)
+        print(f"Stopped during {self.state.phase}; make run resumes from here.")
 
-    def progress(state) -> None:
-        write_state(
-            directory,
-            "running",
-            phase="training",
-            **learnt,
-            epoch=state.epoch,
-            best_dev_loss=state.best_dev_loss,
-            started_from=state.started_from,
-        )
+    def setup_done(self) -> None:
+        # A stop during setup is recorded by _train, once train() has saved.
+        if not self.stop.requested:
+            self.begin(RunPhase.TRAINING)
 
+    def epoch_done(self, trained: ckpt.TrainState) -> None:
+        self.learnt(trained)
+        self.record(RunStatus.RUNNING, RunPhase.TRAINING)
+
+    def learnt(self, trained: ckpt.TrainState) -> None:
+        """What the checkpoints hold now: for make status, the report and preflight
+        (check_alphabet compares the alphabet before the next `make run` resumes)."""
+        self.state.alphabet = self.learns
+        self.state.epoch = trained.epoch
+        self.state.best_dev_loss = trained.best_dev_loss
+        self.state.started_from = trained.started_from
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One step of a run; state.json's "phase" names it while it runs."""
+
+    name: RunPhase
+    run: Callable[[_Job], bool]  # False: a stop ended it early (saved and recorded)
+    wanted: Callable[[_Job], bool] = lambda job: True  # does this run have the phase?
+    begins_itself: bool = False  # records its own start (training: once setup is done)
+
+
+def _train(job: _Job) -> bool:
+    """Setup (data, model, the checkpoint to resume), then the epochs. state.json says
+    "setup" until setup is done; train() honours a stop anywhere in it (saves, returns)."""
+    job.learns = alphabet_digest(job.config.alphabet_config_path)
+    job.result = train(job.config, on_epoch=job.epoch_done, stop=job.stop, on_setup=job.setup_done)
+    job.learnt(job.result.state)
+    if job.result.stopped or job.stop.requested:
+        job.halt()
+        return False
+    return True
+
+
+def _tune_scorer(job: _Job) -> bool:
+    """Build <name>.scorer from the corpus; tune alpha/beta and the gate on the dev set."""
+    job.outcome = run_stage(job.config, job.scorer)
+    path, error = job.outcome.path, job.outcome.error
+    job.state.scorer = str(path) if path else f"error: {error}"
+    return True
+
+
+def _test(job: _Job) -> bool:
+    """The best checkpoint on the test set, with and without the scorer: report.json."""
+    started_from = job.state.started_from
+    job.report = test_and_report(job.config, scorer=job.outcome, started_from=started_from)
+    return True
+
+
+def _export(job: _Job) -> bool:
+    """The model files, then the report page; state.json gets the voices' accuracy."""
+    export(job.config)
+    accuracy = write_report_page(job.config, job.report, job.result.state.history)
+    if accuracy:
+        job.state.unseen_accuracy, job.state.seen_accuracy = accuracy["unseen"], accuracy["seen"]
+    return True
+
+
+# A run, top to bottom. A stop is honoured inside training and between the phases.
+PHASES = (
+    Phase(RunPhase.TRAINING, _train, begins_itself=True),
+    Phase(RunPhase.SCORER, _tune_scorer, lambda job: bool(job.scorer and job.config.export_dir)),
+    Phase(RunPhase.TEST, _test, lambda job: bool(job.config.test_files)),
+    Phase(RunPhase.EXPORT, _export, lambda job: bool(job.config.export_dir)),
+)
+
+
+def _run_phases(job: _Job) -> RunStatus:
+    """PHASES in order, each that this run has, then "finished"; a failure is recorded
+    with the phase it happened in."""
     try:
-        # A stop during setup is recorded below, once train() has saved.
-        started = lambda: stop.requested or enter("training")  # noqa: E731
-        result = train(config, on_epoch=progress, stop=stop, on_setup=started)
-        fields = {
-            **learnt,
-            "epoch": result.state.epoch,
-            "best_dev_loss": result.state.best_dev_loss,
-            "started_from": result.state.started_from,
-        }
-        if result.stopped or stop.requested:
-            enter("", **fields)  # records "stopped" and the phase it came in
-            return "stopped"
-        outcome = None
-        if scorer and config.export_dir:
-            if not enter("scorer", **fields):
-                return "stopped"
-            outcome = run_stage(config, scorer)
-            fields["scorer"] = str(outcome.path) if outcome.path else f"error: {outcome.error}"
-        if config.test_files and not enter("test", **fields):
-            return "stopped"
-        report = None
-        if config.test_files:
-            report = test_and_report(config, scorer=outcome, started_from=fields["started_from"])
-        if config.export_dir:
-            if not enter("export", **fields):
-                return "stopped"
-            export(config)
-            fields.update(write_report_page(config, report, result.state.history))
-        write_state(directory, "finished", phase="done", **fields)
-        return "finished"
+        for phase in PHASES:
+            if not phase.wanted(job):
+                continue
+            if not phase.begins_itself and not job.begin(phase.name):
+                return RunStatus.STOPPED
+            if not phase.run(job):
+                return RunStatus.STOPPED
+        job.record(RunStatus.FINISHED, RunPhase.DONE)
+        return RunStatus.FINISHED
     except BaseException as e:
         plain = isinstance(e, (StorageError, TrainingDiverged, ckpt.CheckpointError))
         error = str(e) if plain else f"{type(e).__name__}: {e}"
-        _record_failure(directory, phase, " ".join(error.split()))
+        _record_failure(job.config.save_dir, job.state.phase, " ".join(error.split()))
         if isinstance(e, OSError) and storage_error(e) is not None:
             raise storage_error(e) from None  # one line, not a traceback
         raise
@@ -315,8 +358,11 @@ def _phases(config: TrainConfig, scorer: ScorerSettings | None, stop: GracefulSt
             torch.cuda.empty_cache()
 
 
-def _record_failure(directory, phase: str, error: str) -> None:
+def _record_failure(directory: str | Path, phase: RunPhase | None, error: str) -> None:
+    """Status failed, the phase and the error on what state.json holds."""
     try:
-        write_state(directory, "failed", phase=phase, error=error)
+        state = read_state(directory) or RunState()
+        state.status, state.phase, state.error = RunStatus.FAILED, phase, error
+        write_state(directory, state)
     except (OSError, ValueError) as e:  # the disk that failed may refuse state.json too
         print(f"warning: could not record the failure in {STATE_FILE}: {e}")

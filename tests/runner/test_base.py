@@ -4,6 +4,7 @@ choosing a runner and its one-line errors."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 from config_helpers import shipped_config
@@ -13,6 +14,7 @@ from dstorch.cli import main
 from dstorch.config import PipelineConfig
 from dstorch.runner import LocalRunner, RunnerError, select_runner
 from dstorch.runner.base import format_status, job_environment, set_env_value, started_with
+from dstorch.runner.state import RunState, RunStatus
 
 
 @pytest.fixture(autouse=True)
@@ -56,32 +58,31 @@ def test_job_environment_round_trips_every_key():
 
 
 def test_status_line_wording():
-    state = {"state": "running", "epoch": 3, "max_epoch": 10, "best_dev_loss": 12.5}
+    state = RunState(RunStatus.RUNNING, epoch=3, max_epoch=10, best_dev_loss=12.5)
     assert (
         format_status(state, True, "local") == "running (local), epoch 3/10, best dev loss 12.5000"
     )
     assert format_status(state, False, "docker").startswith("interrupted (docker)")
     assert format_status(None, False, "local") == "not started (local)"
-    failed = {
-        "state": "failed",
-        "epoch": 0,
-        "max_epoch": 2,
-        "best_dev_loss": None,
-        "error": "DataError: bad",
-    }
+    failed = RunState(RunStatus.FAILED, epoch=0, max_epoch=2, error="DataError: bad")
     assert (
         format_status(failed, False, "local")
         == "failed (local), epoch 0/2, best dev loss n/a, error: DataError: bad"
     )
+    # A state.json of a version that knew other words, or none of the figures.
+    assert format_status(RunState(), False, "local") == (
+        "unknown (local), epoch 0/?, best dev loss n/a"
+    )
 
 
 def test_status_line_gives_unseen_and_seen_voice_accuracy_when_finished():
-    state = {"state": "finished", "epoch": 9, "max_epoch": 9, "best_dev_loss": 1.0}
-    state |= {"unseen_accuracy": 0.875, "seen_accuracy": None}
+    state = RunState(RunStatus.FINISHED, epoch=9, max_epoch=9, best_dev_loss=1.0)
+    state.unseen_accuracy = 0.875
     line = format_status(state, False, "local")
     assert line.endswith("test accuracy unseen voices 87.5%, seen n/a")
-    assert "accuracy" not in format_status({**state, "state": "running"}, True, "local")
-    unknown = {**state, "unseen_accuracy": None}  # no speakers known: nothing to say
+    running = replace(state, status=RunStatus.RUNNING)
+    assert "accuracy" not in format_status(running, True, "local")
+    unknown = replace(state, unseen_accuracy=None)  # no speakers known: nothing to say
     assert "accuracy" not in format_status(unknown, False, "local")
 
 

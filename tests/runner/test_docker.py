@@ -23,6 +23,7 @@ from dstorch.augment import cache
 from dstorch.augment.environment import warm_for_training
 from dstorch.runner import RunnerError
 from dstorch.runner.base import set_env_value
+from dstorch.runner.state import RunState, RunStatus
 
 
 @pytest.fixture(autouse=True)
@@ -88,13 +89,13 @@ def start_then_stop(runner, root: Path, capfd) -> dict:
             container = runner.client.containers.get(runner.container_name)
             log = container.logs(tail=30).decode(errors="replace")
             raise AssertionError(f"{runner.status_line()}; container log:\n{log}")
-        return (runner.read_state() or {}).get("epoch", 0) >= 2
+        return ((runner.read_state() or RunState()).epoch or 0) >= 2
 
     wait_for(two_epochs, 300, "two epochs")
     runner.stop(grace=120)
     stopped = runner.read_state()  # read from the checkpoint volume
-    assert stopped["state"] == "stopped" and not runner.alive()
-    assert env_value(root, "CURRENT_EPOCH") == str(stopped["epoch"])
+    assert stopped.status is RunStatus.STOPPED and not runner.alive()
+    assert env_value(root, "CURRENT_EPOCH") == str(stopped.epoch)
     assert runner.follow_log() == 0  # the stopped container's log, then its exit
     assert "Received SIGTERM" in capfd.readouterr().out
     return stopped
@@ -119,16 +120,16 @@ def test_docker_build_run_stop_resume_fetch(tmp_path, capfd):
 
         # A lost container: everything needed to resume lives in the volumes.
         client.containers.get(runner.container_name).remove(force=True)
-        set_env_value(root / "configuration.env", "MAX_EPOCH", str(stopped["epoch"] + 1))
+        set_env_value(root / "configuration.env", "MAX_EPOCH", str(stopped.epoch + 1))
         runner = DockerRunner(load(root), root, client)
-        assert runner.status_line().startswith(f"stopped (docker), epoch {stopped['epoch']}/")
+        assert runner.status_line().startswith(f"stopped (docker), epoch {stopped.epoch}/")
         runner.start()
         assert runner.follow_log() == 0
         out = capfd.readouterr().out
         assert "already holds data/" in out and "Resuming from" in out
-        assert runner.read_state()["state"] == "finished"
-        assert runner.read_state()["epoch"] == stopped["epoch"] + 1
-        assert env_value(root, "CURRENT_EPOCH") == str(stopped["epoch"] + 1)  # after a finish
+        assert runner.read_state().status is RunStatus.FINISHED
+        assert runner.read_state().epoch == stopped.epoch + 1
+        assert env_value(root, "CURRENT_EPOCH") == str(stopped.epoch + 1)  # after a finish
         runner.start()  # a finished run is not silently rerun
         finished = capfd.readouterr().out
         assert "already finished" in finished and "raise MAX_EPOCH" in finished

@@ -15,6 +15,7 @@ from runner_helpers import clear_config_environment, load, make_project
 
 from dstorch.fs import TEMP_GLOB
 from dstorch.runner.install import install, mismatched, read_manifest, uninstall
+from dstorch.runner.state import RunState, RunStatus
 
 OTHERS = {"base-en/base-en.pbmm": "base model", "notes.txt": "mine", "other.pbmm": "other"}
 
@@ -110,12 +111,12 @@ def test_docker_fetch_installs_the_same_way(tmp_path, monkeypatch):
     models = folder_with_others(root)
     (models / "m.tflite").write_text("stale")
     runner = DockerRunner(load(root), root, client=object())  # no engine is contacted
-    monkeypatch.setattr(runner, "read_state", lambda: {"state": "finished", "epoch": 0})
+    monkeypatch.setattr(runner, "read_state", lambda: RunState(RunStatus.FINISHED, epoch=0))
     exported = {"m.pbmm": "new", "m.scorer": "new", "alphabet.txt": "a", ".hidden": "no"}
     monkeypatch.setattr(runner, "helper", lambda: _Helper(exported))
     copied = {p.name for p in runner.fetch_outputs()}
     assert copied == {"m.pbmm", "m.scorer", "alphabet.txt"}
     assert texts(models) == {**OTHERS, "m.pbmm": "new", "m.scorer": "new", "alphabet.txt": "a"}
-    monkeypatch.setattr(runner, "read_state", lambda: {"state": "failed", "error": "nan"})
+    monkeypatch.setattr(runner, "read_state", lambda: RunState(RunStatus.FAILED, error="nan"))
     with pytest.raises(ValueError, match="the run failed.*nan.*nothing exported"):
         runner.fetch_outputs()

@@ -19,6 +19,7 @@ from runner_helpers import (
 
 from dstorch.runner import LocalRunner, RunnerError
 from dstorch.runner.base import set_env_value, started_with
+from dstorch.runner.state import RunState, RunStatus
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +45,8 @@ def test_local_run_finishes_exports_and_continues_when_max_epoch_is_raised(tmp_p
     runner = LocalRunner(load(root), root)
     runner.start()
     assert runner.follow_log() == 0
-    assert runner.read_state()["epoch"] == 3 and runner.read_state()["state"] == "finished"
+    state = runner.read_state()
+    assert state.epoch == 3 and state.status is RunStatus.FINISHED
     assert "Resuming from" in capfd.readouterr().out
 
 
@@ -54,19 +56,19 @@ def test_local_stop_records_epoch_then_resumes(tmp_path, capfd):
     runner.start()
     runner.start()  # a second start must not launch a second job
     assert "already running" in capfd.readouterr().out
-    wait_for(lambda: (runner.read_state() or {}).get("epoch", 0) >= 2, 120, "two epochs")
+    wait_for(lambda: ((runner.read_state() or RunState()).epoch or 0) >= 2, 120, "two epochs")
     runner.stop(grace=60)
     state = runner.read_state()
-    assert state["state"] == "stopped" and not runner.alive()
-    assert env_value(root, "CURRENT_EPOCH") == str(state["epoch"])
+    assert state.status is RunStatus.STOPPED and not runner.alive()
+    assert env_value(root, "CURRENT_EPOCH") == str(state.epoch)
     assert "# Stop after this many epochs" in (root / "configuration.env").read_text()
-    assert runner.status_line().startswith(f"stopped (local), epoch {state['epoch']}/2000")
+    assert runner.status_line().startswith(f"stopped (local), epoch {state.epoch}/2000")
 
-    set_env_value(root / "configuration.env", "MAX_EPOCH", str(state["epoch"] + 1))
+    set_env_value(root / "configuration.env", "MAX_EPOCH", str(state.epoch + 1))
     runner = LocalRunner(load(root), root)
     runner.start()
     assert runner.follow_log() == 0
-    assert runner.read_state()["epoch"] == state["epoch"] + 1
+    assert runner.read_state().epoch == state.epoch + 1
     assert "Resuming from" in capfd.readouterr().out
 
     runner.reset()

@@ -9,6 +9,7 @@ from runner_helpers import ROOT, clear_config_environment, load, make_project
 from dstorch.cli import main
 from dstorch.runner import LocalRunner
 from dstorch.runner.base import set_env_value
+from dstorch.runner.state import RunStatus
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +55,7 @@ def test_a_new_letter_stops_make_run_before_the_checkpoints_refuse_it(
     last = err.splitlines()[-1]
     assert code == 2 and last.startswith(f"error: {alphabet} changed since the checkpoints")
     assert "LOAD_FROM_CHECKPOINT=no" in last
-    assert not runner.alive() and runner.read_state()["state"] == "finished"
+    assert not runner.alive() and runner.read_state().status is RunStatus.FINISHED
     set_env_value(root / "configuration.env", "LOAD_FROM_CHECKPOINT", "no")
     assert run(root, capsys)[0] == 0  # starting fresh is allowed
     assert LocalRunner(load(root), root).follow_log() == 0

@@ -10,6 +10,7 @@ from training_helpers import CLIPS, make_config
 from dstorch.augment import cache
 from dstorch.bench.negatives import render_noise
 from dstorch.rejection import Gate, gate_path
+from dstorch.runner.state import RunStatus
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import job
 from dstorch.training.acting import acting_report
@@ -62,7 +63,8 @@ def tested(tmp_path_factory):
         test_batch_size=8,
         export_beam_width=8,
     )
-    assert job.run(config, scorer=ScorerSettings(trials=0, corpus=str(corpus))) == "finished"
+    settings = ScorerSettings(trials=0, corpus=str(corpus))
+    assert job.run(config, scorer=settings) is RunStatus.FINISHED
     return config
 
 

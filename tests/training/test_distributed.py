@@ -4,7 +4,6 @@ global batch; a stop reaches every rank and the run resumes exactly."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
@@ -15,8 +14,8 @@ import pytest
 import torch
 from runner_helpers import CLIPS, EXPORTS, clear_config_environment, load, make_project, wait_for
 
-from dstorch.fs import STATE_FILE
 from dstorch.runner import LocalRunner
+from dstorch.runner.state import RunStatus, read_state
 from dstorch.runner.torchrun import LAUNCHER
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.distributed import Group, Ranks
@@ -77,8 +76,8 @@ def test_two_gloo_ranks_stop_resume_export_and_match_one_process(tmp_path):
     wait_for(lambda: len(ckpt.last_checkpoints(runner.checkpoint_dir)) >= 2, 180, "2 steps")
     runner.stop(grace=60)
     stopped = runner.read_state()
-    assert stopped["state"] == "stopped", runner.log_file.read_text()
-    assert stopped["epoch"] < 3, "the stop came after training ended; the test is too fast"
+    assert stopped.status is RunStatus.STOPPED, runner.log_file.read_text()
+    assert stopped.epoch < 3, "the stop came after training ended; the test is too fast"
     step = ckpt.load_latest(runner.checkpoint_dir)["state"]["step"]
 
     runner = LocalRunner(load(root), root)
@@ -86,7 +85,7 @@ def test_two_gloo_ranks_stop_resume_export_and_match_one_process(tmp_path):
     assert runner.follow_log() == 0
     log = runner.log_file.read_text()
     assert "Training on 2 processes" in log and f"step {step}" in log  # resumed there
-    assert runner.read_state()["state"] == "finished"
+    assert runner.read_state().status is RunStatus.FINISHED
     assert EXPORTS <= {p.name for p in runner.fetch_outputs()}
     ddp = ckpt.load_latest(runner.checkpoint_dir)
     assert len(ddp["rank_rng"]) == 1  # rank 1's dropout stream resumes too
@@ -152,7 +151,7 @@ def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step(tmp_path):
     wait_for(lambda: len(ckpt.last_checkpoints(ck)) >= 2 or proc.poll() is not None, 180, "steps")
     os.kill(worker_of_rank(proc.pid, 1), signal.SIGTERM)
     out = finish(proc)
-    assert json.loads((ck / STATE_FILE).read_text())["state"] == "stopped", out
+    assert read_state(ck).status is RunStatus.STOPPED, out
     stopped = ckpt.load_latest(ck)["state"]
     assert stopped["step"] < 36, "the signal came after training ended; the test is too fast"
     assert f"Stopped at epoch {stopped['epoch']}, step {stopped['step']}" in out

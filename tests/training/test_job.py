@@ -9,6 +9,7 @@ from conftest import FIXTURES_DIR
 from training_helpers import make_config
 
 from dstorch.config import TrainConfig
+from dstorch.runner.state import STATE_FILE, RunPhase, RunStatus, read_state
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import job
 from dstorch.training.data import FeatureCache, read_csv, read_wav
@@ -39,7 +40,7 @@ def trained(tmp_path_factory) -> TrainConfig:
     # Train until the clips fit: float results (and so the epoch it happens) vary by CPU.
     for epochs in (100, 150, 200):
         config.epochs = epochs
-        assert job.run(config) == "finished"  # later rounds resume from the checkpoint
+        assert job.run(config) is RunStatus.FINISHED  # later rounds resume from the checkpoint
         if json.loads(Path(config.test_output_file).read_text())["accuracy"] == 1.0:
             break
     return config
@@ -112,7 +113,7 @@ def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
     )
     (tmp_path / "lm.txt").write_text("go\nstop\n")
     settings = ScorerSettings(trials=2, corpus=str(tmp_path / "lm.txt"))
-    assert job.run(config, scorer=settings) == "finished"
+    assert job.run(config, scorer=settings) is RunStatus.FINISHED
     lines = [line for line in capsys.readouterr().out.splitlines() if "Scorer" in line]
     assert len(lines) == 1 and "build_kenlm.sh" in lines[0]
     exported = sorted(p.name for p in Path(config.export_dir).iterdir())
@@ -120,7 +121,7 @@ def test_missing_kenlm_still_exports_the_model(tmp_path, monkeypatch, capsys):
     assert not any(name.endswith(".scorer") for name in exported)
     report = json.loads(Path(config.test_output_file).read_text())
     assert "build_kenlm.sh" in report["scorer"]["error"] and "no_scorer" in report
-    assert job.read_state(config.save_dir)["scorer"].startswith("error: ")
+    assert read_state(config.save_dir).scorer.startswith("error: ")
 
 
 # --- stops, faults and the lock (fast: a tiny model) ----------------------------------------
@@ -163,15 +164,15 @@ def test_stop_during_setup_is_kept_and_resume_is_exact(tmp_path, monkeypatch):
     from dstorch.training import loop as T
 
     straight = tiny(tmp_path / "a", epochs=2)
-    assert job.run(straight) == "finished"
+    assert job.run(straight) is RunStatus.FINISHED
     stopped = tiny(tmp_path / "b", epochs=2)
     with monkeypatch.context() as patch:
         sigterm_when(patch, T, "feature_statistics")  # the first thing a fresh setup does
-        assert job.run(stopped) == "stopped"
-    state = job.read_state(stopped.save_dir)
-    assert (state["state"], state["phase"]) == ("stopped", "setup")
+        assert job.run(stopped) is RunStatus.STOPPED
+    state = read_state(stopped.save_dir)
+    assert (state.status, state.phase) == (RunStatus.STOPPED, RunPhase.SETUP)
     assert ckpt.load_latest(stopped.save_dir)["state"]["step"] == 0, "trained after the stop"
-    assert job.run(stopped) == "finished"
+    assert job.run(stopped) is RunStatus.FINISHED
     a, b = ckpt.load_latest(straight.save_dir), ckpt.load_latest(stopped.save_dir)
     assert a["state"]["history"] == b["state"]["history"]
     for key, tensor in a["model"].items():
@@ -193,13 +194,31 @@ def test_stop_during_scorer_stage_is_not_finished(tmp_path, monkeypatch):
     settings = ScorerSettings(trials=2, corpus=str(corpus))
     with monkeypatch.context() as patch:
         sigterm_when(patch, dstorch.lm.scorer, "_run")  # while KenLM (lmplz or build_binary) runs
-        assert job.run(config, scorer=settings) == "stopped"
-    state = job.read_state(config.save_dir)
-    assert (state["state"], state["phase"]) == ("stopped", "scorer")
+        assert job.run(config, scorer=settings) is RunStatus.STOPPED
+    state = read_state(config.save_dir)
+    assert (state.status, state.phase) == (RunStatus.STOPPED, RunPhase.SCORER)
     assert not (Path(config.export_dir) / "m.pbmm").exists()
-    assert job.run(config, scorer=settings) == "finished"  # make run finishes the stages
+    assert job.run(config, scorer=settings) is RunStatus.FINISHED  # make run finishes the stages
     assert (Path(config.export_dir) / "m.scorer").is_file()
-    assert job.read_state(config.save_dir)["scorer"].endswith("m.scorer")
+    assert read_state(config.save_dir).scorer.endswith("m.scorer")
+
+
+def test_a_run_an_earlier_version_stopped_resumes_and_keeps_its_keys(tmp_path):
+    """state.json as the job wrote it before RunState (stopped in training, without the
+    keys added since), plus a key no version knows: the job resumes it and finishes."""
+    from dstorch.runner.preflight import alphabet_digest
+
+    config = tiny(tmp_path, test_files="", export_dir="")
+    assert job.run(config) is RunStatus.FINISHED
+    old = {"state": "stopped", "phase": "training", "data": "x", "max_epoch": 1, "pid": 1}
+    old |= {"error": None, "best_dev_loss": None, "epoch": 1, "from_the_future": [1]}
+    (Path(config.save_dir) / STATE_FILE).write_text(json.dumps(old, indent=2))
+    config.epochs = 2
+    assert job.run(config) is RunStatus.FINISHED
+    state = read_state(config.save_dir)
+    assert (state.status, state.phase, state.epoch, state.max_epoch) == ("finished", "done", 2, 2)
+    assert state.alphabet == alphabet_digest(config.alphabet_config_path) and state.data != "x"
+    assert state.best_dev_loss is not None and state.others == {"from_the_future": [1]}
 
 
 def test_second_job_on_a_checkpoint_dir_is_refused(tmp_path):

@@ -1,6 +1,5 @@
 """Training: it learns, resumes exactly after SIGTERM, and refuses bad input clearly."""
 
-import json
 import os
 import shutil
 import signal
@@ -14,6 +13,7 @@ import torch
 from training_helpers import CLIPS, make_config
 
 from dstorch.config import TrainConfig
+from dstorch.runner.state import RunStatus, read_state
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.loop import train
 
@@ -168,10 +168,10 @@ def test_state_file_written_by_job(tmp_path):
     from dstorch.training import job
 
     config = make_config(tmp_path, epochs=1)
-    assert job.run(config) == "finished"
-    state = json.loads((tmp_path / "ck" / "state.json").read_text())
-    assert state["state"] == "finished" and state["epoch"] == 1
-    assert state["best_dev_loss"] > 0
+    assert job.run(config) is RunStatus.FINISHED
+    state = read_state(tmp_path / "ck")
+    assert state.status is RunStatus.FINISHED and state.epoch == 1
+    assert state.best_dev_loss > 0
 
 
 def test_every_last_checkpoint_corrupt_resumes_from_best_and_keeps_it(tmp_path, capsys):
@@ -215,8 +215,8 @@ def test_nan_loss_fails_the_run_names_the_fix_and_exports_nothing(tmp_path):
     assert message.startswith("error: training diverged: the ")  # weights, or the loss
     assert "became nan" in message
     assert "lower LEARNING_RATE" in message
-    state = json.loads((tmp_path / "ck" / "state.json").read_text())
-    assert state["state"] == "failed" and "lower LEARNING_RATE" in state["error"]
+    state = read_state(tmp_path / "ck")
+    assert state.status is RunStatus.FAILED and "lower LEARNING_RATE" in state.error
     assert not out.exists() or not any(out.iterdir()), "a diverged model was exported"
     for path in ckpt.last_checkpoints(tmp_path / "ck"):  # what was saved stays usable
         assert all(t.isfinite().all() for t in ckpt.read(path)["model"].values())

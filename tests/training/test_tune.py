@@ -22,6 +22,7 @@ from dstorch.lm.scorer import (
     find_kenlm_bin,
     read_scorer,
 )
+from dstorch.runner.state import RunStatus, read_state
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import job, tune
 from dstorch.training.data import FeatureCache, read_csvs, read_wav
@@ -215,7 +216,7 @@ def example_run(tmp_path_factory) -> TrainConfig:
     prepare(pipeline, out, echo=lambda _: None)
     config = pipeline.train_config(str(out / "data"), str(out / "ck"), str(out / "model"))
     config = dataclasses.replace(config, device="cpu")
-    assert job.run(config, scorer=tune.ScorerSettings.from_pipeline(pipeline)) == "finished"
+    assert job.run(config, scorer=tune.ScorerSettings.from_pipeline(pipeline)) is RunStatus.FINISHED
     return config
 
 
@@ -231,8 +232,8 @@ def test_job_exports_a_tuned_scorer_and_reports_both(example_run: TrainConfig):
     stored = read_scorer(model_dir / "commands.scorer")
     assert (stored.alpha, stored.beta) == (with_lm["alpha"], with_lm["beta"])
     assert with_lm["tuning"]["dev_wer"] <= with_lm["tuning"]["default_wer"]
-    state = job.read_state(example_run.save_dir)
-    assert state["state"] == "finished" and state["scorer"].endswith("commands.scorer")
+    state = read_state(example_run.save_dir)
+    assert state.status is RunStatus.FINISHED and state.scorer.endswith("commands.scorer")
 
 
 @pytest.mark.slow
