@@ -9,13 +9,14 @@ import struct
 from pathlib import Path
 
 from dstorch.bytes_mode import BYTE_LABELS, bytes_text, encode_bytes, is_byte_labels, label_bytes
+from dstorch.errors import DstorchError
 from dstorch.fs import atomic_write
 
 
 # DataError lives here, not in dstorch.training.data, so that AlphabetError can stay a
 # DataError (a transcript the alphabet cannot spell is bad input data) without this module
 # importing the training data code and torch.
-class DataError(ValueError):
+class DataError(DstorchError, ValueError):
     """Input data that cannot be used; the message names the file and the fix."""
 
 

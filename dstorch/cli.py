@@ -10,12 +10,14 @@ from pathlib import Path
 from dstorch.config import (
     ENV_PREFIX,
     REGISTRY_FILE,
+    ConfigError,
     PipelineConfig,
     TrainConfig,
     add_arguments,
     from_namespace,
 )
-from dstorch.fs import storage_error
+from dstorch.entry import command_line, run_guarded
+from dstorch.errors import UsageError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -23,7 +25,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = from_namespace(args, TrainConfig)
     if not config.train_files:
-        raise ValueError("--train_files is required; give one or more comma-separated CSVs")
+        raise UsageError("--train_files is required; give one or more comma-separated CSVs")
     return 0 if job.run(config).ended_well else 1
 
 
@@ -39,7 +41,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     config = from_namespace(args, TrainConfig)
     if not config.test_files:
-        raise ValueError("--test_files is required; give one or more comma-separated CSVs")
+        raise UsageError("--test_files is required; give one or more comma-separated CSVs")
     job.test_and_report(config)
     return 0
 
@@ -90,7 +92,7 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
 
     config = _pipeline(args)
     if not config.pretrained_model:
-        raise ValueError("PRETRAINED_MODEL is empty; set it to a .pbmm/.pb path or https URL")
+        raise ConfigError("PRETRAINED_MODEL is empty; set it to a .pbmm/.pb path or https URL")
     source = pretrained.load(config.pretrained_model, config.pretrained_sha256)
     print(pretrained.describe(source))
     return 0
@@ -287,7 +289,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     use_data_dir(pipeline.data_dir)  # the room and babble banks prepare made (or makes now)
     specs = args.augment or split_specs(pipeline.augment)
     if not specs:
-        raise ValueError("no augmentation given; pass --augment SPEC or set AUGMENT")
+        raise UsageError("no augmentation given; pass --augment SPEC or set AUGMENT")
     for spec in inaudible(specs):
         print(f"note: {spec} works on features; it cannot be heard in a preview")
     for path in preview(specs, args.wav, args.out_dir, args.n, args.clock, args.seed):
@@ -401,24 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user error is one line (exit 2), a bug shows its traceback."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        # Our errors are ValueErrors with a message naming the file and the fix.
-        if os.environ.get("DSTORCH_DEBUG"):
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        # A full disk or a refused permission anywhere (not only in our atomic writes).
-        problem = storage_error(e)
-        if problem is None or os.environ.get("DSTORCH_DEBUG"):
-            raise
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_guarded(lambda: args.func(args), command_line(argv, "dstorch"))
 
 
 if __name__ == "__main__":

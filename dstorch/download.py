@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from dstorch.errors import DstorchError
 from dstorch.fs import file_sha256
 
 CACHE_ENV = "XDG_CACHE_HOME"
@@ -25,7 +26,7 @@ CHUNK = 1 << 20
 TIMEOUT_S = 30
 
 
-class DownloadError(ValueError):
+class DownloadError(DstorchError, ValueError):
     """A download that failed for a reason the user fixes; the message is one line."""
 
 

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from dstorch.errors import DstorchError
+
 TEMP_PREFIX = ".dstorch-tmp-"
 # The source checkout (for an editable install; in site-packages it has no pyproject.toml):
 # where build/ keeps KenLM and the compiled decoder kernel.
@@ -40,11 +42,8 @@ STORAGE_ERRNOS = {
 }
 
 
-class StorageError(ValueError):
-    """A write failed for a reason the user fixes (disk full, permissions): one line.
-
-    A ValueError, as the project's other user errors, so the CLI prints it as one line.
-    """
+class StorageError(DstorchError, ValueError):
+    """A write failed for a reason the user fixes (disk full, permissions): one line."""
 
 
 def storage_error(error: OSError, path: str | Path | None = None) -> StorageError | None:
@@ -146,7 +145,7 @@ def files_digest(paths: list[str | Path]) -> str:
     return digest.hexdigest()
 
 
-class AlreadyRunning(ValueError):
+class AlreadyRunning(DstorchError, ValueError):
     """Another job holds the run's lock; the message names its pid."""
 
 

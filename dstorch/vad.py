@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.errors import DstorchError
 from dstorch.features import SAMPLE_RATE  # webrtcvad takes 8/16/32/48 kHz; dstorch is 16 kHz
 
 FRAME = 480  # samples: 30 ms, the longest frame webrtcvad accepts (the steadiest decisions)
@@ -35,7 +36,7 @@ MIN_RUN = 0.12  # seconds
 WARMUP = 0.15  # seconds
 
 
-class VadError(ValueError):
+class VadError(DstorchError, ValueError):
     """Audio the VAD cannot take; the message says what it got and what it needs."""
 
 

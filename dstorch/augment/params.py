@@ -16,11 +16,13 @@ from typing import ClassVar
 
 import numpy as np
 
+from dstorch.errors import DstorchError
+
 AUDIO = "audio"  # float samples [N] in [-1, 1] at 16 kHz
 FEATURES = "features"  # MFCC frames [T, 26] before context windows
 
 
-class AugmentError(ValueError):
+class AugmentError(DstorchError, ValueError):
     """An unusable `--augment` spec or an augmentation that cannot run; one-line message."""
 
 

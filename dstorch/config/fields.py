@@ -12,11 +12,13 @@ import types
 import typing
 from dataclasses import MISSING, Field, dataclass, field, fields
 
+from dstorch.errors import DstorchError
+
 TRUE_WORDS = {"1", "yes", "true", "on", "y"}
 FALSE_WORDS = {"0", "no", "false", "off", "n", ""}
 
 
-class ConfigError(ValueError):
+class ConfigError(DstorchError, ValueError):
     """A configuration value that cannot be used; the message names the key and the fix."""
 
 

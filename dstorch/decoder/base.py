@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dstorch.bytes_mode import bytes_text, is_byte_labels, label_bytes
+from dstorch.errors import DstorchError
 from dstorch.lm.scorer import Scorer
 
 CUTOFF_TOP_N = 40
@@ -25,7 +26,7 @@ FLT_MIN = float(np.finfo(np.float32).tiny)  # the client adds it before taking l
 NEG_INF = -math.inf
 
 
-class DecodeError(ValueError):
+class DecodeError(DstorchError, ValueError):
     """Bad decoder input (shapes, alphabet size, hot words without a scorer)."""
 
 

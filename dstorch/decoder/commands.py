@@ -17,11 +17,12 @@ import torch
 
 from dstorch.bytes_mode import codepoint_sentence, encode_bytes, is_byte_labels
 from dstorch.decoder.base import Candidate, hot_boost, rounded_alpha_beta
+from dstorch.errors import DstorchError
 from dstorch.lm.scorer import Scorer
 from dstorch.prepare.sources import normalise_text, read_commands
 
 
-class CommandError(ValueError):
+class CommandError(DstorchError, ValueError):
     """An unusable commands file or sentence."""
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dstorch.bytes_mode import BYTE_LABELS
+from dstorch.errors import DstorchError
 from dstorch.export.pbmm import read_pbmm
 from dstorch.export.protobuf import NUMPY_DTYPES, Node, Shape, Tensor, decode_graph
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from dstorch.model import DeepSpeech
 
 
-class GraphImportError(ValueError):
+class GraphImportError(DstorchError, ValueError):
     """A file that is not a DeepSpeech 0.9.3 inference graph we can read."""
 
 

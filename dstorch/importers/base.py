@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from dstorch.errors import DstorchError
+
 ROLES = ("train", "dev", "test")  # the trainer's --train_files, --dev_files, --test_files
 
 
-class CorpusError(ValueError):
+class CorpusError(DstorchError, ValueError):
     """A source that cannot be imported at all; the message names the file and the fix."""
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.errors import DstorchError
 from dstorch.inference.numpy_model import softmax
 
 State = tuple[np.ndarray, np.ndarray]  # (c, h), each [1, n_hidden] float32
 
 
-class OnnxModelError(ValueError):
+class OnnxModelError(DstorchError, ValueError):
     """A file onnxruntime cannot run as our graph; the message names it and the fix."""
 
 

@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from dstorch.errors import DstorchError
+
 FST_MAGIC = 0x7EB2FDD6
 FST_TYPE = "const"
 ARC_TYPE = "standard"
@@ -55,7 +57,7 @@ _STATE = np.dtype(
 _ARC = np.dtype([("ilabel", "<i4"), ("olabel", "<i4"), ("weight", "<f4"), ("nextstate", "<i4")])
 
 
-class FstFormatError(ValueError):
+class FstFormatError(DstorchError, ValueError):
     """A ConstFst section is malformed or not the kind DeepSpeech reads."""
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from dstorch.bytes_mode import codepoint_sentence
 from dstorch.config import LM_COMMANDS, LM_OPEN
+from dstorch.errors import DstorchError
 from dstorch.fs import SOURCE_ROOT, atomic_target
 from dstorch.lm.arpa import write_command_arpa
 from dstorch.lm.fst import (
@@ -54,7 +55,7 @@ def trie_header(utf8: bool, alpha: float, beta: float) -> bytes:
     return _HEADER.pack(TRIE_MAGIC, TRIE_VERSION, utf8, alpha, beta)
 
 
-class ScorerError(ValueError):
+class ScorerError(DstorchError, ValueError):
     """Bad input for building a scorer, or a malformed .scorer file."""
 
 

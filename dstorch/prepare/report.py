@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from dstorch.errors import DstorchError
 
-class PrepareError(ValueError):
+
+class PrepareError(DstorchError, ValueError):
     """A problem that stops data preparation; the one-line message names the file and fix."""
 
 

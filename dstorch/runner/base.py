@@ -13,6 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from dstorch.config import ENV_PREFIX, PipelineConfig
+from dstorch.errors import DstorchError
 from dstorch.fs import atomic_target, atomic_write, files_digest
 from dstorch.runner.install import install
 from dstorch.runner.preflight import check_alphabet, check_augment
@@ -37,11 +38,8 @@ def started_with(config: PipelineConfig, root: Path) -> str | None:
         return None
 
 
-class RunnerError(ValueError):
-    """A problem the user can fix; the message is one line that names the fix.
-
-    A ValueError, as the project's other user errors, so the CLI prints it as one line.
-    """
+class RunnerError(DstorchError, ValueError):
+    """A problem the user can fix; the message is one line that names the fix."""
 
 
 def job_environment(config: PipelineConfig) -> dict[str, str]:

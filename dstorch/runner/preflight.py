@@ -7,11 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from dstorch.config import PipelineConfig
+from dstorch.errors import DstorchError
 from dstorch.fs import files_digest
 from dstorch.runner.state import RunState
 
 
-class PreflightError(ValueError):
+class PreflightError(DstorchError, ValueError):
     """A setting or data the job would refuse; the one-line message names the fix."""
 
 

@@ -10,6 +10,8 @@ that guards every request (security.py).
 
 from __future__ import annotations
 
+from dstorch.errors import DstorchError
 
-class StudioError(ValueError):
+
+class StudioError(DstorchError, ValueError):
     """A request the studio refuses; the message names the file or field and the fix."""

@@ -28,6 +28,7 @@ import torch
 
 from dstorch.alphabet import Alphabet
 from dstorch.config import TrainConfig
+from dstorch.errors import DstorchError
 from dstorch.fs import atomic_write
 from dstorch.model import DeepSpeech
 from dstorch.training.averaging import WeightAverage, averaged_weights
@@ -36,7 +37,7 @@ LAST_PATTERN = re.compile(r"last-(\d+)\.pt$")
 BEST = "best.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DstorchError, ValueError):
     """A checkpoint that cannot be used with the current settings."""
 
 

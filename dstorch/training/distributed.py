@@ -21,8 +21,10 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from dstorch.errors import DstorchError
 
-class DistributedError(ValueError):
+
+class DistributedError(DstorchError, ValueError):
     """A launch that cannot work; the message names the setting and the fix."""
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dstorch.errors import DstorchError
 from dstorch.fs import atomic_write
 
 if TYPE_CHECKING:  # torch loads only to run a model: reading report.json needs none of it
@@ -168,7 +169,7 @@ def finite_or_none(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-class ReportError(ValueError):
+class ReportError(DstorchError, ValueError):
     """report.json cannot be read as a test report; the message names the file and the fix."""
 
 

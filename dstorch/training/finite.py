@@ -8,10 +8,11 @@ import math
 import torch
 
 from dstorch.config import TrainConfig
+from dstorch.errors import DstorchError
 from dstorch.training.checkpoint import TrainState
 
 
-class TrainingDiverged(ValueError):
+class TrainingDiverged(DstorchError, ValueError):
     """The loss became NaN or infinite: the weights are lost, nothing after it is saved."""
 
 

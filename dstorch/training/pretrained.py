@@ -23,6 +23,7 @@ import torch
 from dstorch.alphabet import Alphabet
 from dstorch.config import TrainConfig
 from dstorch.download import DownloadError, fetch_model
+from dstorch.errors import DstorchError
 from dstorch.export.import_graph import GraphImportError, load_graph_model
 from dstorch.features import CONTEXT_FRAMES
 from dstorch.model import DeepSpeech
@@ -35,7 +36,7 @@ GRAPH_SUFFIXES = (".pb", ".pbmm")
 SCRATCH = "scratch"  # TrainState.started_from of a run without a source
 
 
-class PretrainedError(ValueError):
+class PretrainedError(DstorchError, ValueError):
     """A pretrained model that cannot be used; the message is one line naming the fix."""
 
 

@@ -38,6 +38,7 @@ from dstorch.config import (
     TrainConfig,
 )
 from dstorch.decoder import beam_search
+from dstorch.errors import DstorchError
 from dstorch.fs import atomic_write
 from dstorch.lm.scorer import (
     DEFAULT_ALPHA,
@@ -205,7 +206,7 @@ def run_stage(config: TrainConfig, settings: ScorerSettings) -> ScorerOutcome:
 
 
 def _one_line(error: Exception) -> str:
-    if not isinstance(error, (ValueError, OSError)):  # our errors are ValueErrors
+    if not isinstance(error, (DstorchError, OSError)):
         traceback.print_exc()  # anything else is a bug: keep the details in the log
     text = " ".join(str(error).split())
     return text if isinstance(error, ScorerError) else f"{type(error).__name__}: {text}"
