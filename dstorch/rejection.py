@@ -23,6 +23,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dstorch.errors import DstorchError
 from dstorch.fs import atomic_write
 
 RIGHT, WRONG, REJECTED, FALSE_ACCEPT = "right", "wrong", "rejected", "false accept"
@@ -38,6 +39,10 @@ RIGHT_LOSS = 0.02
 RIGHT_LOSS_POSITIVES_ONLY = 0.01
 SECONDS_PER_HOUR = 3600.0
 GAP_BELOW = 2.0  # with no dev score below the threshold, it sits half this below the lowest
+
+
+class GateError(DstorchError, ValueError):
+    """A gate file that cannot be used; the message names it and the fix."""
 
 
 def normalise(text: str) -> str:
@@ -102,7 +107,7 @@ class Gate:
 
     @classmethod
     def load(cls, path: Path) -> Gate:
-        """Read a gate file; a broken one is a ValueError naming the file and the fix."""
+        """Read a gate file; a broken one is a GateError naming the file and the fix."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             if data.get("version") != GATE_VERSION or data["measure"] not in MEASURES:
@@ -114,7 +119,7 @@ class Gate:
                 tuple(normalise(c) for c in data["commands"]),
             )
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(
+            raise GateError(
                 f"{path}: not a usable gate file ({e}); export the model again"
             ) from None
 

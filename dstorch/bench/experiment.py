@@ -49,6 +49,7 @@ from dstorch.augment.presets import ROOMS
 from dstorch.bench.acting import PROJECT, Acting, format_acting, judge_acting
 from dstorch.bench.negatives import negatives as make_negatives
 from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig
+from dstorch.errors import UsageError
 from dstorch.fs import atomic_target
 from dstorch.inference.official import OfficialModel
 from dstorch.inference.transcribe import Transcriber, read_audio
@@ -261,7 +262,9 @@ def holdout_run(
     commands, _ = read_commands(root / config.commands_csv, config.language)
     engines = installed_engines(config.language)
     if holdout not in engines:
-        raise SystemExit(f"engine {holdout!r} is not installed (installed: {engines})")
+        raise UsageError(
+            f"--holdout {holdout}: not installed; install it or hold out one of {engines}"
+        )
     trained = [e for e in engines if e != holdout]
     clips = out / "clips"
     unseen = render(holdout, commands, clips, config.language, per_command, CLIP_SEED)

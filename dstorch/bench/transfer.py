@@ -20,6 +20,7 @@ from pathlib import Path
 from dstorch.bench.experiment import CLIP_SEED, installed_engines, judge
 from dstorch.bench.experiment import train as train_and_export
 from dstorch.config import ENV_PREFIX, PipelineConfig
+from dstorch.errors import UsageError
 from dstorch.prepare.sources import read_commands
 from dstorch.prepare.synthetic import render
 from dstorch.pretrain import pretrain
@@ -73,7 +74,9 @@ def transfer_run(
     config = PipelineConfig.load(root / ENV_FILE, overrides, root=root)
     engines = installed_engines(config.language)
     if holdout not in engines:
-        raise SystemExit(f"engine {holdout!r} is not installed (installed: {engines})")
+        raise UsageError(
+            f"--holdout {holdout}: not installed; install it or hold out one of {engines}"
+        )
     trained = ",".join(e for e in engines if e != holdout)
     base_config = dataclasses.replace(config, pretrain_voices=trained, models_dir=str(out / "base"))
     base = pretrain(base_config, out)

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from dstorch.errors import DstorchError
+
 CHUNK = 320  # samples per read (20 ms): the endpointer judges every 30 ms frame as it comes
 BYTES_PER_SAMPLE = 2
 # Recorders that write raw 16 kHz mono s16le to stdout, tried in this order.
@@ -46,6 +48,10 @@ MICROPHONES = (
 )
 
 
+class ListenError(DstorchError, ValueError):
+    """No microphone to listen to; the message names the fix."""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="configuration.env")
     p.add_argument("--model", help=".pbmm/.pb/.onnx (default: MODELS_DIR/MODEL_NAME.pbmm)")
@@ -67,7 +73,7 @@ def microphone() -> list[str]:
         if shutil.which(name):
             return command
     names = ", ".join(name for name, _ in MICROPHONES)
-    raise ValueError(f"no microphone recorder found ({names}); install sox, or pass --input")
+    raise ListenError(f"no microphone recorder found ({names}); install sox, or pass --input")
 
 
 def _pcm_chunks(stream) -> Iterator:
@@ -101,7 +107,7 @@ def audio_chunks(spec: str | None) -> Iterator:
         recorder.terminate()
         recorder.wait()
     if recorder.returncode not in (0, -15):
-        raise ValueError(f"{recorder.args[0]} stopped (exit {recorder.returncode}); check the mic")
+        raise ListenError(f"{recorder.args[0]} stopped (exit {recorder.returncode}); check the mic")
 
 
 def commands_of(config_path: str) -> list[str]:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dstorch.bytes_mode import bytes_text
+from dstorch.errors import DstorchError
 from dstorch.fs import atomic_target, file_sha256
 
 WHEEL_MEMBER = "deepspeech/lib/libdeepspeech.so"
@@ -71,12 +72,20 @@ PIP_ARGS = [
 
 
 class ClientError(RuntimeError):
-    """A non-zero DeepSpeech return code; the message carries the library's text."""
+    """A non-zero DeepSpeech return code; the message carries the library's text.
+
+    No DstorchError: the client judges our exports, so here it means a bug; where a user's
+    file is at fault (dstorch transcribe --client official), the caller says so.
+    """
 
     def __init__(self, code: int, message: str, action: str = ""):
         self.code = code
         where = f"{action}: " if action else ""
         super().__init__(f"{where}{message} (DeepSpeech error 0x{code:04X})")
+
+
+class LibraryError(DstorchError, RuntimeError):
+    """The pinned client library cannot be fetched; the message names the fix."""
 
 
 def fetch_library(cache_dir: Path | None = None, client: ClientPackage = TF_CLIENT) -> Path:
@@ -96,13 +105,13 @@ def fetch_library(cache_dir: Path | None = None, client: ClientPackage = TF_CLIE
         result = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob(client.wheel_glob))
         if result.returncode != 0 or not wheels:
-            raise RuntimeError(
+            raise LibraryError(
                 f"could not download {client.requirement} with pip (needs access to a package "
                 f"index): {result.stderr.strip()[-500:]}"
             )
         found = file_sha256(wheels[0])
         if found != client.wheel_sha256:
-            raise RuntimeError(
+            raise LibraryError(
                 f"{wheels[0].name} has sha256 {found}, not the pinned {client.wheel_sha256}; "
                 "the package index served another file: check the index configured for pip"
             )
@@ -111,7 +120,7 @@ def fetch_library(cache_dir: Path | None = None, client: ClientPackage = TF_CLIE
                 with open(partial, "wb") as dst:
                     shutil.copyfileobj(src, dst)
             if file_sha256(partial) != client.library_sha256:
-                raise RuntimeError(f"{WHEEL_MEMBER} in {wheels[0].name} is not the pinned library")
+                raise LibraryError(f"{WHEEL_MEMBER} in {wheels[0].name} is not the pinned library")
     return target
 
 

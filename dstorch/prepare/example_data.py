@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from dstorch.errors import DstorchError
 from dstorch.fs import atomic_write
 from dstorch.prepare.registry import atomic_target
 
@@ -63,6 +64,10 @@ VOICES = [
 ]
 
 
+class ExampleError(DstorchError, ValueError):
+    """No such example, or the tools to speak it are missing; the message names the fix."""
+
+
 def voice_specs(count: int = len(VOICES), seed: int = 4568) -> list[dict]:
     """Voice settings with seeded speed/pitch, each with a stable speaker hash."""
     rng = random.Random(seed)
@@ -83,7 +88,7 @@ def voice_specs(count: int = len(VOICES), seed: int = 4568) -> list[dict]:
 def example_commands(name: str) -> dict[str, str]:
     """The command set called `name` (a key of EXAMPLES); a clear error for another."""
     if name not in EXAMPLES:
-        raise ValueError(f"unknown example {name!r}; use one of: {', '.join(EXAMPLES)}")
+        raise ExampleError(f"unknown example {name!r}; use one of: {', '.join(EXAMPLES)}")
     return EXAMPLES[name]
 
 
@@ -147,7 +152,7 @@ def make_example_data(
     """Write <root>/commands.csv and <root>/original/<language>/*.wav; return the WAVs."""
     missing = [tool for tool in ("espeak-ng", "sox") if not shutil.which(tool)]
     if missing:
-        raise RuntimeError(
+        raise ExampleError(
             f"{' and '.join(missing)} not installed; install the system "
             f"packages ({' '.join(missing)}) and run again"
         )
