@@ -1,10 +1,12 @@
 """Benchmarks: `make bench`. Prints figures and ratios measured in this one run."""
 
 import argparse
+import sys
 
 import torch
 
 from dstorch.bench.throughput import bench_training, format_bench
+from dstorch.entry import command_line, run_guarded
 
 
 def main() -> None:
@@ -21,4 +23,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded(main, command_line()))

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dstorch.bench.dataloss import dataloss_trials  # noqa: E402
 from dstorch.bench.faults import prepare_trials, scorer_trials, trainer_trials  # noqa: E402
+from dstorch.entry import command_line, run_guarded  # noqa: E402
 
 
 def main() -> int:
@@ -50,4 +51,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_guarded(main, command_line()))

@@ -16,6 +16,7 @@ project's own, in a project folder under --out.
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from dstorch.bench.acting import format_acting, format_acting_summary
@@ -28,6 +29,7 @@ from dstorch.bench.experiment import (
     holdout_run,
 )
 from dstorch.config import ENV_PREFIX
+from dstorch.entry import command_line, run_guarded
 from dstorch.inference.official import fetch_library, load_library
 
 
@@ -71,4 +73,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded(main, command_line()))

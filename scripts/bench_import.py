@@ -18,6 +18,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dstorch.bench.imports import measure  # noqa: E402
+from dstorch.entry import command_line, run_guarded  # noqa: E402
 
 
 def main() -> int:
@@ -36,4 +37,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_guarded(main, command_line()))

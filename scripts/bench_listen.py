@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_transcribe import configured_model  # noqa: E402
 
+from dstorch.entry import command_line, run_guarded  # noqa: E402
+
 BENCH_COMMANDS = {"1": "turn on the light in the kitchen", "2": "stop", "3": "play music"}
 LONG = "1"  # the ~2 s one, timed
 CHUNK = 320  # 20 ms
@@ -114,4 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded(main, command_line()))

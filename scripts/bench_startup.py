@@ -34,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from dstorch.entry import command_line, run_guarded  # noqa: E402
+
 FIXTURES = ROOT / "tests" / "fixtures"
 TARGET_RATIO, TARGET_MIB = 1.5, 100.0
 
@@ -154,4 +157,4 @@ def report(runs: dict[str, list[tuple[float, float, str]]]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded(main, command_line()))

@@ -39,6 +39,9 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from dstorch.entry import command_line, run_guarded  # noqa: E402
+
 FIXTURES = ROOT / "tests" / "fixtures"
 FIXTURE_SCORER = FIXTURES / "scorer" / "commands.scorer"
 ENGLISH = [" "] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["'"]
@@ -182,4 +185,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded(main, command_line()))

@@ -6,10 +6,12 @@ official DeepSpeech client on the voices of a synthesizer engine never used in t
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from dstorch.bench.transfer import format_results, transfer_run
 from dstorch.config import ENV_PREFIX
+from dstorch.entry import command_line, run_guarded
 from dstorch.inference.official import fetch_library, load_library
 
 # A base model that a 2-core CPU builds in about 8 minutes (docs/experiments.md).
@@ -32,4 +34,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded(main, command_line()))

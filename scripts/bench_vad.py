@@ -6,11 +6,13 @@ and without the scorer. See dstorch/bench/vad.py for the conditions.
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from dstorch.augment import cache
 from dstorch.bench.vad import format_rows, measure
 from dstorch.config import ENV_PREFIX, PipelineConfig
+from dstorch.entry import command_line, run_guarded
 from dstorch.inference.official import fetch_library, load_library
 from dstorch.prepare.sources import read_commands
 from dstorch.prepare.synthetic import render
@@ -42,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded(main, command_line()))

@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 from dotenv import dotenv_values  # noqa: E402
 
 from dstorch.config import PipelineConfig, describe  # noqa: E402
+from dstorch.entry import command_line, run_guarded  # noqa: E402
 
 README = ROOT / "README.md"
 BEGIN, END = "<!-- config-table: scripts/config_table.py -->", "<!-- /config-table -->"
@@ -57,4 +58,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_guarded(main, command_line()))

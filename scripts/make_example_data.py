@@ -21,11 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from dstorch.config import ENV_PREFIX, ConfigError, parse_bool  # noqa: E402
+from dstorch.config import ENV_PREFIX, parse_bool  # noqa: E402
+from dstorch.entry import command_line, run_guarded  # noqa: E402
 from dstorch.prepare.example_data import (  # noqa: E402
     EXAMPLES,
     SIMPLE,
     VOICES,
+    ExampleError,
     example_commands,
     is_example,
     make_example_data,
@@ -70,36 +72,25 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the command set: {', '.join(EXAMPLES)}",
     )
     args = parser.parse_args(argv)
+    return run_guarded(lambda: write(args), command_line(argv))
+
+
+def write(args: argparse.Namespace) -> None:
     root = Path(args.root)
-    try:
-        commands = example_commands(args.example)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        force = args.force or parse_bool("FORCE", os.environ.get(ENV_PREFIX + "FORCE", "no"))
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    commands = example_commands(args.example)
+    force = args.force or parse_bool("FORCE", os.environ.get(ENV_PREFIX + "FORCE", "no"))
     mine = [] if force else users_files(root)
     if mine:
         more = f" and {len(mine) - 1} more" if len(mine) > 1 else ""
-        print(
-            f"error: {mine[0]}{more} are your own (not the shipped example); "
-            "move them away or run `make example-data FORCE=yes` to overwrite",
-            file=sys.stderr,
+        raise ExampleError(
+            f"{mine[0]}{more} are your own (not the shipped example); "
+            "move them away or run `make example-data FORCE=yes` to overwrite"
         )
-        return 2
-    try:
-        files = make_example_data(root, commands, voices=args.voices)
-    except (RuntimeError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    files = make_example_data(root, commands, voices=args.voices)
     print(
         f"wrote {len(files)} recordings to {Path(root, 'original', 'en')} "
         f"and {Path(root, 'commands.csv')} (example {args.example!r})"
     )
-    return 0
 
 
 if __name__ == "__main__":

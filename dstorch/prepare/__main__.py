@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from dstorch.config import ConfigError, PipelineConfig
-from dstorch.prepare import PrepareError, prepare
+from dstorch.config import PipelineConfig
+from dstorch.entry import command_line, run_guarded
+from dstorch.prepare import prepare
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,19 +17,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="default: <root>/configuration.env")
     args = parser.parse_args(argv)
     root = Path(args.root)
-    try:
+
+    def run() -> None:
         config = PipelineConfig.load(args.config or root / "configuration.env", root=root)
         prepare(config, root)
-    except (PrepareError, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # disk full, permissions: say which file, not a traceback
-        print(f"error: {e.filename or ''}: {e.strerror or e}; fix and run again", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; run again to continue (finished files are kept)", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_guarded(
+        run,
+        command_line(argv, "python -m dstorch.prepare"),
+        user_exit=1,  # this entry point has always said 1
+        interrupted="interrupted; run again to continue (finished files are kept)",
+    )
 
 
 if __name__ == "__main__":
