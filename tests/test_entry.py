@@ -3,6 +3,7 @@ anything else is a bug: its traceback, then one line asking to report it with th
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import subprocess
 import sys
@@ -88,3 +89,31 @@ def test_python_m_dstorch_prepare_reports_a_bug_too(monkeypatch, capsys, tmp_pat
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError" in err
     assert err.splitlines()[-1].endswith(f"python -m dstorch.prepare --root {tmp_path}")
+
+
+def _asgi_get(app, path: str) -> tuple[int, bytes]:
+    """One GET through an ASGI app, without a server: -> (status, body)."""
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_bug_in_the_studio_is_a_500_and_reported_on_its_terminal(capsys):
+    from dstorch.studio.app import BugReport
+
+    async def broken(scope, receive, send):
+        raise ZeroDivisionError("division by zero")
+
+    status, body = _asgi_get(BugReport(broken), "/api/state")
+    assert status == 500 and b"internal error (ZeroDivisionError)" in body
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.splitlines()[-1].endswith("make studio, then GET /api/state")

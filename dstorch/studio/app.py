@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import sys
+import traceback
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -13,8 +15,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dstorch.config import PipelineConfig
+from dstorch.entry import bug_report_line
+from dstorch.errors import DstorchError
 from dstorch.studio import StudioError
 from dstorch.studio import table as commands_table
 from dstorch.studio.security import COOKIE, QUERY, TokenGuard, new_token
@@ -198,10 +203,38 @@ async def _refused(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
+class BugReport:
+    """ASGI middleware for what no handler refused (DstorchError: 400) but raised: a bug.
+    Its traceback and the line asking to report it go to the terminal, one line to the
+    page (500)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:  # noqa: BLE001 - reported here, not again by uvicorn
+            traceback.print_exc()
+            request = f"{scope.get('method', '')} {scope.get('path', '')}"
+            print(bug_report_line(f"make studio, then {request}"), file=sys.stderr, flush=True)
+            if scope["type"] == "http" and not started:
+                why = f"internal error ({type(exc).__name__}): a bug; see the studio's terminal"
+                await JSONResponse({"error": why}, status_code=500)(scope, receive, send)
+
+
 def create_app(root: Path, config_path: Path, token: str, host: str) -> Starlette:
-    app = Starlette(routes=ROUTES, exception_handlers={StudioError: _refused, ValueError: _refused})
+    app = Starlette(routes=ROUTES, exception_handlers={DstorchError: _refused})
     app.state.token, app.state.studio = token, Studio(root, config_path)
     app.add_middleware(TokenGuard, token=token, host=host)
+    app.add_middleware(BugReport)  # the outermost: also around the guard
     return app
 
 
