@@ -23,15 +23,22 @@ import socket
 import sys
 from datetime import timedelta
 
+from dstorch.entry import command_line, run_guarded
+
 LOOPBACK = "127.0.0.1"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = command_line(argv, "python -m dstorch.training.launch")
+    return run_guarded(lambda: launch(argv), command)
+
+
+def launch(argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         store = host_rendezvous(argv)  # noqa: F841 (kept open for the whole run)
     except OSError as e:
