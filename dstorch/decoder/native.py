@@ -39,6 +39,7 @@ from dstorch.decoder.base import (
     pruned_rows,
 )
 from dstorch.decoder.kernel.build import CHECKOUT_DIR, library_name
+from dstorch.errors import DstorchError
 from dstorch.fs import SOURCE_ROOT
 
 KERNEL_DIR_ENV = "DSTORCH_KERNEL_DIR"  # a folder that holds the built library (the image's)
@@ -56,7 +57,7 @@ class UnsafeLibraryError(OSError):
     """A kernel folder or library that someone other than its owner could replace."""
 
 
-class KernelNotBuiltError(ValueError):
+class KernelNotBuiltError(DstorchError, ValueError):
     """No loadable kernel library for these sources: one line naming the fix."""
 
 

@@ -19,6 +19,7 @@ from dstorch.decoder import DecodeError, make_search, native
 from dstorch.decoder.kernel import build
 from dstorch.decoder.native import KernelBeamSearch
 from dstorch.decoder.reference import ReferenceBeamSearch
+from dstorch.errors import DstorchError
 
 
 def test_pools_are_collected_without_changing_results() -> None:
@@ -91,7 +92,7 @@ def test_a_missing_kernel_is_one_line_naming_the_fix(tmp_path: Path, monkeypatch
         message = str(error.value)
         assert "\n" not in message and "make dependencies" in message
         assert str(tmp_path / "k" / build.library_name()) in message
-        assert issubclass(native.KernelNotBuiltError, ValueError)  # the CLI's one line
+        assert issubclass(native.KernelNotBuiltError, DstorchError)  # the CLI's one line
         monkeypatch.delenv("CC")
         build.build(tmp_path / "k")
         assert type(make_search(ENGLISH, 8)) is KernelBeamSearch
