@@ -88,10 +88,10 @@ def test_client_decodes_like_us_with_a_utf8_scorer(deepspeech_lib, bytes_model, 
     """The official client, our exported model and our UTF-8 scorer: its transcripts equal
     ours clip for clip, and it answers non-empty UTF-8 (Greek and Chinese)."""
     pytest.importorskip("kenlm")
-    from dstorch.audio import read_wav
     from dstorch.inference.official import OfficialModel
     from dstorch.inference.transcribe import Transcriber
     from dstorch.lm.scorer import ScorerError, build_scorer, read_scorer
+    from dstorch.wav import read_wav
 
     model, train = bytes_model
     with open(train, encoding="utf-8") as f:

@@ -85,7 +85,7 @@ def wait_for_epoch(repo: Path, epoch: int, timeout: float = 300) -> None:
 @pytest.mark.slow
 def test_make_trains_stops_resumes_and_exports(repo, deepspeech_lib):
     from dstorch.inference.official import OfficialModel
-    from dstorch.training.data import read_wav
+    from dstorch.wav import read_wav
 
     make(repo, **FAST)  # volumes + build (prepares data/) + run, detached
     assert (repo / "data" / "train.csv").exists()

@@ -14,6 +14,7 @@ import numpy as np
 
 from dstorch.augment.params import AUDIO, FEATURES, Augmentation
 from dstorch.features import PCM_SCALE, audio_features, context_windows
+from dstorch.wav import read_wav
 
 # Separates this stream from other users of the same seed (batch order, dropout, init).
 STREAM_TAG = 0xA06
@@ -144,8 +145,6 @@ class AugmentedFeatures:
 
     def _plain_audio(self, wav: Path) -> np.ndarray:
         if wav not in self._audio:
-            from dstorch.training.data import read_wav  # late: data imports nothing of ours
-
             self._audio[wav] = read_wav(wav)
         return self._audio[wav]
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dstorch.alphabet import Alphabet, AlphabetError
-from dstorch.audio import is_target_format
 from dstorch.features import SAMPLE_RATE, frame_count
 from dstorch.fs import atomic_write
 from dstorch.importers.base import ROLES, CorpusError, Importer, Reject, Row
@@ -32,6 +31,7 @@ from dstorch.importers.text import Normaliser
 from dstorch.prepare.audio import convert
 from dstorch.prepare.report import FileProblem
 from dstorch.training.data import CSV_HEADER
+from dstorch.wav import is_target_format
 
 CLIPS_DIR = "clips"
 MANIFEST = "import.json"

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from dstorch import features
-from dstorch.audio import is_target_format, read_wav
 from dstorch.decoder import Candidate as Candidate
 from dstorch.decoder import DecodeError, WordTiming, make_search, word_timings
 from dstorch.decoder.base import FLT_MIN
 from dstorch.errors import DstorchError
 from dstorch.inference.numpy_model import NumpyDeepSpeech
 from dstorch.lm.scorer import Scorer
+from dstorch.wav import is_target_format, read_wav
 
 WHOLE_BATCH_STEPS = 1024  # time steps per model call for whole buffers (~20 s, 2 MiB)
 

@@ -18,11 +18,11 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from dstorch.audio import is_target_format as is_target_format  # re-exported
 from dstorch.features import SAMPLE_RATE
 from dstorch.fs import StorageError
 from dstorch.prepare.registry import atomic_target
 from dstorch.prepare.report import FileProblem
+from dstorch.wav import is_target_format as is_target_format  # re-exported
 
 # Speech is refused below this level (the RMS of its loudest 30 ms, dB below full scale):
 # quiet speech far from a microphone is around -45 dBFS, while a second of +-1 LSB of

@@ -23,7 +23,7 @@ from dstorch.errors import DstorchError
 from dstorch.studio import StudioError
 from dstorch.studio import table as commands_table
 from dstorch.studio.security import COOKIE, QUERY, TokenGuard, new_token
-from dstorch.studio.takes import TAKES_WANTED, Takes, read_wav
+from dstorch.studio.takes import TAKES_WANTED, Takes, read_take
 from dstorch.studio.training import Trainer
 from dstorch.studio.tryout import TryService
 
@@ -109,7 +109,7 @@ async def trim(request: Request) -> Response:
     """Where the speech of a take is (what VAD_TRIM keeps), for the page to show."""
     from dstorch.vad import SAMPLE_RATE, speech_span
 
-    pcm = read_wav(await _body(request))
+    pcm = read_take(await _body(request))
     span = await run_in_threadpool(speech_span, pcm)
     seconds = len(pcm) / SAMPLE_RATE
     if span is None:
@@ -125,7 +125,7 @@ async def save_take(request: Request) -> Response:
     config = studio.config()
     if key not in commands_table.sentences(studio.commands_path(), config.language):
         raise StudioError(f"command id {key!r}: not in {config.commands_csv}; add it first")
-    pcm = read_wav(await _body(request))
+    pcm = read_take(await _body(request))
     path = await run_in_threadpool(studio.takes().save, speaker, key, pcm)
     return JSONResponse({"name": path.name, "takes": studio.takes().counts()})
 

@@ -40,7 +40,7 @@ def check_fields(speaker: str, key: str) -> None:
         raise StudioError(f"command id {key!r}: not an id of commands.csv")
 
 
-def read_wav(data: bytes) -> np.ndarray:
+def read_take(data: bytes) -> np.ndarray:
     """int16 [N] from the bytes of a 16 kHz mono 16-bit WAV; StudioError otherwise."""
     import soundfile
 

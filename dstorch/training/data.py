@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import random
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,36 +12,10 @@ import numpy as np
 import torch
 
 from dstorch.alphabet import Alphabet, DataError
-from dstorch.features import CONTEXT_FRAMES, N_MFCC, SAMPLE_RATE, audio_features, context_windows
+from dstorch.features import CONTEXT_FRAMES, N_MFCC, audio_features, context_windows
+from dstorch.wav import check_wav, read_wav
 
 CSV_HEADER = ["wav_filename", "wav_filesize", "transcript"]
-
-
-def _open_wav(path: Path, header_only: bool) -> tuple[tuple[int, int, int], bytes]:
-    try:
-        with wave.open(str(path), "rb") as w:
-            fmt = (w.getframerate(), w.getnchannels(), w.getsampwidth())
-            return fmt, b"" if header_only else w.readframes(w.getnframes())
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found; check the CSV paths") from None
-    except (wave.Error, EOFError) as e:
-        raise DataError(f"{path}: not a readable WAV ({e}); convert it to 16-bit PCM") from None
-
-
-def check_wav(path: str | Path, header_only: bool = True) -> bytes:
-    """Validate that `path` is 16 kHz mono 16-bit PCM; returns the PCM bytes if read."""
-    (rate, channels, width), raw = _open_wav(Path(path), header_only)
-    if (rate, channels, width) != (SAMPLE_RATE, 1, 2):
-        raise DataError(
-            f"{path}: {rate} Hz, {channels} channel(s), {8 * width}-bit; DeepSpeech needs "
-            f"16000 Hz mono 16-bit (fix: sox in.wav -r 16000 -c 1 -b 16 out.wav)"
-        )
-    return raw
-
-
-def read_wav(path: str | Path) -> np.ndarray:
-    """Read a 16 kHz mono 16-bit PCM WAV.  -> [N] int16"""
-    return np.frombuffer(check_wav(path, header_only=False), dtype="<i2").astype(np.int16)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dstorch.export.flatbuffer import BuiltinOp, TensorType
 from dstorch.export.tflite import INPUTS, METADATA, OUTPUTS, build_tflite
 from dstorch.features import CONTEXT_FRAMES, N_MFCC, WINDOW
 from dstorch.inference.official import ClientError, OfficialModel
-from dstorch.training.data import read_wav
+from dstorch.wav import read_wav
 
 # Every builtin the export emits; all are in the client's BuiltinOpResolver (TFLite 2.3).
 BUILTINS = {

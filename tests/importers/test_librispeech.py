@@ -6,10 +6,10 @@ import pytest
 from importer_helpers import librispeech_tree
 
 from dstorch.alphabet import Alphabet
-from dstorch.audio import is_target_format
 from dstorch.importers import CorpusError, importer
 from dstorch.importers.run import import_corpus, role_files
 from dstorch.training.data import read_csvs
+from dstorch.wav import is_target_format
 
 
 def test_each_split_becomes_a_csv_of_16k_wavs(tmp_path):

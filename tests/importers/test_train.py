@@ -9,7 +9,7 @@ from dstorch.cli import main
 from dstorch.config import PipelineConfig
 from dstorch.importers.train import train_config
 from dstorch.inference.transcribe import Transcriber
-from dstorch.training.data import read_wav
+from dstorch.wav import read_wav
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from conftest import ENGLISH, our_log_probs, random_model
 
 from dstorch.alphabet import Alphabet
 from dstorch.lm.scorer import Scorer, ScorerError, build_scorer, find_kenlm_bin
-from dstorch.training.data import read_wav
+from dstorch.wav import read_wav
 
 # The example data's commands (commands.csv, column en).
 COMMANDS = [

@@ -1,4 +1,4 @@
-"""CSVs, WAV validation and batching."""
+"""CSVs, features and batching (WAV validation: tests/test_wav.py)."""
 
 import wave
 from pathlib import Path
@@ -14,7 +14,6 @@ from dstorch.training.data import (
     bucketed_batches,
     collate,
     read_csv,
-    read_wav,
 )
 
 FIXTURES = FIXTURES_DIR / "clips"
@@ -45,19 +44,6 @@ def test_empty_and_missing_csv(tmp_path):
         read_csv(empty, alphabet)
     with pytest.raises(DataError, match="not found"):
         read_csv(tmp_path / "nope.csv", alphabet)
-
-
-def test_wrong_wav_format_is_rejected_with_fix(tmp_path):
-    pcm = np.zeros(800, np.int16)
-    with pytest.raises(DataError, match="8000 Hz.*16000 Hz mono 16-bit"):
-        read_wav(write_wav(tmp_path / "a.wav", pcm, rate=8000))
-    with pytest.raises(DataError, match="2 channel"):
-        read_wav(write_wav(tmp_path / "b.wav", np.zeros(1600, np.int16), channels=2))
-    (tmp_path / "c.wav").write_bytes(b"RIFFjunk")
-    with pytest.raises(DataError, match="c.wav"):
-        read_wav(tmp_path / "c.wav")
-    with pytest.raises(DataError, match="not found"):
-        read_wav(tmp_path / "missing.wav")
 
 
 def test_batches_group_similar_lengths_and_pad():

@@ -12,8 +12,9 @@ from dstorch.config import TrainConfig
 from dstorch.runner.state import STATE_FILE, RunPhase, RunStatus, read_state
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import job
-from dstorch.training.data import FeatureCache, read_csv, read_wav
+from dstorch.training.data import FeatureCache, read_csv
 from dstorch.training.evaluate import evaluate
+from dstorch.wav import read_wav
 
 FIXTURES = FIXTURES_DIR / "clips"
 

@@ -25,8 +25,9 @@ from dstorch.lm.scorer import (
 from dstorch.runner.state import RunStatus, read_state
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import job, tune
-from dstorch.training.data import FeatureCache, read_csvs, read_wav
+from dstorch.training.data import FeatureCache, read_csvs
 from dstorch.training.evaluate import ScorerReport, forward_all
+from dstorch.wav import read_wav
 
 CLIPS = FIXTURES_DIR / "clips"
 
