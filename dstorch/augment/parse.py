@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 import re
 
-from dstorch.augment.audio import AUDIO_AUGMENTATIONS
 from dstorch.augment.environment import ENVIRONMENT_AUGMENTATIONS
 from dstorch.augment.params import Augmentation, AugmentError, Param, parse_range
 from dstorch.augment.presets import expand
 from dstorch.augment.spectral import FEATURE_AUGMENTATIONS
 from dstorch.augment.voice import VOICE_AUGMENTATIONS
+from dstorch.augment.waveform import WAVEFORM_AUGMENTATIONS
 
 REGISTRY: dict[str, type[Augmentation]] = {
     cls.NAME: cls
-    for cls in AUDIO_AUGMENTATIONS
+    for cls in WAVEFORM_AUGMENTATIONS
     + ENVIRONMENT_AUGMENTATIONS
     + VOICE_AUGMENTATIONS
     + FEATURE_AUGMENTATIONS

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dstorch.augment.audio import zero_intervals
 from dstorch.augment.params import AUDIO, FEATURES, Augmentation, Param
+from dstorch.augment.waveform import zero_intervals
 
 FRAME_MS = 20.0  # features.STEP_MS: one MFCC frame per 20 ms
 DOMAINS = ("signal", "spectrogram", "features")

@@ -1,4 +1,4 @@
-"""Audio-domain augmentations: float64 samples [N] in [-1, 1] at 16 kHz -> [N'].
+"""DeepSpeech's waveform augmentations: float64 samples [N] in [-1, 1] at 16 kHz -> [N'].
 
 Defaults and semantics follow DeepSpeech 0.9.3's util/augmentations.py; `pitch` and `tempo`,
 which DeepSpeech applies to the spectrogram, work on the signal here (same parameters).
@@ -203,7 +203,7 @@ class Tempo(Augmentation):
         return out[: max(1, int(max_time * MS))] if max_time > 0 else out
 
 
-AUDIO_AUGMENTATIONS: list[type[Augmentation]] = [
+WAVEFORM_AUGMENTATIONS: list[type[Augmentation]] = [
     Overlay,
     Reverb,
     Gaps,

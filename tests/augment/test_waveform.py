@@ -1,4 +1,5 @@
-"""Audio-domain augmentations: the shared contract and what each one actually does."""
+"""Waveform augmentations (dstorch.augment.waveform): the shared audio-domain contract and what
+each one actually does."""
 
 from __future__ import annotations
 
