@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dstorch.alphabet import Alphabet
 from dstorch.config import RUNS_DIR, PipelineConfig, TrainConfig
-from dstorch.prepare.report import PrepareError
+from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.synthetic.catalog import choose
 from dstorch.prepare.synthetic.plan import plan_sentences
 from dstorch.prepare.synthetic.render import render_takes, write_takes_csv

@@ -6,7 +6,7 @@ import os
 import pytest
 from config_helpers import shipped_config
 
-from dstorch.prepare.report import PrepareError
+from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.synthetic import choose
 from dstorch.prepare.synthetic.plan import plan_sentences as plan
 from dstorch.pretrain import base_model_path, pretrain, sentences, word_list

@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 
 from dstorch.alphabet import Alphabet
-from dstorch.prepare.report import FileProblem
+from dstorch.prepare.problems import FileProblem
 from dstorch.prepare.sources import normalise_text
 
 KEPT_PUNCTUATION = {"'"}  # kept inside words ("don't") when no alphabet is given

@@ -113,7 +113,7 @@ def audio_chunks(spec: str | None) -> Iterator:
 def commands_of(config_path: str) -> list[str]:
     """The configured language's commands (used when the model has no gate)."""
     from dstorch.config import PipelineConfig
-    from dstorch.prepare.report import PrepareError
+    from dstorch.prepare.problems import PrepareError
     from dstorch.prepare.sources import normalise_text, read_commands
 
     config = PipelineConfig.load(config_path)

@@ -114,7 +114,7 @@ def read_audio(path: str | Path) -> np.ndarray:
     if is_target_format(path):
         return read_wav(path)
     from dstorch.prepare.audio import convert  # scipy and friends: only to convert
-    from dstorch.prepare.report import FileProblem
+    from dstorch.prepare.problems import FileProblem
 
     try:
         with tempfile.TemporaryDirectory(prefix="dstorch-audio-") as tmp:

@@ -20,8 +20,8 @@ from scipy.signal import resample_poly
 
 from dstorch.features import SAMPLE_RATE
 from dstorch.fs import StorageError
+from dstorch.prepare.problems import FileProblem
 from dstorch.prepare.registry import atomic_target
-from dstorch.prepare.report import FileProblem
 from dstorch.wav import is_target_format as is_target_format  # re-exported
 
 # Speech is refused below this level (the RMS of its loudest 30 ms, dB below full scale):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from dstorch.alphabet import Alphabet, load_alphabet
 from dstorch.config import LM_CORPUS
 from dstorch.fs import atomic_write
-from dstorch.prepare.report import PrepareError
+from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.sources import normalise_text
 
 if TYPE_CHECKING:  # prepare imports this module

@@ -22,8 +22,8 @@ from dstorch.config import (
     TEST_NEGATIVES,
 )
 from dstorch.fs import TEMP_PREFIX, atomic_write
+from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.registry import load_registry
-from dstorch.prepare.report import PrepareError
 
 MARKER = ".dstorch-data"
 OURS = ".dstorch"  # the marker, prepare's lock and temp files all start so

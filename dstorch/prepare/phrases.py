@@ -23,7 +23,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from dstorch.prepare.report import PrepareError
+from dstorch.prepare.problems import PrepareError
 from dstorch.training.evaluate import edit_distance
 
 FREQUENT_WORDS = 3000  # the most frequent words of the language considered at all

@@ -19,6 +19,7 @@ from dstorch.prepare import sources
 from dstorch.prepare.lm_corpus import write_lm_corpus
 from dstorch.prepare.ownership import claim
 from dstorch.prepare.phrases import frequent_words, knows
+from dstorch.prepare.problems import FileProblem, PrepareError
 from dstorch.prepare.recording import Processor, Transcripts
 from dstorch.prepare.registry import (
     Entry,
@@ -26,9 +27,9 @@ from dstorch.prepare.registry import (
     save_registry,
     source_key,
 )
-from dstorch.prepare.report import FileProblem, PrepareError, Tally, format_summary
 from dstorch.prepare.speech import prepare_speech
 from dstorch.prepare.split import assign_splits, unheard_holdouts, write_csvs
+from dstorch.prepare.summary import Tally, format_summary
 from dstorch.prepare.synthetic.takes import synthesize
 
 

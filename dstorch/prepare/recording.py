@@ -11,8 +11,9 @@ from dstorch.config import PipelineConfig
 from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.prepare import sources
 from dstorch.prepare.audio import QUIETEST_DBFS, convert
+from dstorch.prepare.problems import FileProblem
 from dstorch.prepare.registry import Entry, file_sha256
-from dstorch.prepare.report import FileProblem, Tally
+from dstorch.prepare.summary import Tally
 from dstorch.vad import trim_wav
 
 NAME_MAX = 255  # bytes in one file name: what Linux and macOS file systems allow

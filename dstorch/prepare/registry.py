@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from dstorch.fs import atomic_target, atomic_write, file_sha256
-from dstorch.prepare.report import PrepareError
+from dstorch.prepare.problems import PrepareError
 
 __all__ = ["Entry", "atomic_target", "file_sha256", "load_registry", "save_registry"]
 

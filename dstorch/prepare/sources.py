@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dstorch.alphabet import Alphabet, AlphabetError
 from dstorch.fs import atomic_write
-from dstorch.prepare.report import FileProblem, PrepareError
+from dstorch.prepare.problems import FileProblem, PrepareError
 
 # Files users often leave next to recordings; they are not audio, so not worth a warning.
 IGNORED_SUFFIXES = {".txt", ".csv", ".md", ".json", ".ini", ".db", ".pdf", ".xlsx", ".zip"}

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from dstorch.fs import atomic_write
-from dstorch.prepare.report import PrepareError
+from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.sources import normalise_id, read_commands, read_table
 from dstorch.studio import StudioError
 

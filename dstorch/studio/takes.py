@@ -14,7 +14,7 @@ import numpy as np
 
 from dstorch.features import SAMPLE_RATE
 from dstorch.fs import TEMP_PREFIX
-from dstorch.prepare.report import FileProblem, PrepareError
+from dstorch.prepare.problems import FileProblem, PrepareError
 from dstorch.prepare.sources import NameParser, list_recordings, normalise_id
 from dstorch.studio import StudioError
 from dstorch.studio.table import ID_PATTERN

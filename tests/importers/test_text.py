@@ -5,7 +5,7 @@ from conftest import ENGLISH
 
 from dstorch.alphabet import Alphabet
 from dstorch.importers.text import Normaliser
-from dstorch.prepare.report import FileProblem
+from dstorch.prepare.problems import FileProblem
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from dstorch.prepare.phrases import (
     pool,
     spellable,
 )
-from dstorch.prepare.report import PrepareError
+from dstorch.prepare.problems import PrepareError
 
 COMMANDS = ["turn on the light", "turn off the light", "stop"]
 

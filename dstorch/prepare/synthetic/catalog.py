@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dstorch.prepare.report import PrepareError
+from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.synthetic.base import Engine, EngineError
 from dstorch.prepare.synthetic.espeak import EspeakNg
 from dstorch.prepare.synthetic.festival import Festival

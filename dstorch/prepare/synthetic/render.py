@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from dstorch.features import SAMPLE_RATE
 from dstorch.fs import atomic_write
+from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.registry import atomic_target
-from dstorch.prepare.report import PrepareError
 from dstorch.prepare.synthetic.base import Engine, EngineError, Take
 from dstorch.prepare.synthetic.catalog import choose
 from dstorch.prepare.synthetic.plan import plan_takes

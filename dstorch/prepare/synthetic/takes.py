@@ -16,8 +16,8 @@ import soundfile as sf
 
 from dstorch.config import PipelineConfig
 from dstorch.features import SAMPLE_RATE
+from dstorch.prepare.problems import FileProblem
 from dstorch.prepare.registry import Entry, file_sha256, source_key
-from dstorch.prepare.report import FileProblem
 from dstorch.prepare.synthetic.base import Take
 from dstorch.prepare.synthetic.catalog import choose
 from dstorch.prepare.synthetic.plan import plan_takes
