@@ -28,7 +28,7 @@ from dstorch.features import SAMPLE_RATE, frame_count
 from dstorch.fs import atomic_write
 from dstorch.importers.base import ROLES, CorpusError, Importer, Reject, Row
 from dstorch.importers.text import Normaliser
-from dstorch.prepare.audio import convert
+from dstorch.prepare.convert import convert
 from dstorch.prepare.problems import FileProblem
 from dstorch.training.data import CSV_HEADER
 from dstorch.wav import is_target_format

@@ -113,7 +113,7 @@ def read_audio(path: str | Path) -> np.ndarray:
         raise TranscribeError(f"{path}: no such audio file")
     if is_target_format(path):
         return read_wav(path)
-    from dstorch.prepare.audio import convert  # scipy and friends: only to convert
+    from dstorch.prepare.convert import convert  # scipy and friends: only to convert
     from dstorch.prepare.problems import FileProblem
 
     try:

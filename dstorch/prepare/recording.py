@@ -10,7 +10,7 @@ from pathlib import Path
 from dstorch.config import PipelineConfig
 from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.prepare import sources
-from dstorch.prepare.audio import QUIETEST_DBFS, convert
+from dstorch.prepare.convert import QUIETEST_DBFS, convert
 from dstorch.prepare.problems import FileProblem
 from dstorch.prepare.registry import Entry, file_sha256
 from dstorch.prepare.summary import Tally

@@ -39,7 +39,7 @@ FLITE_VOICES = ["kal", "awb", "rms", "slt", "kal16"]
 
 def render(cmd: list[str], out: Path) -> np.ndarray:
     """Run a TTS command that writes `out`, then -> int16 PCM [N] at 16 kHz mono."""
-    from dstorch.prepare.audio import convert
+    from dstorch.prepare.convert import convert
 
     if shutil.which(cmd[0]) is None:
         pytest.skip(f"{cmd[0]} is not installed (make dependencies installs it)")

@@ -9,11 +9,11 @@ import pytest
 from pipeline_helpers import project, read_rows, run, snapshot
 
 from dstorch.prepare import PrepareError
-from dstorch.prepare.audio import is_target_format
 from dstorch.prepare.registry import load_registry
 from dstorch.prepare.synthetic.catalog import choose, parse_spec
 from dstorch.prepare.synthetic.plan import plan_takes
 from dstorch.prepare.synthetic.render import render
+from dstorch.wav import is_target_format
 
 TWO = {"1": "turn on the light", "2": "stop"}
 # One voice per engine, one take each per command: 6 takes, a few seconds to render.

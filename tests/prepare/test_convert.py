@@ -9,7 +9,7 @@ import wave
 import pytest
 from pipeline_helpers import name, project, run, splits, tone
 
-from dstorch.prepare import audio as audio_mod
+from dstorch.prepare import convert as convert_mod
 
 
 def test_converts_other_formats_and_says_so(tmp_path):
@@ -49,9 +49,9 @@ def test_pydub_is_the_last_resort(tmp_path, monkeypatch):
     def fail(src, dst):
         raise RuntimeError("unavailable")
 
-    monkeypatch.setattr(audio_mod, "_with_soundfile", fail)
-    monkeypatch.setattr(audio_mod, "_with_sox", fail)
+    monkeypatch.setattr(convert_mod, "_with_soundfile", fail)
+    monkeypatch.setattr(convert_mod, "_with_sox", fail)
     src = tone(tmp_path / "in.wav", rate=44100, channels=2, seed=3)
-    result = audio_mod.convert(src, tmp_path / "out.wav")
+    result = convert_mod.convert(src, tmp_path / "out.wav")
     assert result.converted and "pydub" in result.was
     assert abs(result.samples - 16000) < 10
