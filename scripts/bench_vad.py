@@ -1,7 +1,7 @@
 """`make bench-vad`: does the voice-activity trim (dstorch/vad.py) help the official client
 on clips padded with silence or room noise? Clips are rendered with a synthesizer engine
 the model never heard (--engine); the trim is judged off and at each --aggressiveness, with
-and without the scorer. See dstorch/bench/vad.py for the conditions.
+and without the scorer. See dstorch/bench/vad_trim.py for the conditions.
 """
 
 import argparse
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from dstorch.augment import cache
-from dstorch.bench.vad import format_rows, measure
+from dstorch.bench.vad_trim import format_rows, measure
 from dstorch.config import ENV_PREFIX, PipelineConfig
 from dstorch.entry import command_line, run_guarded
 from dstorch.inference.official import fetch_library, load_library

@@ -1,10 +1,11 @@
-"""make bench-vad's pieces that need no model: padding, the noisy room, the table."""
+"""make bench-vad's pieces (dstorch.bench.vad_trim) that need no model: padding, the noisy
+room, the table."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from dstorch.bench.vad import PAD_SECONDS, Row, format_rows, in_room, pad
+from dstorch.bench.vad_trim import PAD_SECONDS, Row, format_rows, in_room, pad
 from dstorch.vad import SAMPLE_RATE
 
 
