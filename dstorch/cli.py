@@ -100,7 +100,7 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Build a base model for LANGUAGE from synthetic speech (exported as a .pbmm)."""
-    from dstorch.pretrain import pretrain
+    from dstorch.base_model import pretrain
 
     pretrain(_pipeline(args), Path("."))
     return 0

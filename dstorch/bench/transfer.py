@@ -17,13 +17,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from dstorch.base_model import pretrain
 from dstorch.bench.experiment import CLIP_SEED, installed_engines, judge
 from dstorch.bench.experiment import train as train_and_export
 from dstorch.config import ENV_PREFIX, PipelineConfig
 from dstorch.errors import UsageError
 from dstorch.prepare.sources import read_commands
 from dstorch.prepare.synthetic import render
-from dstorch.pretrain import pretrain
 
 ENV_FILE = "configuration.env"
 SCRATCH, FINE_TUNED = "from scratch", "fine-tuned from the base model"

@@ -6,10 +6,10 @@ import os
 import pytest
 from config_helpers import shipped_config
 
+from dstorch.base_model import base_model_path, pretrain, sentences, word_list
 from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.synthetic import choose
 from dstorch.prepare.synthetic.plan import plan_sentences as plan
-from dstorch.pretrain import base_model_path, pretrain, sentences, word_list
 from dstorch.training.pretrained import load
 
 
