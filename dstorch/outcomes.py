@@ -24,7 +24,8 @@ from dstorch.rejection import (
     normalise,
     outcome,
 )
-from dstorch.training.evaluate import ActingReport, ClipCandidates, edit_distance
+from dstorch.training.evaluate import edit_distance
+from dstorch.training.report_schema import ActingReport, ClipCandidates
 
 NO_GATE, GATED = "off", "on"  # acting on the top candidate as it is, or through the gate
 PAIR_CHARS = 2  # commands this many letters apart (or one word) are a confusable pair

@@ -14,14 +14,8 @@ from conftest import FIXTURES_DIR
 
 from dstorch.report import build_report, print_report_location, voice_accuracy
 from dstorch.report.plots import ACCURACY_PNG, CONFUSION_PNG, LOSS_PNG
-from dstorch.training.evaluate import (
-    NoisyFigures,
-    Result,
-    ScorerReport,
-    TestReport,
-    edit_distance,
-    summarize,
-)
+from dstorch.training.evaluate import edit_distance, summarize
+from dstorch.training.report_schema import EvaluationReport, NoisyFigures, Result, ScorerReport
 
 REGISTRY = FIXTURES_DIR / "report" / "registry.csv"
 DATA = "/anywhere/data/en"  # the registry matches test paths by their data/-relative tail
@@ -61,9 +55,9 @@ def _results(column: int, seed: int) -> list[Result]:
     return results
 
 
-def make_report(scorer: bool = True) -> TestReport:
+def make_report(scorer: bool = True) -> EvaluationReport:
     """What job.test_and_report writes: the figures, plus the scorer section."""
-    report = TestReport(summarize(_results(2, seed=1)))
+    report = EvaluationReport(summarize(_results(2, seed=1)))
     if scorer:
         report.scorer = ScorerReport(
             file="m.scorer",
@@ -215,7 +209,8 @@ def test_without_scorer_and_with_scorer_error(tmp_path: Path):
 def test_empty_test_set(tmp_path: Path):
     build_report(make_report(), make_history(), tmp_path, registry=REGISTRY)
     assert (tmp_path / CONFUSION_PNG).exists()
-    build_report(TestReport(), make_history(2), tmp_path, registry=REGISTRY)  # rebuilt in place
+    # rebuilt in place
+    build_report(EvaluationReport(), make_history(2), tmp_path, registry=REGISTRY)
     analysis = load_json(tmp_path / "report.json")["analysis"]
     assert analysis["samples"] == 0 and analysis["commands"] == []
     assert analysis["notes"][0].startswith("the test set is empty")
@@ -223,13 +218,13 @@ def test_empty_test_set(tmp_path: Path):
     assert not (tmp_path / CONFUSION_PNG).exists()  # the old run's plot is gone
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "The test set is empty" in page
-    build_report(TestReport(), [], tmp_path / "bare")  # nothing at all still gives a page
+    build_report(EvaluationReport(), [], tmp_path / "bare")  # nothing at all still gives a page
     assert "The test set is empty" in (tmp_path / "bare" / "report.html").read_text()
 
 
 def test_all_correct_has_no_worst_samples(tmp_path: Path):
     result = Result("/d/en/yes_a_1.wav", "yes", "yes", 0.1, 0.0, 0.0)
-    build_report(TestReport(summarize([result])), [], tmp_path)
+    build_report(EvaluationReport(summarize([result])), [], tmp_path)
     assert load_json(tmp_path / "report.json")["analysis"]["worst"] == []
     assert "Every test sample was recognized" in (tmp_path / "report.html").read_text()
 
@@ -252,7 +247,7 @@ def test_without_matplotlib_plots_come_later(tmp_path: Path, monkeypatch, capsys
 
 def test_untrusted_text_is_escaped(tmp_path: Path):
     result = Result("/d/en/x_a_1.wav", "yes", "<script>alert(1)</script>", 1.0, 1.0, 1.0)
-    build_report(TestReport(summarize([result])), [], tmp_path)
+    build_report(EvaluationReport(summarize([result])), [], tmp_path)
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page
 
@@ -308,6 +303,6 @@ def test_noisy_conditions_by_voice_group(tmp_path: Path):
         {"all": 5 / 9, "unseen": 2 / 3, "seen": 3 / 5}
     )
     assert row["accuracy"]["no_scorer"]["unseen"] == 0.0
-    assert TestReport.read(tmp_path / "report.json").noisy[0].exact == exact
+    assert EvaluationReport.read(tmp_path / "report.json").noisy[0].exact == exact
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "In a noisy room" in html and "room + 10 dB" in html and "66.7%" in html

@@ -27,14 +27,14 @@ from dstorch.report.analysis import (
 )
 from dstorch.report.page import LABELS, pct, render
 from dstorch.report.speakers import load_speakers
-from dstorch.training.evaluate import ReportError, ScorerReport, TestReport
+from dstorch.training.report_schema import EvaluationReport, ReportError, ScorerReport
 
 JSON_NAME = "report.json"
 HTML_NAME = "report.html"
 SCORER_KEYS = ("file", "mode", "alpha", "beta", "beam_width")  # what the page says about the scorer
 
 
-def analyze(report: TestReport, history: list[dict], registry: Path | None = None) -> dict:
+def analyze(report: EvaluationReport, history: list[dict], registry: Path | None = None) -> dict:
     """Every figure of the page, JSON-ready (no plots yet)."""
     decoded = per_sample(report)
     commands = commands_of(decoded)
@@ -69,7 +69,9 @@ def analyze(report: TestReport, history: list[dict], registry: Path | None = Non
     }
 
 
-def noisy_rows(report: TestReport, speakers: dict[str, str], speaker_rows: list) -> list[dict]:
+def noisy_rows(
+    report: EvaluationReport, speakers: dict[str, str], speaker_rows: list
+) -> list[dict]:
     """Per noisy condition: accuracy per decoder over all samples, unseen and seen voices."""
     groups = {
         name: [r["speaker"] for r in speaker_rows if r["seen_in_training"] is flag]
@@ -97,7 +99,7 @@ def _scorer_facts(scorer: ScorerReport) -> dict | None:
 
 
 def build_report(
-    report: TestReport, history: list[dict], out_dir: Path, registry: Path | None = None
+    report: EvaluationReport, history: list[dict], out_dir: Path, registry: Path | None = None
 ) -> Path:
     """Write report.json (enriched), the plots and report.html into out_dir; -> the HTML."""
     from dstorch.fs import atomic_write
@@ -195,7 +197,7 @@ def print_report_location(
     models_dir = Path(models_dir)
     json_path, html_path = models_dir / JSON_NAME, models_dir / HTML_NAME
     try:
-        report = TestReport.read(json_path)
+        report = EvaluationReport.read(json_path)
     except FileNotFoundError:
         print(f"no report in {models_dir}/ yet: train (make run), then fetch it (make export)")
         return 1
@@ -206,7 +208,7 @@ def print_report_location(
     if analysis is None or analysis.get("plots_skipped") or not html_path.exists():
         history = (analysis or {}).get("history", [])
         build_report(replace(report, analysis=None), history, models_dir, registry)
-        analysis = TestReport.read(json_path).analysis
+        analysis = EvaluationReport.read(json_path).analysis
     for line in summary_lines(analysis, model_name):
         print(line)
     print(f"Report: {html_path.resolve()}")

@@ -26,12 +26,12 @@ from dstorch.outcomes import (
 )
 from dstorch.rejection import MEASURES, Gate
 from dstorch.report.page import pct
-from dstorch.training.evaluate import TestReport
+from dstorch.training.report_schema import EvaluationReport
 
 CURVE_MEASURE = MEASURES[0]  # without a gate file: top confidence per second
 
 
-def acting_analysis(report: TestReport) -> dict | None:
+def acting_analysis(report: EvaluationReport) -> dict | None:
     """Outcomes per gate setting, the trade-off curve and the confusable pairs; None
     when the test had no negatives (no "acting" section)."""
     acting = report.acting
@@ -51,7 +51,7 @@ def acting_analysis(report: TestReport) -> dict | None:
     }
 
 
-def curve(report: TestReport, gate: Gate | None) -> dict:
+def curve(report: EvaluationReport, gate: Gate | None) -> dict:
     """The trade-off as the threshold of the gate's measure (CURVE_MEASURE without a
     gate) moves; `threshold` and `gate_point` are the exported gate's, None without one."""
     acting = report.acting

@@ -2,7 +2,7 @@
 
 Everything here is plain data (JSON-ready): per-command accuracy, the confusion between
 commands, WER/CER per decoder, per-speaker accuracy and the worst samples. A "decoder" is
-"no_scorer" (TestReport.figures) or "scorer" (TestReport.scorer's figures).
+"no_scorer" (EvaluationReport.figures) or "scorer" (EvaluationReport.scorer's figures).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
-from dstorch.training.evaluate import Summary, TestReport, finite_or_none
+from dstorch.training.report_schema import EvaluationReport, Summary, finite_or_none
 
 DECODERS = ("no_scorer", "scorer")
 OTHER = "other"  # confusion column for predictions that are no command at all
@@ -19,7 +19,7 @@ UNKNOWN_SPEAKER = "?"
 WORST = 10
 
 
-def summaries(report: TestReport) -> dict[str, Summary]:
+def summaries(report: EvaluationReport) -> dict[str, Summary]:
     """decoder -> its figures; the scorer only when it decoded the test set."""
     out = {"no_scorer": report.figures}
     if report.scorer is not None and report.scorer.figures is not None:
@@ -27,7 +27,7 @@ def summaries(report: TestReport) -> dict[str, Summary]:
     return out
 
 
-def per_sample(report: TestReport) -> dict[str, dict[str, dict]]:
+def per_sample(report: EvaluationReport) -> dict[str, dict[str, dict]]:
     """decoder -> wav -> that sample's result (a JSON-ready dict).
 
     Samples are matched by wav path because the two lists are each sorted by their own
@@ -39,7 +39,7 @@ def per_sample(report: TestReport) -> dict[str, dict[str, dict]]:
     }
 
 
-def headline(report: TestReport) -> dict[str, dict]:
+def headline(report: EvaluationReport) -> dict[str, dict]:
     """Corpus WER/CER/accuracy per decoder, as test_and_report computed them."""
     return {
         decoder: {

@@ -1,6 +1,6 @@
 """The test phase's acting figures: the test commands and the test negatives (speech that
 is no command, noise; TEST_NEGATIVE_FILES) decoded as the client would, each clip with its
-best candidates, for report.json's "acting" section (evaluate.ActingReport).
+best candidates, for report.json's "acting" section (report_schema.ActingReport).
 
 Decoding is our client-parity beam search with the exported scorer, like the test
 phase's "scorer" figures; the candidates are what the client's sttWithMetadata returns,
@@ -21,7 +21,8 @@ import soundfile
 from dstorch.outcomes import judge_clips, tally
 from dstorch.rejection import Gate, gate_path, normalise
 from dstorch.training.data import FeatureCache, read_csvs
-from dstorch.training.evaluate import ActingReport, ClipCandidates, Output, forward_all
+from dstorch.training.evaluate import Output, forward_all
+from dstorch.training.report_schema import ActingReport, ClipCandidates
 
 if TYPE_CHECKING:
     import torch

@@ -44,16 +44,11 @@ from dstorch.training import checkpoint as ckpt
 from dstorch.training.acting import acting_report
 from dstorch.training.data import FeatureCache, read_csvs
 from dstorch.training.distributed import Ranks
-from dstorch.training.evaluate import (
-    TestReport,
-    forward_all,
-    greedy_decode,
-    score_all,
-    summarize,
-)
+from dstorch.training.evaluate import forward_all, greedy_decode, score_all, summarize
 from dstorch.training.finite import TrainingDiverged
 from dstorch.training.loop import TrainResult, pick_device, train
 from dstorch.training.noisy import noisy_figures
+from dstorch.training.report_schema import EvaluationReport
 from dstorch.training.stop import GracefulStop
 from dstorch.training.tune import ScorerOutcome, ScorerSettings, run_stage
 
@@ -71,7 +66,7 @@ def test_and_report(
     decoder=None,
     scorer: ScorerOutcome | None = None,
     started_from: str | None = None,
-) -> TestReport | None:
+) -> EvaluationReport | None:
     """Evaluate the best checkpoint on the test set and write the JSON report; None for
     an empty test set.
 
@@ -91,7 +86,7 @@ def test_and_report(
         f"Test: WER {figures.wer:.3f}, CER {figures.cer:.3f}, "
         f"{figures.accuracy:.0%} exact over {figures.samples} samples"
     )
-    report = TestReport(figures, started_from=started_from)
+    report = EvaluationReport(figures, started_from=started_from)
     decoders = {"no_scorer": decoder or (lambda lp: greedy_decode(lp, alphabet))}
     lm = None
     if scorer is not None:
@@ -165,7 +160,7 @@ def export(config: TrainConfig) -> list[Path]:
 
 
 def write_report_page(
-    config: TrainConfig, report: TestReport | None, history: list[dict]
+    config: TrainConfig, report: EvaluationReport | None, history: list[dict]
 ) -> dict[str, float | None]:
     """report.html, plots and the enriched report.json next to the model; -> the test
     accuracy on {"unseen", "seen"} voices for state.json ({} without a page). A failure
@@ -176,9 +171,11 @@ def write_report_page(
     registry = data_dir / REGISTRY_FILE if data_dir else None
     try:
         registry = registry if registry and registry.is_file() else None
-        path = build_report(report or TestReport(), history, Path(config.export_dir), registry)
+        path = build_report(
+            report or EvaluationReport(), history, Path(config.export_dir), registry
+        )
         print(f"Report: {path}")
-        analysis = TestReport.read(path.parent / JSON_NAME).analysis
+        analysis = EvaluationReport.read(path.parent / JSON_NAME).analysis
         return voice_accuracy(analysis)
     except Exception as e:  # noqa: BLE001 - any plotting failure must not lose the run
         print(f"warning: no report page ({type(e).__name__}: {e})")
@@ -237,7 +234,7 @@ class _Job:
     learns: str | None = None  # digest of the alphabet.txt training learns
     result: TrainResult | None = None  # training's
     outcome: ScorerOutcome | None = None  # the scorer stage's
-    report: TestReport | None = None  # the test's (None for an empty test set)
+    report: EvaluationReport | None = None  # the test's (None for an empty test set)
 
     def record(self, status: RunStatus, phase: RunPhase | None = None) -> None:
         """Write state.json: `status`, in `phase` (else the phase it is in)."""

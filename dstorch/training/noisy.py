@@ -19,7 +19,8 @@ import numpy as np
 from dstorch.augment import AugmentedFeatures, Augmenter, parse_augmentations
 from dstorch.augment.environment import DEV_SEED, EVAL_SEED, condition_name, condition_specs
 from dstorch.features import context_windows
-from dstorch.training.evaluate import NoisyFigures, forward_all
+from dstorch.training.evaluate import forward_all
+from dstorch.training.report_schema import NoisyFigures
 
 if TYPE_CHECKING:
     import torch

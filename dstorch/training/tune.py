@@ -53,8 +53,9 @@ from dstorch.lm.scorer import (
 from dstorch.rejection import gate_path
 from dstorch.training import checkpoint as ckpt
 from dstorch.training.data import FeatureCache, read_csvs
-from dstorch.training.evaluate import Output, ScorerReport, forward_all, score_all, summarize
+from dstorch.training.evaluate import Output, forward_all, score_all, summarize
 from dstorch.training.loop import pick_device
+from dstorch.training.report_schema import ScorerReport
 from dstorch.training.search import OPEN_SPACE, SEARCH_SPACES, SearchSpace, search
 from dstorch.training.tune_rejection import DevSet, calibrate_gate, tune_rejection
 

@@ -12,19 +12,20 @@ from conftest import FIXTURES_DIR
 
 from dstorch.report import build_report, print_report_location
 from dstorch.report.plots import TRADEOFF_PNG
-from dstorch.training.evaluate import ActingReport, Result, TestReport, summarize
+from dstorch.training.evaluate import summarize
+from dstorch.training.report_schema import ActingReport, EvaluationReport, Result
 
 ACTING = FIXTURES_DIR / "report" / "acting.json"
 ON, OFF, MARK, MIKE = "turn on the light", "turn off the light", "call mark", "call mike"
 
 
-def make_report() -> TestReport:
+def make_report() -> EvaluationReport:
     """A test report whose acting section is the fixture: 6 command clips (1 s), 4
     negatives (2 s), a margin gate at 2."""
     section = ActingReport.from_json(json.loads(ACTING.read_text()))
     said = [c for c in section.clips if not c.negative]
     results = [Result(c.wav, c.reference, c.candidates[0][0], 1.0, 0.0, 0.0) for c in said]
-    return TestReport(summarize(results), acting=section)
+    return EvaluationReport(summarize(results), acting=section)
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def built(tmp_path: Path) -> tuple[Path, dict]:
 
 def test_the_section_round_trips_typed(built):
     folder, _ = built
-    acting = TestReport.read(folder / "report.json").acting
+    acting = EvaluationReport.read(folder / "report.json").acting
     assert acting == make_report().acting
     assert acting.clips[8].candidates == [("", None)] and acting.clips[8].negative
 

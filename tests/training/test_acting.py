@@ -15,7 +15,8 @@ from dstorch.training import checkpoint as ckpt
 from dstorch.training import job
 from dstorch.training.acting import acting_report
 from dstorch.training.data import FeatureCache, read_csvs
-from dstorch.training.evaluate import TestReport, forward_all
+from dstorch.training.evaluate import forward_all
+from dstorch.training.report_schema import EvaluationReport
 
 
 def negatives_csv(folder: Path) -> Path:
@@ -69,7 +70,7 @@ def tested(tmp_path_factory):
 
 
 def test_acting_section_holds_every_clip_with_its_candidates(tested):
-    acting = TestReport.read(tested.test_output_file).acting
+    acting = EvaluationReport.read(tested.test_output_file).acting
     assert acting.decoder == "scorer" and set(acting.commands) >= {"go", "no", "stop", "yes"}
     assert [c.negative for c in acting.clips] == [False] * 8 + [True] * 2
     noise = acting.clips[-1]

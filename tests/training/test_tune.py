@@ -26,7 +26,8 @@ from dstorch.runner.state import RunStatus, read_state
 from dstorch.training import checkpoint as ckpt
 from dstorch.training import job, tune
 from dstorch.training.data import FeatureCache, read_csvs
-from dstorch.training.evaluate import ScorerReport, forward_all
+from dstorch.training.evaluate import forward_all
+from dstorch.training.report_schema import ScorerReport
 from dstorch.wav import read_wav
 
 CLIPS = FIXTURES_DIR / "clips"
