@@ -44,8 +44,14 @@ from dstorch.augment import (
     split_specs,
 )
 from dstorch.augment.dsp import SAMPLE_RATE, load_audio
-from dstorch.augment.environment import EVAL_SEED, condition_name, condition_specs
+from dstorch.augment.environment import (
+    ENVIRONMENT_AUGMENTATIONS,
+    EVAL_SEED,
+    condition_name,
+    condition_specs,
+)
 from dstorch.augment.presets import ROOMS
+from dstorch.augment.voice import VOICE_AUGMENTATIONS
 from dstorch.bench.acting import PROJECT, Acting, format_acting, judge_acting
 from dstorch.bench.negatives import negatives as make_negatives
 from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig
@@ -64,11 +70,11 @@ from dstorch.training.tune import ScorerSettings, run_stage
 # the default AUGMENT: on the example data they did not help unseen voices
 # (docs/experiments.md).
 VOICE_AUGMENT = "vtlp[p=0.5,alpha=1~0.12] tilt[p=0.5,db=0~2] eq[p=0.5,n=2,gain=0~6]"
-VOICE_AUGMENTATIONS = ("vtlp", "tilt", "eq")
+VOICE_SPEC_NAMES = tuple(cls.NAME for cls in VOICE_AUGMENTATIONS)  # vtlp, tilt, eq
 # Simulated rooms and generated noise (dstorch/augment/environment.py): the default's
 # setting, chosen by the experiments in docs/experiments.md.
 ROOM_AUGMENT = " ".join(ROOMS)
-ROOM_AUGMENTATIONS = ("room", "noise")
+ROOM_SPEC_NAMES = tuple(cls.NAME for cls in ENVIRONMENT_AUGMENTATIONS)  # noise, room
 CONDITIONS = (None, 20.0, 10.0, 5.0)  # clean, then room + noise at this SNR (dB)
 CLIP_SEED = 97  # test takes use other rates/pitches than any training take
 SCORERS = ("none", LM_OPEN, LM_COMMANDS)
@@ -148,7 +154,7 @@ def without(augment: str, names: tuple[str, ...]) -> str:
 
 
 def without_voice_augmentation(augment: str) -> str:
-    return without(augment, VOICE_AUGMENTATIONS)
+    return without(augment, VOICE_SPEC_NAMES)
 
 
 def with_voice_augmentation(augment: str) -> str:
@@ -162,7 +168,7 @@ def variant_config(
     engines = ",".join(trained_engines) if variant.synthetic and trained_engines else "none"
     lever = with_voice_augmentation if variant.voice_augment else without_voice_augmentation
     augment = lever(base.augment)
-    augment = without(augment, ROOM_AUGMENTATIONS)
+    augment = without(augment, ROOM_SPEC_NAMES)
     if variant.room_noise:
         augment = f"{augment} {ROOM_AUGMENT}".strip()
     return dataclasses.replace(

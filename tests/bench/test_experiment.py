@@ -13,7 +13,7 @@ from dstorch.augment import cache, split_specs
 from dstorch.bench.acting import NO_GATE, format_acting
 from dstorch.bench.experiment import (
     ROOM_AUGMENT,
-    ROOM_AUGMENTATIONS,
+    ROOM_SPEC_NAMES,
     VARIANTS,
     VOICE_AUGMENT,
     Outcome,
@@ -52,7 +52,7 @@ def test_variants_turn_synthetic_voices_and_augmentation_off(tmp_path):
     assert config.data_dir == str(tmp_path / "a" / "data")
     config = variant_config(root, tmp_path / "b", synthetic, ["espeak-ng", "flite"], {})
     assert config.synthetic_voices == "espeak-ng,flite"
-    indoors = without(shipped_config().augment, ROOM_AUGMENTATIONS)  # only its lever adds them
+    indoors = without(shipped_config().augment, ROOM_SPEC_NAMES)  # only its lever adds them
     assert config.augment == f"{indoors} {VOICE_AUGMENT}"
     assert not config.speech_sets  # only its own lever adds speech that is no command
     speech = variant_config(root, tmp_path / "c", VARIANTS[-1], ["espeak-ng"], {})
