@@ -1,4 +1,4 @@
-"""How every entry point ends: `dstorch`, `python -m dstorch.prepare`, scripts/*.
+"""How every entry point ends: `dstorch`, `python -m dstorch.training.launch`, scripts/*.
 
 - a DstorchError (bad input, a bad setting): `error: <its one line>`, exit 2;
 - a full disk or a refused permission (dstorch.fs.storage_error): the same;
@@ -40,31 +40,23 @@ def bug_report_line(command: str) -> str:
     )
 
 
-def run_guarded(
-    main: Callable[[], int | None],
-    command: str,
-    *,
-    user_exit: int = EXIT_USER_ERROR,
-    interrupted: str | None = None,
-) -> int:
+def run_guarded(main: Callable[[], int | None], command: str) -> int:
     """main()'s exit status (None: 0), or the status of how it failed (see the module's
-    docstring). command: what failed, for the bug report; interrupted: a line for Ctrl-C."""
+    docstring). command: what failed, for the bug report."""
     try:
         return main() or 0
     except DstorchError as e:
         if os.environ.get(DEBUG_ENV):
             raise
         print(f"error: {e}", file=sys.stderr)
-        return user_exit
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        if interrupted:
-            print(interrupted, file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - the one place that tells a bug from bad input
         problem = storage_error(e) if isinstance(e, OSError) else None
         if problem is not None and not os.environ.get(DEBUG_ENV):
             print(f"error: {problem}", file=sys.stderr)
-            return user_exit
+            return EXIT_USER_ERROR
         traceback.print_exc()
         print(bug_report_line(command), file=sys.stderr)
         return EXIT_BUG

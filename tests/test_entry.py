@@ -76,21 +76,6 @@ def test_ctrl_c_exits_130_without_a_traceback(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_python_m_dstorch_prepare_reports_a_bug_too(monkeypatch, capsys, tmp_path):
-    from dstorch.prepare import __main__ as prepare_main
-
-    (tmp_path / "configuration.env").write_text((ROOT / "configuration.env").read_text())
-
-    def fail(config, root):
-        raise ZeroDivisionError("division by zero")
-
-    monkeypatch.setattr(prepare_main, "prepare", fail)
-    assert prepare_main.main(["--root", str(tmp_path)]) == 1
-    err = capsys.readouterr().err
-    assert "Traceback" in err and "ZeroDivisionError" in err
-    assert err.splitlines()[-1].endswith(f"python -m dstorch.prepare --root {tmp_path}")
-
-
 def _asgi_get(app, path: str) -> tuple[int, bytes]:
     """One GET through an ASGI app, without a server: -> (status, body)."""
     sent = []

@@ -12,8 +12,9 @@ from conftest import FIXTURES_DIR, ROOT
 from pipeline_helpers import COMMANDS, SPEAKERS, name, project, read_rows, run, snapshot, tone
 
 from dstorch.alphabet import Alphabet
+from dstorch.cli import main as cli_main
+from dstorch.entry import EXIT_USER_ERROR
 from dstorch.prepare import PrepareError
-from dstorch.prepare.__main__ import main
 from dstorch.prepare.registry import load_registry
 from dstorch.training.data import read_csvs
 
@@ -100,11 +101,12 @@ def test_fatal_problems_raise_one_line(tmp_path, expected):
     assert expected in str(error.value) and "\n" not in str(error.value)
 
 
-def test_cli_prints_one_line_error(tmp_path, capsys):
+def test_cli_prints_one_line_error(tmp_path, capsys, monkeypatch):
     root = project(tmp_path, speakers=2)
     (root / "commands.csv").write_bytes(b"id,en\n1,\xe9t\xe9\n")
     (root / "configuration.env").write_text((ROOT / "configuration.env").read_text())
-    assert main(["--root", str(root)]) == 1
+    monkeypatch.chdir(root)  # `make prepare` runs `dstorch prepare` in the project folder
+    assert cli_main(["prepare", "--config", "configuration.env"]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "line 2" in err
 
