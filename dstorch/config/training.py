@@ -24,6 +24,10 @@ from dstorch.config.fields import (
 # DeepSpeech.py's --export_beam_width default: the beam width an exported model carries,
 # which the client decodes with unless told otherwise.
 DEFAULT_BEAM_WIDTH = 500
+# DeepSpeech.py's --n_steps default: time steps per call of an exported model (its
+# input_node shape), and --export_file_name's: the exported model's file name.
+DEFAULT_N_STEPS = 16
+DEFAULT_EXPORT_NAME = "output_graph"
 
 
 @dataclass
@@ -125,8 +129,8 @@ class TrainConfig(TrainingFlags):
     load_checkpoint: bool = key("resume from the newest checkpoint", None, True)
     alphabet_config_path: str = key("the alphabet.txt", PATH, "alphabet.txt")
     export_dir: str = key("write .pb and .pbmm here; empty: no export", None, "")
-    export_file_name: str = key("file name of the exported model", NAME, "output_graph")
-    n_steps: int = key("time steps per exported inference window", SIZE, 16)
+    export_file_name: str = key("file name of the exported model", NAME, DEFAULT_EXPORT_NAME)
+    n_steps: int = key("time steps per exported inference window", SIZE, DEFAULT_N_STEPS)
     augment: list[str] = key("an augmentation SPEC (repeatable)", None, [])
     summary_dir: str = key("TensorBoard event files; empty: none", None, "")
     test_output_file: str = key("write the test report (JSON) here", None, "")

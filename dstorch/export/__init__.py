@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from dstorch.config.training import DEFAULT_BEAM_WIDTH
-from dstorch.export.graph import DEFAULT_N_STEPS, build_graph
+from dstorch.config.training import DEFAULT_BEAM_WIDTH, DEFAULT_EXPORT_NAME, DEFAULT_N_STEPS
+from dstorch.export.graph import build_graph
 from dstorch.export.pbmm import pbmm_bytes
 from dstorch.export.protobuf import encode_graph
 from dstorch.fs import atomic_write
@@ -55,7 +55,7 @@ def export_model(
     model: DeepSpeech,
     alphabet: Alphabet,
     export_dir: Path,
-    name: str = "output_graph",
+    name: str = DEFAULT_EXPORT_NAME,
     beam_width: int = DEFAULT_BEAM_WIDTH,
     n_steps: int = DEFAULT_N_STEPS,
 ) -> tuple[Path, Path]:
@@ -89,7 +89,7 @@ def export_tflite(
     model: DeepSpeech,
     alphabet: Alphabet,
     export_dir: Path,
-    name: str = "output_graph",
+    name: str = DEFAULT_EXPORT_NAME,
     beam_width: int = DEFAULT_BEAM_WIDTH,
     n_steps: int = DEFAULT_N_STEPS,
 ) -> Path:

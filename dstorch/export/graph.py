@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dstorch.config.training import DEFAULT_BEAM_WIDTH
+from dstorch.config.training import DEFAULT_BEAM_WIDTH, DEFAULT_N_STEPS
 from dstorch.export.protobuf import DType, Node, Shape, Tensor
 from dstorch.features import (
     CONTEXT_FRAMES,
@@ -28,7 +28,6 @@ from dstorch.features import (
 )
 
 GRAPH_VERSION = 6  # metadata_version; the 0.9.3 client requires >= 6
-DEFAULT_N_STEPS = 16
 
 # Ops verified to load and run in libdeepspeech.so 0.9.3 (the library registers only the
 # kernels DeepSpeech needs; e.g. StridedSlice on float and ExpandDims are absent).

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dstorch.config.training import DEFAULT_BEAM_WIDTH
-from dstorch.export.graph import DEFAULT_N_STEPS
+from dstorch.config.training import DEFAULT_BEAM_WIDTH, DEFAULT_N_STEPS
 from dstorch.features import (
     CONTEXT_FRAMES,
     N_CONTEXT,

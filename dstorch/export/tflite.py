@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dstorch.config.training import DEFAULT_BEAM_WIDTH
+from dstorch.config.training import DEFAULT_BEAM_WIDTH, DEFAULT_N_STEPS
 from dstorch.export.flatbuffer import (
     Activation,
     BuiltinOp,
@@ -30,7 +30,7 @@ from dstorch.export.flatbuffer import (
     flexbuffer_map,
     string_tensor_data,
 )
-from dstorch.export.graph import DEFAULT_N_STEPS, GRAPH_VERSION, check_weights
+from dstorch.export.graph import GRAPH_VERSION, check_weights
 from dstorch.features import (
     CONTEXT_FRAMES,
     LOWER_HZ,
