@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dstorch.alphabet import Alphabet
 from dstorch.config import RUNS_DIR, PipelineConfig, TrainConfig
+from dstorch.datafiles import ALPHABET_FILE, DEV_CSV, TRAIN_CSV
 from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.synthetic.catalog import choose
 from dstorch.prepare.synthetic.plan import plan_sentences
@@ -102,11 +103,11 @@ def build_data(config: PipelineConfig, folder: Path, dict_dir: Path = DICT_DIR) 
         print(f"{len(failed)} of {len(takes)} sentences failed to render; training without them")
     rendered = [t for t in takes if (folder / t.relpath(config.language)).exists()]
     labels = sorted({ch for t in rendered for ch in t.text} - {" "})
-    Alphabet([" ", *labels]).save(folder / "alphabet.txt")
+    Alphabet([" ", *labels]).save(folder / ALPHABET_FILE)
     n_dev = max(1, int(len(rendered) * DEV_SHARE))
     order = sorted(rendered, key=lambda t: hashlib.sha256(t.command.encode()).hexdigest())
-    write_takes_csv(folder / "dev.csv", folder, order[:n_dev], config.language)
-    write_takes_csv(folder / "train.csv", folder, order[n_dev:], config.language)
+    write_takes_csv(folder / DEV_CSV, folder, order[:n_dev], config.language)
+    write_takes_csv(folder / TRAIN_CSV, folder, order[n_dev:], config.language)
     return folder
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from dstorch.config import (
     ENV_PREFIX,
-    REGISTRY_FILE,
     ConfigError,
     PipelineConfig,
     TrainConfig,
     add_arguments,
     from_namespace,
 )
+from dstorch.datafiles import REGISTRY_FILE
 from dstorch.entry import command_line, run_guarded
 from dstorch.errors import UsageError
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.datafiles import BANKS_DIR
 from dstorch.fs import atomic_write
 
 DATA_DIR_ENV = "DSTORCH_DATA_DIR"  # the pipeline's DATA_DIR (make DATA_DIR=...)
-CACHE_FOLDER = "augment"
 _loaded: dict[Path, dict[str, np.ndarray]] = {}  # one read per process and file
 _data_dir: Path | None = None  # set by use_data_dir: the folder of the training CSVs
 
@@ -33,7 +33,7 @@ def use_data_dir(folder: str | Path | None) -> None:
 
 def cache_dir() -> Path:
     """<data folder>/augment: use_data_dir's, else $DSTORCH_DATA_DIR's, else data/."""
-    return (_data_dir or Path(os.environ.get(DATA_DIR_ENV) or "data")) / CACHE_FOLDER
+    return (_data_dir or Path(os.environ.get(DATA_DIR_ENV) or "data")) / BANKS_DIR
 
 
 def path_for(name: str, recipe: str) -> Path:

@@ -30,6 +30,16 @@ from dstorch.config.fields import (
     key,
 )
 from dstorch.config.training import TrainConfig, TrainingFlags
+from dstorch.datafiles import (
+    ALPHABET_FILE,
+    DEV_CSV,
+    DEV_NEGATIVES,
+    REPORT_JSON,
+    SPEECH_TRAIN,
+    TEST_CSV,
+    TEST_NEGATIVES,
+    TRAIN_CSV,
+)
 
 # LM_MODE values. commands: a strict scorer that only lets the client answer a sentence of
 # the LM corpus (or a prefix of one); open: KenLM's lmplz, free word sequences; auto:
@@ -43,16 +53,6 @@ RUNS_DIR = "runs"
 # NOISE_DIR as an augmentation: one of its recordings under half the training clips, its
 # peak 4-20 dB below the clip's (DeepSpeech's overlay semantics).
 NOISE_OVERLAY = "overlay[p=0.5,source={},snr=12~8]"
-LM_CORPUS = "lm_corpus.txt"  # in the data dir: prepare writes it, the scorer stage reads it
-# In DATA_DIR, written by prepare when GENERAL_SENTENCES or NEAR_MISSES is set: words an
-# answer that is no command may use (the scorer's out-of-grammar path), and speech that is
-# no command: for training (with its true transcripts), and negatives to tune rejection on
-# (dev) and to count false accepts on (test).
-LM_GARBAGE = "lm_garbage.txt"
-SPEECH_TRAIN = "speech/train.csv"
-DEV_NEGATIVES = "speech/dev_negatives.csv"
-TEST_NEGATIVES = "speech/test_negatives.csv"
-REGISTRY_FILE = "registry.csv"  # in DATA_DIR: every recording and take, with its split
 # The project's own files (in the working directory and where the package lives): no folder
 # that prepare writes into or clean deletes may hold one.
 SOURCE_NAMES = ("dstorch", "scripts", "tests", "docker", ".git", "Makefile", "pyproject.toml")
@@ -274,7 +274,7 @@ class PipelineConfig(TrainingFlags):
         if not self.speech_sets:
             return {}
         return {
-            "train_files": f"{data / 'train.csv'},{data / SPEECH_TRAIN}",
+            "train_files": f"{data / TRAIN_CSV},{data / SPEECH_TRAIN}",
             "dev_negative_files": str(data / DEV_NEGATIVES),
             "test_negative_files": str(data / TEST_NEGATIVES),
         }
@@ -290,9 +290,9 @@ class PipelineConfig(TrainingFlags):
         return TrainConfig(
             **values,
             **{
-                "train_files": str(data / "train.csv"),
-                "dev_files": str(data / "dev.csv"),
-                "test_files": str(data / "test.csv"),
+                "train_files": str(data / TRAIN_CSV),
+                "dev_files": str(data / DEV_CSV),
+                "test_files": str(data / TEST_CSV),
                 **self.speech_files(data),
             },
             epochs=self.total_epochs,
@@ -302,11 +302,11 @@ class PipelineConfig(TrainingFlags):
             + ([NOISE_OVERLAY.format(self.noise_dir)] if self.noise_dir else []),
             checkpoint_dir=checkpoint_dir,
             load_checkpoint=self.load_from_checkpoint,
-            alphabet_config_path=str(data / "alphabet.txt"),
+            alphabet_config_path=str(data / ALPHABET_FILE),
             export_dir=export_dir,
             export_file_name=self.model_name,
             summary_dir=str(Path(checkpoint_dir) / "summaries"),
-            test_output_file=str(Path(export_dir) / "report.json"),
+            test_output_file=str(Path(export_dir) / REPORT_JSON),
         )
 
 

@@ -20,6 +20,7 @@ from dstorch.config.fields import (
     key,
     validate,
 )
+from dstorch.datafiles import ALPHABET_FILE
 
 # DeepSpeech.py's --export_beam_width default: the beam width an exported model carries,
 # which the client decodes with unless told otherwise.
@@ -127,7 +128,7 @@ class TrainConfig(TrainingFlags):
     load_checkpoint_dir: str = key("load from here instead of --checkpoint_dir", None, "")
     save_checkpoint_dir: str = key("save here instead of --checkpoint_dir", None, "")
     load_checkpoint: bool = key("resume from the newest checkpoint", None, True)
-    alphabet_config_path: str = key("the alphabet.txt", PATH, "alphabet.txt")
+    alphabet_config_path: str = key("the alphabet.txt", PATH, ALPHABET_FILE)
     export_dir: str = key("write .pb and .pbmm here; empty: no export", None, "")
     export_file_name: str = key("file name of the exported model", NAME, DEFAULT_EXPORT_NAME)
     n_steps: int = key("time steps per exported inference window", SIZE, DEFAULT_N_STEPS)

@@ -24,6 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dstorch.alphabet import Alphabet, AlphabetError
+from dstorch.datafiles import ALPHABET_FILE
 from dstorch.features import SAMPLE_RATE, frame_count
 from dstorch.fs import atomic_write
 from dstorch.importers.base import ROLES, CorpusError, Importer, Reject, Row
@@ -36,7 +37,6 @@ from dstorch.wav import is_target_format
 CLIPS_DIR = "clips"
 MANIFEST = "import.json"
 REJECTS_FILE = "rejects.csv"
-ALPHABET_FILE = "alphabet.txt"
 # Summary wording per reject code (rejects.csv has the specifics of each row).
 REJECTS = {
     "bad_row": "unusable line in the corpus's list file",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dstorch.alphabet import Alphabet, load_alphabet
-from dstorch.config import LM_CORPUS
+from dstorch.datafiles import ALPHABET_FILE, LM_CORPUS
 from dstorch.fs import atomic_write
 from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.sources import normalise_text
@@ -85,7 +85,7 @@ def write_lm_corpus(
 ) -> list[str]:
     """Write data/lm_corpus.txt atomically from prepare's Transcripts (checked against
     the model's alphabet: data/alphabet.txt, or bytes); returns notes for the user."""
-    alphabet = load_alphabet(data_dir / "alphabet.txt", bytes_output_mode)
+    alphabet = load_alphabet(data_dir / ALPHABET_FILE, bytes_output_mode)
     skipped = {k for k, p in transcripts.problems.items() if p.code == "bad_chars"}
     extra = read_extra_text(lm_text, root) if lm_text else []
     lines, notes = corpus_lines(transcripts.text, skipped, extra, alphabet, f"LM_TEXT={lm_text}")

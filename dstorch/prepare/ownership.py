@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dstorch.config import (
+from dstorch.datafiles import (
+    ALPHABET_FILE,
+    BANKS_DIR,
     DEV_NEGATIVES,
     LM_CORPUS,
     LM_GARBAGE,
     REGISTRY_FILE,
+    SPEECH_DIR,
     SPEECH_TRAIN,
+    SPLIT_CSVS,
+    SYNTHETIC_DIR,
     TEST_NEGATIVES,
 )
 from dstorch.fs import TEMP_PREFIX, atomic_write
@@ -28,12 +33,9 @@ from dstorch.prepare.registry import load_registry
 MARKER = ".dstorch-data"
 OURS = ".dstorch"  # the marker, prepare's lock and temp files all start so
 WRITTEN = (
-    *("train.csv", "dev.csv", "test.csv", "alphabet.txt", LM_CORPUS, REGISTRY_FILE),
+    *(*SPLIT_CSVS.values(), ALPHABET_FILE, LM_CORPUS, REGISTRY_FILE),
     *(LM_GARBAGE, SPEECH_TRAIN, DEV_NEGATIVES, TEST_NEGATIVES),  # dstorch.prepare.speech
 )
-BANKS = "augment"  # dstorch.augment.cache: <DATA_DIR>/augment/<name>-<digest>.npz
-SYNTHETIC = "synthetic"  # dstorch.prepare.synthetic: <DATA_DIR>/synthetic/<lang>/...
-SPEECH = Path(SPEECH_TRAIN).parts[0]  # dstorch.prepare.speech: its takes and noise
 
 
 def claim(data_dir: Path, key: str = "DATA_DIR") -> None:
@@ -99,14 +101,15 @@ def _written(data_dir: Path, language: str) -> list[Path]:
         registered = load_registry(data_dir / REGISTRY_FILE).values()
     except (OSError, ValueError):
         registered = []
-    wav_dirs = {language, SYNTHETIC, SPEECH} | {Path(e.wav).parts[0] for e in registered if e.wav}
+    wav_dirs = {language, SYNTHETIC_DIR, SPEECH_DIR}
+    wav_dirs |= {Path(e.wav).parts[0] for e in registered if e.wav}
     files = [data_dir / name for name in WRITTEN]
     for path in data_dir.rglob("*"):
         if path.is_symlink() or not path.is_file():
             continue
         inside = path.relative_to(data_dir).parts
         copy = len(inside) > 1 and inside[0] in wav_dirs and path.suffix == ".wav"
-        bank = len(inside) == 2 and inside[0] == BANKS and path.suffix == ".npz"
+        bank = len(inside) == 2 and inside[0] == BANKS_DIR and path.suffix == ".npz"
         if copy or bank or path.name.startswith(TEMP_PREFIX):
             files.append(path)
     return files

@@ -14,7 +14,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dstorch.alphabet import Alphabet, AlphabetError
-from dstorch.config import LM_CORPUS, REGISTRY_FILE, PipelineConfig
+from dstorch.config import PipelineConfig
+from dstorch.datafiles import ALPHABET_FILE, LM_CORPUS, REGISTRY_FILE
 from dstorch.prepare import sources
 from dstorch.prepare.lm_corpus import write_lm_corpus
 from dstorch.prepare.ownership import claim
@@ -220,7 +221,7 @@ def prepare(
     )
     files = sources.list_recordings(folder)
     claim(data_dir)  # before anything is written: never into a folder of someone else's
-    alphabet_path, registry_path = data_dir / "alphabet.txt", data_dir / REGISTRY_FILE
+    alphabet_path, registry_path = data_dir / ALPHABET_FILE, data_dir / REGISTRY_FILE
     transcripts = read_transcripts(config, root, alphabet_path)
     lm_notes = write_lm_corpus(
         data_dir, transcripts, config.lm_text, root, config.bytes_output_mode

@@ -28,7 +28,15 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from dstorch.config import DEV_NEGATIVES, LM_GARBAGE, SPEECH_TRAIN, TEST_NEGATIVES, PipelineConfig
+from dstorch.config import PipelineConfig
+from dstorch.datafiles import (
+    DEV_NEGATIVES,
+    LM_GARBAGE,
+    SPEECH_DIR,
+    SPEECH_TRAIN,
+    SYNTHETIC_DIR,
+    TEST_NEGATIVES,
+)
 from dstorch.features import SAMPLE_RATE
 from dstorch.fs import atomic_target, atomic_write
 from dstorch.prepare import phrases
@@ -38,7 +46,6 @@ from dstorch.prepare.synthetic.plan import plan_sentences
 from dstorch.prepare.synthetic.render import render_takes
 from dstorch.training.data import CSV_HEADER
 
-SPEECH_DIR = Path(SPEECH_TRAIN).parent  # DATA_DIR/speech
 NEGATIVE_NEAR_MISSES = 2  # per command, in each of the dev and test negatives
 NEGATIVE_SENTENCES = 24  # everyday sentences in each of the dev and test negatives
 NOISES = ("silence", "white", "pink", "brown", "hum")  # each twice in the negatives
@@ -226,7 +233,7 @@ def prepare_speech(
     test = _render(listeners, texts.test, "t", folder, config) + noise[1::2]
     for name, rows in ((SPEECH_TRAIN, train), (DEV_NEGATIVES, dev), (TEST_NEGATIVES, test)):
         _write_csv(data_dir / name, rows)
-    _sweep(folder / "synthetic", {wav for wav, _ in train + dev + test})
+    _sweep(folder / SYNTHETIC_DIR, {wav for wav, _ in train + dev + test})
     kept = ", ".join(f"{c.engine.name}:{b}" for c in listeners for b in c.voices)
     return [
         f"speech that is no command: {len(train)} clips in training "

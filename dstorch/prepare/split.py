@@ -15,11 +15,11 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
+from dstorch.datafiles import SPLIT_CSVS, SPLITS
 from dstorch.fs import atomic_write
 from dstorch.prepare.registry import Entry
 from dstorch.training.data import CSV_HEADER
 
-SPLITS = ("train", "dev", "test")
 # An engine with fewer voices than this for the language (espeak-ng: es, es-419) holds out
 # variants: a whole voice would be a third or more of its takes.
 FEW_VOICES = 4
@@ -316,6 +316,6 @@ def write_csvs(data_dir: Path, entries: list[Entry], transcripts: dict[str, str]
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         writer.writerows((wav, size, text) for size, wav, text in sorted(items))
-        paths[split] = data_dir / f"{split}.csv"
+        paths[split] = data_dir / SPLIT_CSVS[split]
         atomic_write(paths[split], buffer.getvalue())
     return paths

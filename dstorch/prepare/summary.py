@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from dstorch.datafiles import SPLITS
 from dstorch.prepare.problems import PROBLEMS
 
 
@@ -44,7 +45,7 @@ def format_summary(tally: Tally) -> str:
         for code, count in sorted(tally.problems.items()):
             lines.append(f"{code:<20} {count:>5}  {PROBLEMS.get(code, '')}")
     lines += ["", f"{'Split':<6} {'Files':>5} {'Synthetic':>9} {'Commands':>8} {'Seconds':>8}"]
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         lines.append(
             f"{split:<6} {tally.splits[split]:>5} {tally.synthetic[split]:>9} "
             f"{len(tally.commands.get(split, ())):>8} {tally.seconds[split]:>8.1f}"

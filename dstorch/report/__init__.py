@@ -12,6 +12,7 @@ import datetime
 from dataclasses import replace
 from pathlib import Path
 
+from dstorch.datafiles import REPORT_HTML, REPORT_JSON
 from dstorch.report.acting import acting_analysis, acting_summary
 from dstorch.report.analysis import (
     clean_history,
@@ -29,8 +30,6 @@ from dstorch.report.page import LABELS, pct, render
 from dstorch.report.speakers import load_speakers
 from dstorch.training.report_schema import EvaluationReport, ReportError, ScorerReport
 
-JSON_NAME = "report.json"
-HTML_NAME = "report.html"
 SCORER_KEYS = ("file", "mode", "alpha", "beta", "beam_width")  # what the page says about the scorer
 
 
@@ -108,8 +107,8 @@ def build_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     analysis = analyze(report, history, registry)
     analysis["plots"] = _plots(analysis, out_dir)
-    replace(report, analysis=analysis).write(out_dir / JSON_NAME)
-    html_path = out_dir / HTML_NAME
+    replace(report, analysis=analysis).write(out_dir / REPORT_JSON)
+    html_path = out_dir / REPORT_HTML
     atomic_write(html_path, render(analysis, out_dir, "Evaluation report"))
     return html_path
 
@@ -195,7 +194,7 @@ def print_report_location(
     (a trainer without matplotlib), using the history stored in report.json.
     """
     models_dir = Path(models_dir)
-    json_path, html_path = models_dir / JSON_NAME, models_dir / HTML_NAME
+    json_path, html_path = models_dir / REPORT_JSON, models_dir / REPORT_HTML
     try:
         report = EvaluationReport.read(json_path)
     except FileNotFoundError:

@@ -18,8 +18,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dstorch.config import PipelineConfig
+from dstorch.datafiles import REPORT_HTML
 from dstorch.entry import bug_report_line
 from dstorch.errors import DstorchError
+from dstorch.report.plots import PNGS
 from dstorch.studio import StudioError
 from dstorch.studio import table as commands_table
 from dstorch.studio.security import COOKIE, QUERY, TokenGuard, new_token
@@ -30,7 +32,7 @@ from dstorch.studio.tryout import TryService
 STATIC = Path(__file__).parent / "static"
 EVENT_INTERVAL = 1.0  # seconds between training progress events
 MAX_BODY = 4 * 1024 * 1024  # bytes: a 10 s take is 320 kB
-REPORT_FILES = ("report.html", "report-loss.png", "report-accuracy.png", "report-confusion.png")
+REPORT_FILES = (REPORT_HTML, *PNGS.values())  # the page first: /report/ shows it
 
 
 class Studio:

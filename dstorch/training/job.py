@@ -21,7 +21,8 @@ import torch
 from dstorch.alphabet import BytesAlphabet
 from dstorch.augment import AugmentError
 from dstorch.augment.cache import use_data_dir
-from dstorch.config import REGISTRY_FILE, TrainConfig
+from dstorch.config import TrainConfig
+from dstorch.datafiles import ALPHABET_FILE, REGISTRY_FILE, REPORT_JSON
 from dstorch.decoder import beam_search
 from dstorch.fs import (
     StorageError,
@@ -153,8 +154,8 @@ def export(config: TrainConfig) -> list[Path]:
         onnx = out / f"{config.export_file_name}.onnx"
         paths.append(export_onnx(model, alphabet, onnx, config.export_beam_width, config.n_steps))
     if not isinstance(alphabet, BytesAlphabet):  # bytes mode has no alphabet file
-        alphabet.save(out / "alphabet.txt")
-        paths.append(out / "alphabet.txt")
+        alphabet.save(out / ALPHABET_FILE)
+        paths.append(out / ALPHABET_FILE)
     print("Exported " + ", ".join(str(p) for p in paths))
     return paths
 
@@ -165,7 +166,7 @@ def write_report_page(
     """report.html, plots and the enriched report.json next to the model; -> the test
     accuracy on {"unseen", "seen"} voices for state.json ({} without a page). A failure
     only warns: the exported model matters more than its page."""
-    from dstorch.report import JSON_NAME, build_report, voice_accuracy
+    from dstorch.report import build_report, voice_accuracy
 
     data_dir = Path(config.test_files.split(",")[0]).parent if config.test_files else None
     registry = data_dir / REGISTRY_FILE if data_dir else None
@@ -175,7 +176,7 @@ def write_report_page(
             report or EvaluationReport(), history, Path(config.export_dir), registry
         )
         print(f"Report: {path}")
-        analysis = EvaluationReport.read(path.parent / JSON_NAME).analysis
+        analysis = EvaluationReport.read(path.parent / REPORT_JSON).analysis
         return voice_accuracy(analysis)
     except Exception as e:  # noqa: BLE001 - any plotting failure must not lose the run
         print(f"warning: no report page ({type(e).__name__}: {e})")

@@ -29,14 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from dstorch.alphabet import BytesAlphabet
-from dstorch.config import (
-    LM_COMMANDS,
-    LM_CORPUS,
-    LM_GARBAGE,
-    LM_OPEN,
-    PipelineConfig,
-    TrainConfig,
-)
+from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig, TrainConfig
+from dstorch.datafiles import LM_CORPUS, LM_GARBAGE
 from dstorch.decoder import beam_search
 from dstorch.errors import DstorchError
 from dstorch.fs import atomic_write

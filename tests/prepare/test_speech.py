@@ -10,7 +10,7 @@ import soundfile
 from pipeline_helpers import project, read_rows, run, snapshot
 
 from dstorch.alphabet import Alphabet
-from dstorch.config import DEV_NEGATIVES, LM_GARBAGE, SPEECH_TRAIN, TEST_NEGATIVES
+from dstorch.datafiles import DEV_NEGATIVES, LM_GARBAGE, SPEECH_TRAIN, TEST_NEGATIVES
 from dstorch.prepare import phrases
 from dstorch.prepare.speech import NOISES, TRAINING_NOISE_COPIES, split_voices
 from dstorch.prepare.split import FEW_VOICES

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from dstorch.datafiles import SYNTHETIC_DIR
+
 # Bump when the rendering chain changes: every take then gets a new recipe and is redone.
 RENDER_VERSION = 1
 RATES = (0.8, 0.9, 1.0, 1.1, 1.25)  # speaking rate relative to the voice's default
@@ -60,7 +62,7 @@ class Take:
         """Path under the data folder: synthetic/<lang>/<engine>/<voice>/<id>_<digest>.wav."""
         digest = hashlib.sha256(self.recipe().encode()).hexdigest()[:12]
         return "/".join(
-            ("synthetic", _safe(language), self.engine, _safe(self.voice))
+            (SYNTHETIC_DIR, _safe(language), self.engine, _safe(self.voice))
             + (f"{_safe(self.command)}_{digest}.wav",)
         )
 

@@ -15,6 +15,7 @@ from threading import Lock
 import soundfile as sf
 
 from dstorch.config import PipelineConfig
+from dstorch.datafiles import SYNTHETIC_DIR
 from dstorch.features import SAMPLE_RATE
 from dstorch.prepare.problems import FileProblem
 from dstorch.prepare.registry import Entry, file_sha256, source_key
@@ -48,7 +49,7 @@ def synthesize(
     Renders only missing takes, and only on NEW_DATA=yes or when this language has no
     synthetic rows yet; `check(entry)` raises FileProblem for takes the limits reject.
     """
-    prefix = source_key(data_dir / "synthetic" / config.language, root) + "/"
+    prefix = source_key(data_dir / SYNTHETIC_DIR / config.language, root) + "/"
     result = Synthesis({k: e for k, e in old.items() if k.startswith(prefix)})
     choices, result.notes = choose(config.synthetic_voices, config.language)
     takes = plan_takes(choices, commands, config.synthetic_takes, config.split_seed)
