@@ -149,6 +149,12 @@ class TrainConfig(TrainingFlags):
     def save_dir(self) -> str:
         return self.save_checkpoint_dir or self.checkpoint_dir
 
+    def data_files(self) -> list[str]:
+        """The files a run's result depends on (CSVs, alphabet), in a fixed order: their
+        digest in state.json tells a finished run's data from new data."""
+        lists = (self.train_files, self.dev_files, self.test_files)
+        return [f for files in lists for f in files.split(",") if f] + [self.alphabet_config_path]
+
     def dev_snr_list(self) -> list[float]:
         """--dev_snrs as numbers (dB)."""
         return [float(x) for x in self.dev_snrs.split(",") if x]

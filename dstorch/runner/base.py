@@ -13,6 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from dstorch.config import ENV_PREFIX, PipelineConfig
+from dstorch.datafiles import ALPHABET_FILE
 from dstorch.errors import DstorchError
 from dstorch.fs import atomic_target, atomic_write, files_digest
 from dstorch.runner.install import install
@@ -138,20 +139,22 @@ class Runner:
     def data_dir(self) -> Path:
         return self.root / self.config.data_dir
 
+    def data_files(self) -> list[Path]:
+        """The files of data/ the job's result depends on, as the job is told them."""
+        flags = self.config.train_config(str(self.data_dir), "checkpoints", "export")
+        return [Path(f) for f in flags.data_files()]
+
     def check_data(self) -> None:
         """What the job needs, checked before it starts (the job's own errors come only
         after `make run` has returned)."""
-        missing = [
-            n
-            for n in ("train.csv", "dev.csv", "test.csv", "alphabet.txt")
-            if not (self.data_dir / n).exists()
-        ]
+        files = self.data_files()
+        missing = [p.relative_to(self.data_dir).as_posix() for p in files if not p.exists()]
         if missing:
             raise RunnerError(
                 f"{self.config.data_dir}/ lacks {', '.join(missing)}; prepare the data first"
             )
         check_augment(self.config)
-        check_alphabet(self.config, self.read_state(), self.data_dir / "alphabet.txt")
+        check_alphabet(self.config, self.read_state(), self.data_dir / ALPHABET_FILE)
 
     def record_epoch(self, state: RunState | None) -> None:
         """Copy the last finished epoch into configuration.env (what `make stop` promises).
@@ -169,8 +172,7 @@ class Runner:
         early) and MAX_EPOCH was not raised since. None when there is work left."""
         if state is None or state.status is not RunStatus.FINISHED:
             return None
-        names = ("train.csv", "dev.csv", "test.csv", "alphabet.txt")  # as train_config()
-        if state.data != files_digest([self.data_dir / n for n in names]):
+        if state.data != files_digest(self.data_files()):
             return None  # new data (make rebuild NEW_DATA=yes): test and export again
         done = state.max_epoch or state.epoch or 0
         if self.config.total_epochs > done:

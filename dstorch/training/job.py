@@ -183,12 +183,6 @@ def write_report_page(
         return {}
 
 
-def data_files(config: TrainConfig) -> list[str]:
-    """The files a run's result depends on (CSVs, alphabet), in a fixed order."""
-    lists = (config.train_files, config.dev_files, config.test_files)
-    return [f for files in lists for f in files.split(",") if f] + [config.alphabet_config_path]
-
-
 def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> RunStatus:
     """Train, then test and export when training finished. Returns the final status.
 
@@ -208,7 +202,7 @@ def run(config: TrainConfig, scorer: ScorerSettings | None = None) -> RunStatus:
             if not config.load_checkpoint:
                 forget_checkpoints(directory)
             state = read_state(directory) or RunState()  # a resumed run's figures stay
-            state.data = files_digest(data_files(config))
+            state.data = files_digest(config.data_files())
             state.max_epoch, state.pid, state.error = config.epochs, os.getpid(), None
             job = _Job(config, scorer, stop, state)
             job.record(RunStatus.RUNNING, RunPhase.SETUP)

@@ -12,6 +12,8 @@ from runner_helpers import clear_config_environment, load, make_project
 
 from dstorch.cli import main
 from dstorch.config import PipelineConfig
+from dstorch.datafiles import SPEECH_TRAIN, TRAIN_CSV
+from dstorch.fs import files_digest
 from dstorch.runner import LocalRunner, RunnerError, select_runner
 from dstorch.runner.base import format_status, job_environment, set_env_value, started_with
 from dstorch.runner.state import RunState, RunStatus
@@ -123,3 +125,21 @@ def test_auto_follows_the_runner_that_last_started_the_run(tmp_path, monkeypatch
     assert isinstance(select_runner(load(tmp_path), tmp_path), LocalRunner)
     LocalRunner(config, tmp_path).clean()
     assert started_with(config, tmp_path) is None
+
+
+def test_a_finished_run_knows_its_data_with_the_speech_sets(tmp_path):
+    """The runner digests the files the job was told (speech/train.csv too), so a run
+    that finished is not taken for one with new data; a missing speech set is named."""
+    root = make_project(tmp_path, GENERAL_SENTENCES="200", MAX_EPOCH="2")
+    config = load(root)
+    runner = LocalRunner(config, root)
+    with pytest.raises(RunnerError, match=f"lacks {SPEECH_TRAIN}; prepare the data first"):
+        runner.check_data()
+    (root / "data" / SPEECH_TRAIN).parent.mkdir()
+    shutil.copy(root / "data" / TRAIN_CSV, root / "data" / SPEECH_TRAIN)
+    told = config.train_config(str(root / "data"), "checkpoints", "export")  # as the job
+    state = RunState(RunStatus.FINISHED, epoch=2, max_epoch=2)
+    state.data = files_digest(told.data_files())
+    assert "already finished" in runner.finished_note(state)
+    (root / "data" / SPEECH_TRAIN).write_text("changed\n")
+    assert runner.finished_note(state) is None  # new data: test and export again
