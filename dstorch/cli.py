@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from dstorch.config import (
+    ENV_FILE,
     ENV_PREFIX,
     ConfigError,
     PipelineConfig,
@@ -328,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     p = sub.add_parser("job", help="a pipeline training run (what the runners start)")
-    p.add_argument("--config", default="configuration.env")
+    p.add_argument("--config", default=ENV_FILE)
     p.add_argument("--data_dir", required=True)
     p.add_argument("--checkpoint_dir", required=True)
     p.add_argument("--export_dir", required=True)
@@ -353,11 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", type=float, default=0.0, help="training progress 0..1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out_dir", default="augment-preview")
-    p.add_argument("--config", default="configuration.env")
+    p.add_argument("--config", default=ENV_FILE)
     p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser("report", help="where the evaluation report is, with a summary")
-    p.add_argument("--config", default="configuration.env")
+    p.add_argument("--config", default=ENV_FILE)
     p.set_defaults(func=cmd_report)
 
     from dstorch.importers import IMPORTERS
@@ -374,15 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import)
     p = sub.add_parser("train-import", help=cmd_train_import.__doc__.splitlines()[0])
     p.add_argument("folder", help="an import's output folder (with import.json)")
-    p.add_argument("--config", default="configuration.env")
+    p.add_argument("--config", default=ENV_FILE)
     p.set_defaults(func=cmd_train_import)
 
     p = sub.add_parser("prepare", help="original/ + commands.csv -> data/ (CSVs, alphabet)")
-    p.add_argument("--config", default="configuration.env")
+    p.add_argument("--config", default=ENV_FILE)
     p.set_defaults(func=cmd_prepare)
     for verb, text in RUNNER_VERBS.items():
         p = sub.add_parser(verb, help=text, description=text)
-        p.add_argument("--config", default="configuration.env")
+        p.add_argument("--config", default=ENV_FILE)
         p.set_defaults(func=cmd_runner, models=False)
         if verb == "clean":
             p.add_argument(
@@ -397,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         text = func.__doc__.splitlines()[0]
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--config", default="configuration.env")
+        p.add_argument("--config", default=ENV_FILE)
         p.set_defaults(func=func)
     return parser
 

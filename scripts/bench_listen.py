@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench_transcribe import configured_model  # noqa: E402
 
 from dstorch.entry import command_line, run_guarded  # noqa: E402
+from dstorch.features import SAMPLE_RATE  # noqa: E402
 
 BENCH_COMMANDS = {"1": "turn on the light in the kitchen", "2": "stop", "3": "play music"}
 LONG = "1"  # the ~2 s one, timed
@@ -107,7 +108,7 @@ def main() -> None:
         with_gate, line = timed(lambda: LiveRecogniser(transcriber, gate), pcm, args.repeats)
         no_gate, _ = timed(lambda: LiveRecogniser(transcriber), pcm, args.repeats)
     print(f"model {model}, gate {gate is not None}, 1 CPU, {args.repeats} runs")
-    print(f"command {len(pcm) / 16000:.2f} s; line: {line}")
+    print(f"command {len(pcm) / SAMPLE_RATE:.2f} s; line: {line}")
     print(
         f"end of speech -> line: {np.median(with_gate):.0f} ms median "
         f"(max {with_gate.max():.0f}); without the gate's early endpoint "

@@ -68,9 +68,9 @@ def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float, str
 
 def default_inputs(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path, Path, str]:
     """(model, scorer, clip, what the model is), defaults filled in."""
-    from dstorch.config import PipelineConfig
+    from dstorch.config import ENV_FILE, PipelineConfig
 
-    config = PipelineConfig.load(ROOT / "configuration.env")
+    config = PipelineConfig.load(ROOT / ENV_FILE)
     base = ROOT / config.models_dir / config.model_name
     model, what = args.model, "given"
     if model is None and base.with_suffix(".pbmm").is_file():
@@ -88,10 +88,13 @@ def default_inputs(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path, Pat
     if clip is None:
         import numpy as np
 
-        pcm = np.load(FIXTURES / "features" / "speech.npz")["pcm"][: int(args.seconds * 16000)]
+        from dstorch.features import SAMPLE_RATE
+
+        speech = np.load(FIXTURES / "features" / "speech.npz")["pcm"]
+        pcm = speech[: int(args.seconds * SAMPLE_RATE)]
         clip = tmp / "clip.wav"
         with wave.open(str(clip), "wb") as w:
-            w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(SAMPLE_RATE)
             w.writeframes(pcm.astype("<i2").tobytes())
     return Path(model), Path(scorer), Path(clip), what
 

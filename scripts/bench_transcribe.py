@@ -40,7 +40,9 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dstorch.config import ENV_FILE  # noqa: E402
 from dstorch.entry import command_line, run_guarded  # noqa: E402
+from dstorch.features import SAMPLE_RATE  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 FIXTURE_SCORER = FIXTURES / "scorer" / "commands.scorer"
@@ -65,7 +67,7 @@ def synthetic_model(folder: Path, n_hidden: int, seed: int = 7) -> Path:
 
 
 def clips(audio: Path | None, seconds: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(the timing clip [seconds * 16000], parity clips {name: int16 [N]})."""
+    """(the timing clip [seconds * SAMPLE_RATE], parity clips {name: int16 [N]})."""
     from dstorch.inference.transcribe import read_audio
 
     if audio is not None:
@@ -76,10 +78,10 @@ def clips(audio: Path | None, seconds: float) -> tuple[np.ndarray, dict[str, np.
         for npz in sorted((FIXTURES / "features").glob("*.npz")):
             parity[npz.stem] = np.load(npz)["pcm"]
     joined = np.concatenate(list(parity.values()))
-    timing = np.resize(joined, int(seconds * 16000))  # repeats the clips to the length
+    timing = np.resize(joined, int(seconds * SAMPLE_RATE))  # repeats the clips to the length
     rng = np.random.default_rng(0)
     for i in range(12):  # slices of random length and offset: edge cases for the framing
-        start, length = rng.integers(0, len(timing) // 2), rng.integers(300, 5 * 16000)
+        start, length = rng.integers(0, len(timing) // 2), rng.integers(300, 5 * SAMPLE_RATE)
         parity[f"slice{i}"] = timing[start : start + length]
     return timing, parity
 
@@ -110,7 +112,7 @@ def compare(ours, theirs, timing: np.ndarray, parity: dict, repeats: int, label:
         t_warm = min(t_warm, best_time(lambda: ours.text(timing), 1)[0])  # caches kept
         t_theirs = min(t_theirs, best_time(lambda: theirs.stt(timing), 1)[0])
     same = [cold_text(ours, pcm) == theirs.stt(pcm) for pcm in parity.values()]
-    seconds = len(timing) / 16000
+    seconds = len(timing) / SAMPLE_RATE
     warm = f"  (warm LM cache, which the client lacks: {t_warm / t_theirs:.2f})"
     print(
         f"{label:<12} dstorch {t_cold:.3f} s (RTF {t_cold / seconds:.4f})  "
@@ -122,7 +124,7 @@ def compare(ours, theirs, timing: np.ndarray, parity: dict, repeats: int, label:
     )
 
 
-def configured_model(config: Path = ROOT / "configuration.env") -> Path | None:
+def configured_model(config: Path = ROOT / ENV_FILE) -> Path | None:
     """MODELS_DIR/MODEL_NAME.pbmm as configuration.env (or the environment) names it,
     if that model has been exported."""
     from dstorch.config import load_env

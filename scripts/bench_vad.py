@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dstorch.augment import cache
 from dstorch.bench.vad_trim import format_rows, measure
-from dstorch.config import ENV_PREFIX, PipelineConfig
+from dstorch.config import ENV_FILE, ENV_PREFIX, PipelineConfig
 from dstorch.entry import command_line, run_guarded
 from dstorch.inference.official import fetch_library, load_library
 from dstorch.prepare.sources import read_commands
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--aggressiveness", default="2,3", help="webrtcvad modes to judge")
     args = parser.parse_args()
     overrides = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
-    config = PipelineConfig.load(args.root / "configuration.env", overrides, root=args.root)
+    config = PipelineConfig.load(args.root / ENV_FILE, overrides, root=args.root)
     model = args.model or args.root / config.models_dir / f"{config.model_name}.pbmm"
     scorer = args.scorer or model.with_suffix(".scorer")
     load_library(fetch_library(args.root / "build" / "deepspeech-0.9.3"))

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from dotenv import dotenv_values  # noqa: E402
 
-from dstorch.config import PipelineConfig, describe  # noqa: E402
+from dstorch.config import ENV_FILE, PipelineConfig, describe  # noqa: E402
 from dstorch.entry import command_line, run_guarded  # noqa: E402
 
 README = ROOT / "README.md"
@@ -39,7 +39,7 @@ def markdown_table(order: list[str]) -> str:
 
 def rendered(readme: str) -> str:
     """`readme` with the text between the markers replaced by the generated table."""
-    order = list(dotenv_values(ROOT / "configuration.env", interpolate=False))
+    order = list(dotenv_values(ROOT / ENV_FILE, interpolate=False))
     head, rest = readme.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{BEGIN}\n{markdown_table(order=order)}\n{END}{tail}"

@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from dstorch.config import ENV_PREFIX, parse_bool  # noqa: E402
+from dstorch.datafiles import COMMANDS_CSV, ORIGINAL_DIR  # noqa: E402
 from dstorch.entry import command_line, run_guarded  # noqa: E402
 from dstorch.prepare.example_data import (  # noqa: E402
     EXAMPLES,
@@ -38,7 +39,7 @@ def users_files(root: Path, language: str = "en") -> list[str]:
     """Files the generator would overwrite or mix with that are not the shipped example:
     untracked or modified in git, or every existing file where `root` is not a checkout;
     either way, never a file an example set writes."""
-    targets = [p for p in (root / "commands.csv", root / "original" / language) if p.exists()]
+    targets = [p for p in (root / COMMANDS_CSV, root / ORIGINAL_DIR / language) if p.exists()]
     if not targets:
         return []
     status = subprocess.run(
@@ -54,11 +55,11 @@ def users_files(root: Path, language: str = "en") -> list[str]:
         return [
             name
             for state, name in changed
-            if not (is_example(root / name) and (state == "??" or name == "commands.csv"))
+            if not (is_example(root / name) and (state == "??" or name == COMMANDS_CSV))
         ]
-    folder = root / "original" / language
+    folder = root / ORIGINAL_DIR / language
     files = sorted(folder.rglob("*")) if folder.is_dir() else []
-    return [str(p) for p in [root / "commands.csv", *files] if p.is_file() and not is_example(p)]
+    return [str(p) for p in [root / COMMANDS_CSV, *files] if p.is_file() and not is_example(p)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,8 +89,8 @@ def write(args: argparse.Namespace) -> None:
         )
     files = make_example_data(root, commands, voices=args.voices)
     print(
-        f"wrote {len(files)} recordings to {Path(root, 'original', 'en')} "
-        f"and {Path(root, 'commands.csv')} (example {args.example!r})"
+        f"wrote {len(files)} recordings to {Path(root, ORIGINAL_DIR, 'en')} "
+        f"and {Path(root, COMMANDS_CSV)} (example {args.example!r})"
     )
 
 

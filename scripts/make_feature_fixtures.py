@@ -35,7 +35,7 @@ def speech_clip() -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         raw, wav = Path(tmp) / "raw.wav", Path(tmp) / "speech.wav"
         subprocess.run(["espeak-ng", "-w", str(raw), SPEECH_TEXT], check=True)
-        resample = ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav)]
+        resample = ["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(wav)]
         subprocess.run(resample, check=True)
         with wave.open(str(wav), "rb") as w:
             return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.int16)

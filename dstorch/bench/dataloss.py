@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dstorch.bench.faults import _env, make_project, trainer_flags
+from dstorch.config import ENV_FILE, SUMMARIES_DIR
+from dstorch.datafiles import COMMANDS_CSV, TRAIN_CSV
+from dstorch.fs import LOCK_FILE
 from dstorch.runner.base import set_env_value
 from dstorch.runner.install import mismatched
 from dstorch.runner.state import RunStatus, read_state
@@ -110,7 +113,7 @@ def corrupt(path: Path, rng: random.Random) -> None:
 def corrupt_trial(work: Path, reference: Path, rng: random.Random, out: Outcome) -> None:
     """Corrupt every last-*.pt of a finished run (best.pt too, one time in three), rerun."""
     ck = work / "ck"
-    shutil.copytree(reference, ck, ignore=shutil.ignore_patterns("summaries", "job.lock"))
+    shutil.copytree(reference, ck, ignore=shutil.ignore_patterns(SUMMARIES_DIR, LOCK_FILE))
     before = ckpt.read(ck / ckpt.BEST)["state"]["best_dev_loss"]
     for path in ckpt.last_checkpoints(ck):
         corrupt(path, rng)
@@ -207,7 +210,7 @@ CLEAN_CASES = ("foreign", "scripts", "commands inside", "noise inside", "prepare
 _CASES = {
     "foreign": ("victim", {}, ("prepare", "clean"), "already holds files dstorch did not write"),
     "scripts": ("scripts", {}, ("clean",), "holds the project's scripts"),
-    "commands inside": ("victim", {"COMMANDS_CSV": "commands.csv"}, ("clean",), "COMMANDS_CSV"),
+    "commands inside": ("victim", {"COMMANDS_CSV": COMMANDS_CSV}, ("clean",), "COMMANDS_CSV"),
     "noise inside": ("victim", {"NOISE_DIR": "noise"}, ("clean",), "holds NOISE_DIR"),
     "prepared + yours": ("data", {}, ("clean",), "kept DATA_DIR="),
 }
@@ -216,7 +219,7 @@ _CASES = {
 def clean_trial(work: Path, rng: random.Random, case: str, out: Outcome) -> None:
     """`case` of CLEAN_CASES: the user's files in DATA_DIR must all survive."""
     project = make_project(work / "project", speakers=2)
-    config = project / "configuration.env"
+    config = project / ENV_FILE
     name, inside, verbs, expected = _CASES[case]
     folder = project / name
     set_env_value(config, "SYNTHETIC_VOICES", "none")
@@ -231,7 +234,7 @@ def clean_trial(work: Path, rng: random.Random, case: str, out: Outcome) -> None
     lost = [
         f"{name} removed or changed" for name, digest in yours.items() if now.get(name) != digest
     ]
-    if case == "prepared + yours" and (folder / "train.csv").exists():
+    if case == "prepared + yours" and (folder / TRAIN_CSV).exists():
         lost.append("what prepare wrote was not removed")  # not a loss, but clean failed
     ok = all("Traceback" not in d.stdout + d.stderr for d in outputs) and said(outputs[0], expected)
     out.add(f"clean ({case})", lost, ok, "".join(d.stdout + d.stderr for d in outputs))
@@ -240,7 +243,7 @@ def clean_trial(work: Path, rng: random.Random, case: str, out: Outcome) -> None
 def yours_files(folder: Path, rng: random.Random) -> dict[str, str]:
     """Seeded files of the user's in `folder`; -> {relative name: sha256}."""
     names = ["thesis.tex", "notes/today.txt", "x.py", "noise/fan.wav", "recordings/take.wav"]
-    chosen = rng.sample(names, rng.randint(1, len(names))) + ["commands.csv", "noise/a.wav"]
+    chosen = rng.sample(names, rng.randint(1, len(names))) + [COMMANDS_CSV, "noise/a.wav"]
     digests = {}
     for name in chosen:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)

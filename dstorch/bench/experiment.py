@@ -54,7 +54,8 @@ from dstorch.augment.presets import ROOMS
 from dstorch.augment.voice import VOICE_AUGMENTATIONS
 from dstorch.bench.acting import PROJECT, Acting, format_acting, judge_acting
 from dstorch.bench.negatives import negatives as make_negatives
-from dstorch.config import LM_COMMANDS, LM_OPEN, PipelineConfig
+from dstorch.config import ENV_FILE, LM_COMMANDS, LM_OPEN, PipelineConfig
+from dstorch.datafiles import COMMANDS_CSV, ORIGINAL_DIR
 from dstorch.errors import UsageError
 from dstorch.fs import atomic_target
 from dstorch.inference.official import OfficialModel
@@ -136,10 +137,10 @@ def example_project(root: Path, out: Path, example: str) -> Path:
         return root
     commands = example_commands(example)
     project = out / f"example-{example}"
-    made = project / "original" / "en"
-    if not (project / "commands.csv").is_file() or not made.is_dir():
+    made = project / ORIGINAL_DIR / "en"
+    if not (project / COMMANDS_CSV).is_file() or not made.is_dir():
         make_example_data(project, commands)
-    shutil.copy(root / "configuration.env", project / "configuration.env")
+    shutil.copy(root / ENV_FILE, project / ENV_FILE)
     return project
 
 
@@ -164,7 +165,7 @@ def with_voice_augmentation(augment: str) -> str:
 def variant_config(
     root: Path, out: Path, variant: Variant, trained_engines: list[str], overrides: dict
 ) -> PipelineConfig:
-    base = PipelineConfig.load(root / "configuration.env", overrides, root=root)
+    base = PipelineConfig.load(root / ENV_FILE, overrides, root=root)
     engines = ",".join(trained_engines) if variant.synthetic and trained_engines else "none"
     lever = with_voice_augmentation if variant.voice_augment else without_voice_augmentation
     augment = lever(base.augment)
@@ -263,7 +264,7 @@ def holdout_run(
     per scorer, and acting on the answers with the project scorer (negatives spoken by
     `holdout`'s voices)."""
     overrides = dict(overrides or {})
-    config = PipelineConfig.load(root / "configuration.env", overrides, root=root)
+    config = PipelineConfig.load(root / ENV_FILE, overrides, root=root)
     seed = config.random_seed
     commands, _ = read_commands(root / config.commands_csv, config.language)
     engines = installed_engines(config.language)

@@ -27,8 +27,16 @@ from pathlib import Path
 
 import torch
 
-from dstorch.config import REGISTRY_FILE
-from dstorch.fs import SOURCE_ROOT, TEMP_GLOB
+from dstorch.config import ENV_FILE, SUMMARIES_DIR
+from dstorch.datafiles import (
+    ALPHABET_FILE,
+    COMMANDS_CSV,
+    ORIGINAL_DIR,
+    REGISTRY_FILE,
+    REPORT_HTML,
+    REPORT_JSON,
+)
+from dstorch.fs import LOCK_FILE, PREPARE_LOCK, SOURCE_ROOT, TEMP_GLOB
 from dstorch.runner.state import STATE_FILE, RunPhase, RunStatus, read_state
 from dstorch.training import checkpoint as ckpt
 
@@ -104,14 +112,7 @@ def _temps(folder: Path) -> list[Path]:
 
 
 # Not compared: the lock, the run's state and logs, and the report's time stamp.
-UNCOMPARED = (
-    ".dstorch-prepare.lock",
-    "job.lock",
-    STATE_FILE,
-    "summaries",
-    "report.json",
-    "report.html",
-)
+UNCOMPARED = (PREPARE_LOCK, LOCK_FILE, STATE_FILE, SUMMARIES_DIR, REPORT_JSON, REPORT_HTML)
 
 
 def _content(path: Path) -> bytes:
@@ -140,7 +141,7 @@ def trainer_flags(ck: Path) -> list[str]:
     return [
         f"--train_files={','.join([csv] * 6)}",
         f"--dev_files={csv}",
-        f"--alphabet_config_path={CLIPS / 'alphabet.txt'}",
+        f"--alphabet_config_path={CLIPS / ALPHABET_FILE}",
         f"--checkpoint_dir={ck}",
         "--n_hidden=32",
         "--epochs=3",
@@ -231,13 +232,13 @@ def trainer_trials(work: Path, trials: int, seed: int) -> Figures:
 def make_project(folder: Path, speakers: int = 4) -> Path:
     """A project from the example recordings: `speakers` speakers, a tiny configuration."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "commands.csv", folder / "commands.csv")
-    wavs = sorted((ROOT / "original" / "en").glob("*.wav"))
+    shutil.copy2(ROOT / COMMANDS_CSV, folder / COMMANDS_CSV)
+    wavs = sorted((ROOT / ORIGINAL_DIR / "en").glob("*.wav"))
     keep = sorted({w.name.split("_")[1] for w in wavs})[:speakers]
-    (folder / "original" / "en").mkdir(parents=True)
+    (folder / ORIGINAL_DIR / "en").mkdir(parents=True)
     for wav in wavs:
         if wav.name.split("_")[1] in keep:
-            shutil.copy2(wav, folder / "original" / "en" / wav.name)  # same mtimes
+            shutil.copy2(wav, folder / ORIGINAL_DIR / "en" / wav.name)  # same mtimes
     settings = {
         "MAX_EPOCH": "1",
         "N_HIDDEN": "16",
@@ -250,11 +251,11 @@ def make_project(folder: Path, speakers: int = 4) -> Path:
         f"{k}={settings.pop(k, v)}"
         for k, _, v in (
             line.partition("=")
-            for line in (ROOT / "configuration.env").read_text().splitlines()
+            for line in (ROOT / ENV_FILE).read_text().splitlines()
             if "=" in line and not line.lstrip().startswith("#")
         )
     ]
-    (folder / "configuration.env").write_text("\n".join(lines) + "\n")
+    (folder / ENV_FILE).write_text("\n".join(lines) + "\n")
     return folder
 
 

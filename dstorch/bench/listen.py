@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dstorch.datafiles import ALPHABET_FILE, ORIGINAL_DIR
+from dstorch.rejection import GATE_SUFFIX
 from dstorch.vad import MARGIN, SAMPLE_RATE
 
 VOICES = 10  # the example voices: enough for the model to learn a few commands
@@ -42,14 +44,15 @@ def train_command_model(
     rows = ["wav_filename,wav_filesize,transcript"]
     rows += [f"{w},{w.stat().st_size},{commands[w.stem.split('_')[-2]]}" for w in wavs]
     (root / "all.csv").write_text("\n".join(rows) + "\n")
-    (root / "alphabet.txt").write_text("\n".join(LABELS) + "\n")
+    alphabet = root / ALPHABET_FILE
+    alphabet.write_text("\n".join(LABELS) + "\n")
     (root / "corpus.txt").write_text("\n".join(commands.values()) + "\n")
     every = str(root / "all.csv")  # train = dev = test: the gate is calibrated on them
     config = TrainConfig(
         train_files=every,
         dev_files=every,
         test_files=every,
-        alphabet_config_path=str(root / "alphabet.txt"),
+        alphabet_config_path=str(alphabet),
         checkpoint_dir=str(root / "ck"),
         export_dir=str(root / "model"),
         export_file_name="m",
@@ -70,6 +73,6 @@ def train_command_model(
     return {
         "pbmm": model / "m.pbmm",
         "scorer": model / "m.scorer",
-        "gate": model / "m.gate.json",
-        "takes": root / "original" / "en",
+        "gate": model / f"m{GATE_SUFFIX}",
+        "takes": root / ORIGINAL_DIR / "en",
     }

@@ -20,12 +20,12 @@ from pathlib import Path
 from dstorch.base_model import pretrain
 from dstorch.bench.experiment import CLIP_SEED, installed_engines, judge
 from dstorch.bench.experiment import train as train_and_export
-from dstorch.config import ENV_PREFIX, PipelineConfig
+from dstorch.config import ENV_FILE, ENV_PREFIX, PipelineConfig
+from dstorch.datafiles import COMMANDS_CSV, ORIGINAL_DIR
 from dstorch.errors import UsageError
 from dstorch.prepare.sources import read_commands
 from dstorch.prepare.synthetic import render
 
-ENV_FILE = "configuration.env"
 SCRATCH, FINE_TUNED = "from scratch", "fine-tuned from the base model"
 
 
@@ -43,13 +43,13 @@ def few_takes_project(root: Path, out: Path, config: PipelineConfig, takes: int)
     source = root / config.original_dir / config.language
     wavs = sorted(source.glob("*.wav"))
     speakers = sorted({w.name.split("_")[1] for w in wavs})[:takes]
-    target = out / "original" / config.language
+    target = out / ORIGINAL_DIR / config.language
     shutil.rmtree(out, ignore_errors=True)
     target.mkdir(parents=True)
     for wav in wavs:
         if wav.name.split("_")[1] in speakers:
             shutil.copy2(wav, target / wav.name)
-    shutil.copy2(root / config.commands_csv, out / "commands.csv")
+    shutil.copy2(root / config.commands_csv, out / COMMANDS_CSV)
     shutil.copy2(root / ENV_FILE, out / ENV_FILE)
     return out
 
@@ -64,7 +64,7 @@ def variant(project: Path, folder: Path, overrides: dict, base: Path | None) -> 
         dev_fraction=0.0,
         test_fraction=0.0,
         holdout_speakers="",
-        commands_csv=str(project / "commands.csv"),
+        commands_csv=str(project / COMMANDS_CSV),
     )
 
 

@@ -38,6 +38,7 @@ from dstorch.config.fields import (
     validate,
 )
 from dstorch.config.pipeline import (
+    ENV_FILE,
     ENV_PREFIX,
     LM_AUTO,
     LM_COMMANDS,
@@ -45,6 +46,7 @@ from dstorch.config.pipeline import (
     LM_OPEN,
     NOISE_OVERLAY,
     RUNS_DIR,
+    SUMMARIES_DIR,
     PipelineConfig,
     check_directories,
     load_env,
@@ -57,6 +59,7 @@ __all__ = [
     "Choice",
     "ConfigError",
     "DEVICE",
+    "ENV_FILE",
     "ENV_PREFIX",
     "FALSE_WORDS",
     "FRACTION",
@@ -74,6 +77,7 @@ __all__ = [
     "POSITIVE",
     "PipelineConfig",
     "RUNS_DIR",
+    "SUMMARIES_DIR",
     "Range",
     "SHA256",
     "SIZE",

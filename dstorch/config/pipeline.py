@@ -46,10 +46,13 @@ from dstorch.datafiles import (
 # commands when LM_TEXT is empty (the corpus is then the closed command set), else open.
 LM_AUTO, LM_COMMANDS, LM_OPEN = "auto", "commands", "open"
 LM_MODES = (LM_AUTO, LM_COMMANDS, LM_OPEN)
-# `make KEY=value` exports DSTORCH_KEY (see the Makefile); nothing else overrides the file.
+# The project's settings, in its folder; `make KEY=value` exports DSTORCH_KEY (see the
+# Makefile); nothing else overrides the file.
+ENV_FILE = "configuration.env"
 ENV_PREFIX = "DSTORCH_"
 # The local runner keeps each model's pid, log and checkpoints in RUNS_DIR/<MODEL_NAME>.
 RUNS_DIR = "runs"
+SUMMARIES_DIR = "summaries"  # in the checkpoint dir: TensorBoard's (--summary_dir)
 # NOISE_DIR as an augmentation: one of its recordings under half the training clips, its
 # peak 4-20 dB below the clip's (DeepSpeech's overlay semantics).
 NOISE_OVERLAY = "overlay[p=0.5,source={},snr=12~8]"
@@ -58,7 +61,7 @@ NOISE_OVERLAY = "overlay[p=0.5,source={},snr=12~8]"
 SOURCE_NAMES = ("dstorch", "scripts", "tests", "docker", ".git", "Makefile", "pyproject.toml")
 
 
-def load_env(path: str | Path = "configuration.env", environ: dict | None = None) -> dict:
+def load_env(path: str | Path = ENV_FILE, environ: dict | None = None) -> dict:
     """configuration.env's values, each overridden by a DSTORCH_<KEY> environment variable.
 
     No `${VAR}` interpolation: the environment reaches values only through DSTORCH_*. No
@@ -207,7 +210,7 @@ class PipelineConfig(TrainingFlags):
     @classmethod
     def load(
         cls,
-        path: str | Path = "configuration.env",
+        path: str | Path = ENV_FILE,
         environ: dict | None = None,
         root: str | Path | None = None,
     ) -> PipelineConfig:
@@ -305,7 +308,7 @@ class PipelineConfig(TrainingFlags):
             alphabet_config_path=str(data / ALPHABET_FILE),
             export_dir=export_dir,
             export_file_name=self.model_name,
-            summary_dir=str(Path(checkpoint_dir) / "summaries"),
+            summary_dir=str(Path(checkpoint_dir) / SUMMARIES_DIR),
             test_output_file=str(Path(export_dir) / REPORT_JSON),
         )
 

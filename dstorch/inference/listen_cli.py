@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from dstorch.config import ENV_FILE
 from dstorch.errors import DstorchError
 
 CHUNK = 320  # samples per read (20 ms): the endpointer judges every 30 ms frame as it comes
@@ -53,7 +54,7 @@ class ListenError(DstorchError, ValueError):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="configuration.env")
+    p.add_argument("--config", default=ENV_FILE)
     p.add_argument("--model", help=".pbmm/.pb/.onnx (default: MODELS_DIR/MODEL_NAME.pbmm)")
     p.add_argument("--scorer", help=".scorer (default: MODELS_DIR/MODEL_NAME.scorer if any)")
     p.add_argument("--no_scorer", action="store_true", help="decode without a scorer")

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dstorch.config import ENV_FILE
+
 if TYPE_CHECKING:  # the parser is built for every dstorch command: import torch lazily
     import numpy as np
 
@@ -32,7 +34,7 @@ REJECTED_MARK = "[rejected]"  # after a text answer the device must not act on
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="configuration.env")
+    p.add_argument("--config", default=ENV_FILE)
     p.add_argument(
         "--model",
         help=".pbmm/.pb/.onnx/checkpoint, or .tflite with --client official "

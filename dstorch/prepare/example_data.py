@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from dstorch.datafiles import COMMANDS_CSV, ORIGINAL_DIR
 from dstorch.errors import DstorchError
 from dstorch.fs import atomic_write
 from dstorch.prepare.registry import atomic_target
@@ -156,7 +157,7 @@ def make_example_data(
             f"{' and '.join(missing)} not installed; install the system "
             f"packages ({' '.join(missing)}) and run again"
         )
-    folder = Path(root, "original", language)
+    folder = Path(root, ORIGINAL_DIR, language)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     specs = voice_specs(voices, seed)
@@ -167,7 +168,7 @@ def make_example_data(
                 _speak(spec, text, out, Path(scratch))
                 written.append(out)
     _remove_stale(folder, specs, set(written))
-    atomic_write(Path(root, "commands.csv"), commands_csv(commands, language))
+    atomic_write(Path(root, COMMANDS_CSV), commands_csv(commands, language))
     return written
 
 
@@ -185,7 +186,7 @@ def is_example(path: Path, language: str = "en") -> bool:
     """Whether `path` is a file some example set writes (a take of an example voice, or
     an example's commands.csv unchanged): switching sets overwrites none of the user's."""
     path = Path(path)
-    if path.name == "commands.csv":
+    if path.name == COMMANDS_CSV:
         text = path.read_text(encoding="utf-8") if path.is_file() else ""
         return any(text == commands_csv(c, language) for c in EXAMPLES.values())
     keys = {key for commands in EXAMPLES.values() for key in commands}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from dstorch.config import ENV_PREFIX, PipelineConfig
+from dstorch.config import ENV_FILE, ENV_PREFIX, PipelineConfig
 from dstorch.datafiles import ALPHABET_FILE
 from dstorch.errors import DstorchError
 from dstorch.fs import atomic_target, atomic_write, files_digest
@@ -20,7 +20,6 @@ from dstorch.runner.install import install
 from dstorch.runner.preflight import check_alphabet, check_augment
 from dstorch.runner.state import RunPhase, RunState, RunStatus
 
-ENV_FILE = "configuration.env"
 # In the run folder: the runner that last started the run, which RUNNER=auto follows.
 RUNNER_FILE = "runner"
 # Exit statuses of follow_log(): the run ended well, badly, or is not known to have run.

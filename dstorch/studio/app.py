@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dstorch.config import PipelineConfig
+from dstorch.config import ENV_FILE, PipelineConfig
 from dstorch.datafiles import REPORT_HTML
 from dstorch.entry import bug_report_line
 from dstorch.errors import DstorchError
@@ -240,7 +240,7 @@ def create_app(root: Path, config_path: Path, token: str, host: str) -> Starlett
     return app
 
 
-def serve(config_path: str | Path = "configuration.env", root: str | Path = ".") -> None:
+def serve(config_path: str | Path = ENV_FILE, root: str | Path = ".") -> None:
     """Run the studio until Ctrl-C; prints the URL (with its token) first."""
     import uvicorn
 

@@ -21,7 +21,7 @@ import torch
 from dstorch.alphabet import BytesAlphabet
 from dstorch.augment import AugmentError
 from dstorch.augment.cache import use_data_dir
-from dstorch.config import TrainConfig
+from dstorch.config import SUMMARIES_DIR, TrainConfig
 from dstorch.datafiles import ALPHABET_FILE, REGISTRY_FILE, REPORT_JSON
 from dstorch.decoder import beam_search
 from dstorch.fs import (
@@ -59,7 +59,7 @@ def forget_checkpoints(directory: str | Path) -> None:
     directory = Path(directory)
     for path in ckpt.last_checkpoints(directory) + [directory / ckpt.BEST]:
         path.unlink(missing_ok=True)
-    shutil.rmtree(directory / "summaries", ignore_errors=True)
+    shutil.rmtree(directory / SUMMARIES_DIR, ignore_errors=True)
 
 
 def test_and_report(
