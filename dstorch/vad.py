@@ -18,7 +18,8 @@ import numpy as np
 from dstorch.errors import DstorchError
 from dstorch.features import SAMPLE_RATE  # webrtcvad takes 8/16/32/48 kHz; dstorch is 16 kHz
 
-FRAME = 480  # samples: 30 ms, the longest frame webrtcvad accepts (the steadiest decisions)
+# 30 ms: the longest frame webrtcvad accepts (the steadiest decisions).
+FRAME = SAMPLE_RATE * 30 // 1000  # samples
 AGGRESSIVENESS = 3  # 0 (keeps most) .. 3 (strictest about what is speech)
 # Seconds kept before the first and after the last speech frame: enough for the faint
 # start and end of a word that webrtcvad misses; more of the padding hurt the official

@@ -45,7 +45,7 @@ def check_wav(path: str | Path, header_only: bool = True) -> bytes:
     if (rate, channels, width) != TARGET_FORMAT:
         raise DataError(
             f"{path}: {rate} Hz, {channels} channel(s), {8 * width}-bit; DeepSpeech needs "
-            f"16000 Hz mono 16-bit (fix: sox in.wav -r 16000 -c 1 -b 16 out.wav)"
+            f"{SAMPLE_RATE} Hz mono 16-bit (fix: sox in.wav -r {SAMPLE_RATE} -c 1 -b 16 out.wav)"
         )
     return raw
 

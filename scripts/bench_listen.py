@@ -37,10 +37,10 @@ from bench_transcribe import configured_model  # noqa: E402
 
 from dstorch.entry import command_line, run_guarded  # noqa: E402
 from dstorch.features import SAMPLE_RATE  # noqa: E402
+from dstorch.inference.listen_cli import CHUNK  # noqa: E402  (make listen's reads)
 
 BENCH_COMMANDS = {"1": "turn on the light in the kitchen", "2": "stop", "3": "play music"}
 LONG = "1"  # the ~2 s one, timed
-CHUNK = 320  # 20 ms
 BEFORE, AFTER = 0.5, 1.0  # seconds of silence around the command
 
 

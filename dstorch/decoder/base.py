@@ -16,12 +16,13 @@ import numpy as np
 
 from dstorch.bytes_mode import bytes_text, is_byte_labels, label_bytes
 from dstorch.errors import DstorchError
+from dstorch.features import STEP_MS
 from dstorch.lm.scorer import Scorer
 
 CUTOFF_TOP_N = 40
 CUTOFF_PROB = 1.0
 START_BLANK_PROB = 0.999  # expansion starts at the first step with P(blank) below this
-STEP_SECONDS = 0.02  # 320 samples at 16 kHz
+STEP_SECONDS = STEP_MS / 1000  # a time step of the model: one feature frame
 FLT_MIN = float(np.finfo(np.float32).tiny)  # the client adds it before taking logs
 NEG_INF = -math.inf
 

@@ -22,7 +22,7 @@ from dstorch.errors import DstorchError
 
 CHUNK = 320  # samples per read (20 ms): the endpointer judges every 30 ms frame as it comes
 BYTES_PER_SAMPLE = 2
-# Recorders that write raw 16 kHz mono s16le to stdout, tried in this order.
+# Recorders that write raw mono s16le at {rate} (SAMPLE_RATE) to stdout, tried in this order.
 MICROPHONES = (
     (
         "sox",
@@ -33,7 +33,7 @@ MICROPHONES = (
             "-t",
             "raw",
             "-r",
-            "16000",
+            "{rate}",
             "-c",
             "1",
             "-b",
@@ -44,8 +44,8 @@ MICROPHONES = (
             "-",
         ],
     ),  # fmt: skip
-    ("arecord", ["arecord", "-q", "-f", "S16_LE", "-r", "16000", "-c", "1", "-t", "raw"]),
-    ("parec", ["parec", "--format=s16le", "--rate=16000", "--channels=1", "--raw"]),
+    ("arecord", ["arecord", "-q", "-f", "S16_LE", "-r", "{rate}", "-c", "1", "-t", "raw"]),
+    ("parec", ["parec", "--format=s16le", "--rate={rate}", "--channels=1", "--raw"]),
 )
 
 
@@ -70,9 +70,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def microphone() -> list[str]:
     """The first recorder found on PATH, as a command line."""
+    from dstorch.features import SAMPLE_RATE  # here: the parser loads this module, not numpy
+
     for name, command in MICROPHONES:
         if shutil.which(name):
-            return command
+            return [arg.format(rate=SAMPLE_RATE) for arg in command]
     names = ", ".join(name for name, _ in MICROPHONES)
     raise ListenError(f"no microphone recorder found ({names}); install sox, or pass --input")
 

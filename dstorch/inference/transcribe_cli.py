@@ -28,8 +28,7 @@ if TYPE_CHECKING:  # the parser is built for every dstorch command: import torch
     from dstorch.decoder import Candidate
     from dstorch.rejection import Gate
 
-STDIN_CHUNK = 16000 * 2  # bytes: half a second of 16-bit samples
-SAMPLE_RATE = 16000
+STDIN_CHUNK = 32000  # bytes read at a time: a second of 16-bit samples at 16 kHz
 REJECTED_MARK = "[rejected]"  # after a text answer the device must not act on
 
 
@@ -256,6 +255,8 @@ def _from_stdin(engine, n: int, trim: bool) -> tuple[list[Candidate], float, flo
     """Candidates for raw PCM on stdin, the seconds cut from its start and those heard."""
     import numpy as np
 
+    from dstorch.features import SAMPLE_RATE
+
     chunks, offset, samples = stdin_chunks(), 0.0, [0]
     if trim:  # the span of speech is known only once the stream has ended
         pcm, offset = _trimmed(np.concatenate([np.zeros(0, np.int16), *chunks]), trim)
@@ -278,6 +279,7 @@ def _from_stdin(engine, n: int, trim: bool) -> tuple[list[Candidate], float, flo
 
 def run(args: argparse.Namespace) -> int:
     """The whole command; -> exit status (1 if some file of a folder failed)."""
+    from dstorch.features import SAMPLE_RATE
     from dstorch.inference.transcribe import (
         TranscribeError,
         Transcriber,

@@ -28,7 +28,7 @@ from dstorch.wav import is_target_format
 # quiet speech far from a microphone is around -45 dBFS, while a second of +-1 LSB of
 # near-silence (-90 dBFS) was trained as a command before.
 QUIETEST_DBFS = -60
-LEVEL_FRAME = 480  # samples: 30 ms at 16 kHz
+LEVEL_FRAME = SAMPLE_RATE * 30 // 1000  # samples: 30 ms
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dstorch.datafiles import COMMANDS_CSV, ORIGINAL_DIR
 from dstorch.errors import DstorchError
+from dstorch.features import SAMPLE_RATE
 from dstorch.fs import atomic_write
 from dstorch.prepare.registry import atomic_target
 
@@ -120,7 +121,7 @@ def _speak(spec: dict, text: str, out: Path, scratch: Path) -> None:
                 "-V1",
                 str(raw),
                 "-r",
-                "16000",
+                str(SAMPLE_RATE),
                 "-c",
                 "1",
                 "-b",

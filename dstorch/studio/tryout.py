@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from dstorch.config import PipelineConfig
+from dstorch.features import SAMPLE_RATE
 from dstorch.studio import StudioError
 
 MAX_SESSIONS = 4  # open Try pages; the oldest goes when a fifth opens
-MAX_CHUNK = 16000 * 2 * 5  # bytes: 5 s of audio in one request is a broken client
+MAX_CHUNK = SAMPLE_RATE * 2 * 5  # bytes: 5 s of audio in one request is a broken client
 
 
 class TryService:
