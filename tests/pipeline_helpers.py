@@ -14,6 +14,7 @@ import numpy as np
 import soundfile as sf
 from config_helpers import shipped_config
 
+from dstorch.datafiles import COMMANDS_CSV, REGISTRY_FILE
 from dstorch.prepare import prepare
 from dstorch.prepare.registry import load_registry
 
@@ -48,7 +49,7 @@ def project(root: Path, commands: dict = COMMANDS, speakers: int = 5, takes: int
     """root/commands.csv + original/en/: every speaker says every command `takes` times."""
     root.mkdir(parents=True, exist_ok=True)
     rows = ["id,en"] + [f"{k},{v}" for k, v in commands.items()]
-    (root / "commands.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (root / COMMANDS_CSV).write_text("\n".join(rows) + "\n", encoding="utf-8")
     seed = 0
     for speaker in SPEAKERS[:speakers]:
         for command in commands:
@@ -71,7 +72,7 @@ def _quiet(_: str) -> None:
 def splits(root: Path) -> dict[str, str]:
     return {
         s: e.split
-        for s, e in load_registry(root / "data" / "registry.csv").items()
+        for s, e in load_registry(root / "data" / REGISTRY_FILE).items()
         if e.status == "ok"
     }
 

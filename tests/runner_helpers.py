@@ -7,7 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-from dstorch.config import PipelineConfig
+from dstorch.config import ENV_FILE, PipelineConfig
+from dstorch.datafiles import ALPHABET_FILE, SPLIT_CSVS
 from dstorch.runner.base import set_env_value
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,17 +42,17 @@ def make_project(root: Path, **settings: str) -> Path:
     data.mkdir(parents=True)
     for wav in CLIPS.glob("*.wav"):
         shutil.copy(wav, data / wav.name)
-    shutil.copy(CLIPS / "alphabet.txt", data / "alphabet.txt")
-    for split in ("train", "dev", "test"):
-        shutil.copy(CLIPS / "clips.csv", data / f"{split}.csv")
-    shutil.copy(ROOT / "configuration.env", root / "configuration.env")
+    shutil.copy(CLIPS / ALPHABET_FILE, data / ALPHABET_FILE)
+    for name in SPLIT_CSVS.values():
+        shutil.copy(CLIPS / "clips.csv", data / name)
+    shutil.copy(ROOT / ENV_FILE, root / ENV_FILE)
     for key, value in {**FAST, **settings}.items():
-        set_env_value(root / "configuration.env", key, value)
+        set_env_value(root / ENV_FILE, key, value)
     return root
 
 
 def load(root: Path) -> PipelineConfig:
-    return PipelineConfig.load(root / "configuration.env")
+    return PipelineConfig.load(root / ENV_FILE)
 
 
 def wait_for(predicate, seconds: float, what: str):
@@ -65,5 +66,5 @@ def wait_for(predicate, seconds: float, what: str):
 
 
 def env_value(root: Path, key: str) -> str:
-    lines = (root / "configuration.env").read_text().splitlines()
+    lines = (root / ENV_FILE).read_text().splitlines()
     return next(line.split("=", 1)[1] for line in lines if line.startswith(f"{key}="))

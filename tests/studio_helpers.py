@@ -16,6 +16,8 @@ from pathlib import Path
 
 from runner_helpers import FAST, ROOT
 
+from dstorch.config import ENV_FILE
+from dstorch.datafiles import COMMANDS_CSV
 from dstorch.runner.base import set_env_value
 
 URL_LINE = re.compile(r"Studio: (http://\S+/\?token=(\S+))")
@@ -30,12 +32,12 @@ def free_port() -> int:
 def make_project(root: Path, commands: dict[str, str], **settings: str) -> Path:
     """root/configuration.env (FAST, local runner, a free studio port) and commands.csv."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "configuration.env").write_text((ROOT / "configuration.env").read_text())
+    (root / ENV_FILE).write_text((ROOT / ENV_FILE).read_text())
     values = {**FAST, "RUNNER": "local", "STUDIO_PORT": str(free_port()), **settings}
     for key, value in values.items():
-        set_env_value(root / "configuration.env", key, value)
+        set_env_value(root / ENV_FILE, key, value)
     rows = ["id,en"] + [f"{key},{text}" for key, text in commands.items()]
-    (root / "commands.csv").write_text("\n".join(rows) + "\n")
+    (root / COMMANDS_CSV).write_text("\n".join(rows) + "\n")
     return root
 
 

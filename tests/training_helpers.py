@@ -7,6 +7,7 @@ from pathlib import Path
 from conftest import FIXTURES_DIR
 
 from dstorch.config import TrainConfig
+from dstorch.datafiles import ALPHABET_FILE
 
 CLIPS = FIXTURES_DIR / "clips"
 
@@ -17,7 +18,7 @@ def make_config(tmp_path: Path, **overrides) -> TrainConfig:
     values = dict(
         train_files=str(CLIPS / "clips.csv"),
         dev_files=str(CLIPS / "clips.csv"),
-        alphabet_config_path=str(CLIPS / "alphabet.txt"),
+        alphabet_config_path=str(CLIPS / ALPHABET_FILE),
         checkpoint_dir=str(tmp_path / "ck"),
         n_hidden=32,
         epochs=2,
