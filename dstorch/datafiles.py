@@ -34,7 +34,7 @@ TEST_NEGATIVES = f"{SPEECH_DIR}/test_negatives.csv"
 
 # --- an export folder (and MODELS_DIR): besides <MODEL_NAME>.pb, .pbmm, ... ------------------
 
-REPORT_JSON = "report.json"  # the test report (dstorch.training.evaluate.TestReport)
+REPORT_JSON = "report.json"  # the test report (dstorch.training.report_schema)
 REPORT_HTML = "report.html"  # its page (dstorch.report); the plots: dstorch.report.plots
 
 # --- the example project (the shipped configuration.env's COMMANDS_CSV and ORIGINAL_DIR) ---
