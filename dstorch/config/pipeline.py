@@ -272,12 +272,12 @@ class PipelineConfig(TrainingFlags):
         wanted = self.general_sentences > 0 or self.near_misses > 0
         return wanted and self.synthetic_voices.strip().lower() not in ("none", "no", "off")
 
-    def speech_files(self, data: Path) -> dict[str, str]:
+    def speech_flags(self, data: Path) -> dict[str, str]:
         """The trainer flags that add the speech sets (none when they are off)."""
         if not self.speech_sets:
             return {}
         return {
-            "train_files": f"{data / TRAIN_CSV},{data / SPEECH_TRAIN}",
+            "speech_files": str(data / SPEECH_TRAIN),
             "dev_negative_files": str(data / DEV_NEGATIVES),
             "test_negative_files": str(data / TEST_NEGATIVES),
         }
@@ -296,7 +296,7 @@ class PipelineConfig(TrainingFlags):
                 "train_files": str(data / TRAIN_CSV),
                 "dev_files": str(data / DEV_CSV),
                 "test_files": str(data / TEST_CSV),
-                **self.speech_files(data),
+                **self.speech_flags(data),
             },
             epochs=self.total_epochs,
             initialize_from_frozen_model=self.pretrained_model,

@@ -67,6 +67,13 @@ class TrainingFlags:
     random_seed: int = key("seeds everything; resume is exact", COUNT, 4568)
     automatic_mixed_precision: bool = key("bf16 autocast on CUDA", None, False)
     augmentations_per_epoch: int = key("augmented passes over the training set", SIZE, 1)
+    speech_per_epoch: float = key(
+        "speech that is no command (--speech_files) trained each epoch, as a share of the "
+        "--train_files clips: the next part of one seeded order, so every sentence comes "
+        "round; 0: all of it every epoch",
+        COUNT,
+        0.0,
+    )
     ema_decay: float = key(
         "exponential moving average of the weights, used for dev loss, best.pt and export "
         "(0.99: about the last 100 steps); 0: off, the raw weights as in DeepSpeech",
@@ -111,6 +118,12 @@ class TrainConfig(TrainingFlags):
     train_files: str = key("comma-separated training CSVs", None, "")
     dev_files: str = key("comma-separated dev CSVs (early stopping, plateaus)", None, "")
     test_files: str = key("comma-separated test CSVs", None, "")
+    speech_files: str = key(
+        "comma-separated CSVs of speech that is no command (dstorch's), trained beside "
+        "--train_files (--speech_per_epoch of it each epoch)",
+        None,
+        "",
+    )
     dev_negative_files: str = key(
         "comma-separated CSVs of speech that is no command (dstorch's): the scorer stage "
         "tunes rejection and calibrates the gate on them with the dev set",
@@ -152,7 +165,7 @@ class TrainConfig(TrainingFlags):
     def data_files(self) -> list[str]:
         """The files a run's result depends on (CSVs, alphabet), in a fixed order: their
         digest in state.json tells a finished run's data from new data."""
-        lists = (self.train_files, self.dev_files, self.test_files)
+        lists = (self.train_files, self.speech_files, self.dev_files, self.test_files)
         return [f for files in lists for f in files.split(",") if f] + [self.alphabet_config_path]
 
     def dev_snr_list(self) -> list[float]:

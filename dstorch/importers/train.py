@@ -29,7 +29,8 @@ def train_config(pipeline: PipelineConfig, folder: Path) -> TrainConfig:
         train_files=train,
         dev_files=role_files(folder, "dev"),
         test_files=role_files(folder, "test"),
-        dev_negative_files="",  # a corpus has no speech sets (prepare writes those)
+        speech_files="",  # a corpus has no speech sets (prepare writes those)
+        dev_negative_files="",
         test_negative_files="",
         alphabet_config_path=str(folder / manifest["alphabet"]),
         export_file_name=manifest["corpus"],

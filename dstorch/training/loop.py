@@ -6,6 +6,7 @@ Under torchrun every rank runs this loop on its shard of each batch (see distrib
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 from collections.abc import Callable
@@ -53,17 +54,36 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def epoch_batches(samples, config: TrainConfig, epoch: int, world_size: int = 1) -> list:
+def epoch_batches(samples, config: TrainConfig, epoch: int, world_size: int = 1, speech=()) -> list:
     """The global batches of an epoch (train_batch_size clips per rank), in an order that
     depends only on (seed, epoch), so resume can skip ahead and every rank agrees.
 
-    With --augmentations_per_epoch N every sample appears N times, each copy augmented
-    independently.
+    `speech` (--speech_files) joins as speech_part chooses. With --augmentations_per_epoch
+    N every sample appears N times, each copy augmented independently.
     """
     rng = random.Random(config.random_seed * 1000 + epoch)
+    chosen = [*samples, *speech_part(speech, config, epoch, len(samples))]
     passes = range(max(config.augmentations_per_epoch, 1))
-    copies = [replace(s, pass_index=p) for p in passes for s in samples]
+    copies = [replace(s, pass_index=p) for p in passes for s in chosen]
     return bucketed_batches(copies, config.train_batch_size * world_size, rng)
+
+
+def speech_part(speech, config: TrainConfig, epoch: int, n_train: int) -> list:
+    """The speech clips trained in `epoch` (0-based): all of them with --speech_per_epoch
+    0; else ceil(share * n_train), the next slice of one seeded order (wrapping), so each
+    clip comes round every len(speech) / that many epochs.
+
+    Why a part: in the example the speech is nearly as many clips as the commands, and an
+    epoch of both took twice as long; the sentences teach words, which needs them heard
+    often over the run, not every epoch."""
+    share = config.speech_per_epoch
+    if share <= 0 or not speech:
+        return list(speech)
+    order = list(speech)
+    random.Random(config.random_seed).shuffle(order)
+    n = min(len(order), max(1, math.ceil(share * n_train)))
+    start = epoch * n % len(order)
+    return [order[(start + i) % len(order)] for i in range(n)]
 
 
 def train_features(config: TrainConfig, cache: FeatureCache, augmenter: Augmenter):
@@ -199,6 +219,7 @@ class Session:
     group: Group
     trainer: torch.nn.Module  # what the training forward runs: the model, or DDP over it
     views: consistency.Views  # each clip once, or twice (--consistency_weight)
+    speech_set: list = ()  # --speech_files: speech_part of it joins each epoch
     average: WeightAverage | None = None  # --ema_decay
     last_save: float = 0.0
 
@@ -226,11 +247,21 @@ class Session:
         self.last_save = time.monotonic()
 
 
+def read_speech(config: TrainConfig, alphabet: Alphabet, after: int) -> list:
+    """--speech_files' clips (empty transcripts allowed: noise), numbered after the
+    `after` training clips so each has its own augmentation seed."""
+    if not config.speech_files:
+        return []
+    speech = read_csvs(config.speech_files, alphabet, allow_empty=True, silent=True)
+    return [replace(s, index=after + s.index) for s in speech]
+
+
 def setup(config: TrainConfig) -> Session:
     """Read data, build (or restore) model, optimizer and state."""
     alphabet = load_alphabet(config.alphabet_config_path, config.bytes_output_mode)
     # An empty transcript trains the model to answer nothing (noise: dstorch.prepare.speech).
     train_set = read_csvs(config.train_files, alphabet, silent=True)
+    speech_set = read_speech(config, alphabet, len(train_set))
     dev_set = read_csvs(config.dev_files, alphabet, allow_empty=True)
     use_data_dir(Path(config.train_files.split(",")[0]).parent)  # noise/room banks live there
     augmenter = Augmenter(parse_augmentations(config.augment), config.random_seed)
@@ -241,10 +272,15 @@ def setup(config: TrainConfig) -> Session:
     model = ckpt.build_model(config, alphabet).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     cache = FeatureCache()
-    state, saved = restore(config, alphabet, model, optimizer, train_set, cache, group, source)
+    every = [*train_set, *speech_set]
+    state, saved = restore(config, alphabet, model, optimizer, every, cache, group, source)
     set_lr(optimizer, state.learning_rate)
     where = f"{group.world_size} processes ({device} on rank 0)" if group.distributed else device
-    print(f"Training on {where} ({len(train_set)} train / {len(dev_set)} dev samples)")
+    speech = ""
+    if speech_set:
+        each = len(speech_part(speech_set, config, 0, len(train_set)))
+        speech = f" + {len(speech_set)} speech clips, {each} an epoch"
+    print(f"Training on {where} ({len(train_set)} train{speech} / {len(dev_set)} dev samples)")
     return Session(
         config,
         alphabet,
@@ -263,6 +299,7 @@ def setup(config: TrainConfig) -> Session:
         trainer=group.wrap(model),
         # Without augmentation both views would be the same clip: twice the work, no term.
         views=consistency.Views(config.consistency_weight if augmenter else 0.0),
+        speech_set=speech_set,
         average=weight_average(config, model, saved),
         last_save=time.monotonic(),
     )
@@ -301,7 +338,7 @@ def run_epoch(s: Session, stop: GracefulStop) -> bool:
     signal reached any rank) and on saving (rank 0's clock), so all stop or save after the
     same step."""
     state, config, group = s.state, s.config, s.group
-    batches = epoch_batches(s.train_set, config, state.epoch, group.world_size)
+    batches = epoch_batches(s.train_set, config, state.epoch, group.world_size, s.speech_set)
     desc = f"Epoch {state.epoch + 1}/{config.epochs}"
     bar = tqdm(batches, desc=desc, unit="batch", disable=not group.is_main)
     bar.update(state.batch_in_epoch)

@@ -220,3 +220,34 @@ def test_nan_loss_fails_the_run_names_the_fix_and_exports_nothing(tmp_path):
     assert not out.exists() or not any(out.iterdir()), "a diverged model was exported"
     for path in ckpt.last_checkpoints(tmp_path / "ck"):  # what was saved stays usable
         assert all(t.isfinite().all() for t in ckpt.read(path)["model"].values())
+
+
+# --- speech that is no command: a rotating part each epoch ----------------------------------
+
+
+def test_speech_part_rotates_so_every_clip_comes_round():
+    from dataclasses import replace
+
+    from dstorch.training.loop import epoch_batches, speech_part
+
+    config = replace(TrainConfig(), speech_per_epoch=0.25, random_seed=7, train_batch_size=4)
+    speech = [f"s{i}" for i in range(30)]
+    parts = [speech_part(speech, config, epoch, n_train=40) for epoch in range(3)]
+    assert [len(p) for p in parts] == [10, 10, 10]  # ceil(0.25 * 40)
+    assert sorted(c for p in parts for c in p) == sorted(speech)  # all within 30 / 10 epochs
+    assert parts[0] == speech_part(speech, config, 0, n_train=40)  # seeded: resume agrees
+    assert speech_part(speech, replace(config, speech_per_epoch=0), 5, 40) == speech
+    assert len(speech_part(speech, replace(config, speech_per_epoch=2.0), 0, 40)) == 30
+    assert speech_part([], config, 0, 40) == []
+
+    from dstorch.training.data import Sample
+
+    wav = sorted(Path(CLIPS).glob("*.wav"))[0]  # batching reads the file's size
+
+    def clip(i: int) -> Sample:
+        return Sample(wav, "x", [1], index=i)
+
+    train, extra = [clip(i) for i in range(8)], [clip(100 + i) for i in range(8)]
+    batches = epoch_batches(train, config, 0, speech=extra)
+    chosen = [s.index for b in batches for s in b]
+    assert sorted(chosen)[:8] == list(range(8)) and len(chosen) == 8 + 2  # ceil(0.25 * 8)
