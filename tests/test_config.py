@@ -286,7 +286,7 @@ def test_speech_sets_join_the_trainer_flags_only_when_on():
     assert not off.speech_files
     on = shipped_config(general_sentences=5, near_misses=0).train_config("d", "c", "e")
     assert (on.train_files, on.speech_files) == ("d/train.csv", "d/speech/train.csv")
-    assert on.speech_per_epoch == 0.25 and "d/speech/train.csv" in on.data_files()
+    assert on.speech_per_epoch == 0 and "d/speech/train.csv" in on.data_files()
     assert (on.dev_negative_files, on.test_negative_files) == (
         "d/speech/dev_negatives.csv",
         "d/speech/test_negatives.csv",
