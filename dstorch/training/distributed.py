@@ -15,6 +15,7 @@ identity, so the loop has no separate single-process path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -116,7 +117,12 @@ class Group:
         return wrapped
 
     def close(self) -> None:
+        """Leave the group together: a rank tearing gloo down while another still has
+        collectives in flight aborted now and then ("terminate called without an active
+        exception")."""
         if self.distributed and dist.is_initialized():
+            with contextlib.suppress(RuntimeError):  # a rank that died: nobody to wait for
+                dist.barrier()
             dist.destroy_process_group()
 
 
