@@ -1,22 +1,11 @@
 """dstorch.wav: the 16 kHz mono 16-bit PCM WAV check and reader."""
 
-import wave
-from pathlib import Path
-
 import numpy as np
 import pytest
+from training_helpers import write_wav
 
 from dstorch.alphabet import DataError
 from dstorch.wav import is_target_format, read_wav
-
-
-def write_wav(path: Path, pcm: np.ndarray, rate=16000, channels=1, width=2) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 def test_reads_the_target_format_as_int16(tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
+import numpy as np
 from conftest import FIXTURES_DIR
 
 from dstorch.config import TrainConfig
@@ -28,3 +30,13 @@ def make_config(tmp_path: Path, **overrides) -> TrainConfig:
         device="cpu",
     )
     return TrainConfig(**{**values, **overrides})
+
+
+def write_wav(path: Path, pcm: np.ndarray, rate=16000, channels=1, width=2) -> Path:
+    """`pcm` as a WAV file in any format (rate, channels, sample width in bytes)."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path

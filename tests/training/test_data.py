@@ -1,11 +1,9 @@
 """CSVs, features and batching (WAV validation: tests/test_wav.py)."""
 
-import wave
-from pathlib import Path
-
 import numpy as np
 import pytest
 from conftest import FIXTURES_DIR
+from training_helpers import write_wav
 
 from dstorch.alphabet import Alphabet, AlphabetError
 from dstorch.training.data import (
@@ -17,15 +15,6 @@ from dstorch.training.data import (
 )
 
 FIXTURES = FIXTURES_DIR / "clips"
-
-
-def write_wav(path: Path, pcm: np.ndarray, rate=16000, channels=1, width=2) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
 
 
 def test_transcript_outside_alphabet_names_file_and_characters(tmp_path):
