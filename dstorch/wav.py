@@ -15,6 +15,15 @@ from dstorch.alphabet import DataError
 from dstorch.features import SAMPLE_RATE
 
 TARGET_FORMAT = (SAMPLE_RATE, 1, 2)  # (Hz, channels, bytes per sample)
+# sox's output options for TARGET_FORMAT (before the output file name)
+SOX_TARGET = (
+    "-r",
+    str(TARGET_FORMAT[0]),
+    "-c",
+    str(TARGET_FORMAT[1]),
+    "-b",
+    str(8 * TARGET_FORMAT[2]),
+)
 
 
 def _open_wav(path: Path, header_only: bool) -> tuple[tuple[int, int, int], bytes]:

@@ -22,7 +22,7 @@ from dstorch.features import SAMPLE_RATE
 from dstorch.fs import StorageError
 from dstorch.prepare.problems import FileProblem
 from dstorch.prepare.registry import atomic_target
-from dstorch.wav import is_target_format
+from dstorch.wav import SOX_TARGET, is_target_format
 
 # Speech is refused below this level (the RMS of its loudest 30 ms, dB below full scale):
 # quiet speech far from a microphone is around -45 dBFS, while a second of +-1 LSB of
@@ -153,12 +153,7 @@ def _with_sox(src: Path, dst: Path) -> str:
             str(src),
             "-t",
             "wav",
-            "-r",
-            str(SAMPLE_RATE),
-            "-c",
-            "1",
-            "-b",
-            "16",
+            *SOX_TARGET,
             "-e",
             "signed-integer",
             str(tmp),

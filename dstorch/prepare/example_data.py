@@ -20,9 +20,9 @@ from pathlib import Path
 
 from dstorch.datafiles import COMMANDS_CSV, ORIGINAL_DIR
 from dstorch.errors import DstorchError
-from dstorch.features import SAMPLE_RATE
 from dstorch.fs import atomic_write
 from dstorch.prepare.registry import atomic_target
+from dstorch.wav import SOX_TARGET
 
 # Acoustically distinct on purpose: the example should train to a usable model quickly.
 COMMANDS = {
@@ -120,12 +120,7 @@ def _speak(spec: dict, text: str, out: Path, scratch: Path) -> None:
                 "-R",
                 "-V1",
                 str(raw),
-                "-r",
-                str(SAMPLE_RATE),
-                "-c",
-                "1",
-                "-b",
-                "16",
+                *SOX_TARGET,
                 str(tmp),
                 "gain",
                 "-n",

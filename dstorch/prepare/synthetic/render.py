@@ -18,7 +18,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dstorch.features import SAMPLE_RATE
 from dstorch.fs import atomic_write
 from dstorch.prepare.problems import PrepareError
 from dstorch.prepare.registry import atomic_target
@@ -26,6 +25,7 @@ from dstorch.prepare.synthetic.base import Engine, EngineError, Take
 from dstorch.prepare.synthetic.catalog import choose
 from dstorch.prepare.synthetic.plan import plan_takes
 from dstorch.training.data import CSV_HEADER
+from dstorch.wav import SOX_TARGET
 
 PAD = "0.15"  # seconds of silence before and after, as in a recording started by hand
 TRIM = ["1", "0.01", "-50d"]  # sox silence: cut leading quiet below -50 dB
@@ -88,7 +88,7 @@ def _render_group(engine: Engine, group: list[Take], data_dir: Path, language: s
 def _finish(raw: Path, target: Path, effects: list[str], gain: float) -> None:
     """raw -> target: effects, silence trimmed and padded, peak at `gain` dBFS (atomic)."""
     with atomic_target(target) as tmp:
-        command = ["sox", "-R", "-V1", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16"]
+        command = ["sox", "-R", "-V1", str(raw), *SOX_TARGET]
         command += ["-e", "signed-integer", str(tmp), *effects, "gain", "-n", "-1"]
         command += ["silence", *TRIM, "reverse", "silence", *TRIM, "reverse"]
         command += ["gain", "-n", str(gain), "pad", PAD, PAD]
