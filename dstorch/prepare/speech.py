@@ -18,7 +18,6 @@ training they teach the model to answer nothing.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ from dstorch.datafiles import (
 from dstorch.features import SAMPLE_RATE
 from dstorch.fs import atomic_target, atomic_write
 from dstorch.prepare import phrases
-from dstorch.prepare.split import FEW_VOICES
+from dstorch.prepare.split import FEW_VOICES, seeded_key
 from dstorch.prepare.synthetic.catalog import Choice, choose
 from dstorch.prepare.synthetic.plan import plan_sentences
 from dstorch.prepare.synthetic.render import render_takes
@@ -100,21 +99,17 @@ def split_voices(choices: list[Choice], seed: int) -> tuple[list[Choice], list[C
         name = choice.engine.name
         if len(choice.voices) < FEW_VOICES and any(len(v) > 1 for v in choice.voices.values()):
             pairs = [(b, v) for b, variants in choice.voices.items() for v in variants]
-            order = sorted(pairs, key=lambda p: _draw(seed, name, p[1]))
+            order = sorted(pairs, key=lambda p: seeded_key(seed, name, p[1]))
             n_kept = math.ceil(len(order) / RESERVED_EVERY)
             kept.append(_choice(choice, order[:n_kept]))
             train.append(_choice(choice, order[n_kept:]))
             continue
-        bases = sorted(choice.voices, key=lambda b: _draw(seed, name, b))
+        bases = sorted(choice.voices, key=lambda b: seeded_key(seed, name, b))
         n_kept = math.ceil(len(bases) / RESERVED_EVERY) if len(bases) > 1 else 0
         if n_kept:
             kept.append(Choice(choice.engine, {b: choice.voices[b] for b in bases[:n_kept]}))
         train.append(Choice(choice.engine, {b: choice.voices[b] for b in bases[n_kept:]}))
     return train, kept or train
-
-
-def _draw(seed: int, engine: str, voice: str) -> bytes:
-    return hashlib.sha256(f"{seed}:{engine}:{voice}".encode()).digest()
 
 
 def _choice(choice: Choice, pairs: list[tuple[str, str]]) -> Choice:

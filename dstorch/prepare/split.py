@@ -25,7 +25,7 @@ from dstorch.training.data import CSV_HEADER
 FEW_VOICES = 4
 
 
-def _draw(seed: int, *parts: str) -> str:
+def seeded_key(seed: int, *parts: str) -> str:
     """A seeded, order-independent sort key: adding files never reshuffles the others."""
     return hashlib.sha256(":".join([str(seed), *parts]).encode()).hexdigest()
 
@@ -37,7 +37,9 @@ def allocate(sizes: dict[str, int], fraction: float, caps: dict[str, int], seed:
         total = 1  # a tiny data set still gets one held-out take where a command can spare it
     counts = {c: min(int(sizes[c] * fraction), caps[c]) for c in sizes}
     # Largest remainder first; ties go to commands with more takes, then a seeded draw.
-    order = sorted(sizes, key=lambda c: (-(sizes[c] * fraction % 1), -sizes[c], _draw(seed, c)))
+    order = sorted(
+        sizes, key=lambda c: (-(sizes[c] * fraction % 1), -sizes[c], seeded_key(seed, c))
+    )
     remaining = total - sum(counts.values())
     while remaining > 0 and any(counts[c] < caps[c] for c in order):
         for c in order:
@@ -157,7 +159,7 @@ def _per_take(entries: list[Entry], dev_fraction: float, test_fraction: float, s
     for command, group in by_command.items():
         have = {s: sum(e.split == s for e in group) for s in SPLITS}
         fresh = sorted(
-            (e for e in group if not e.split), key=lambda e: _draw(seed, e.sha256, e.source)
+            (e for e in group if not e.split), key=lambda e: seeded_key(seed, e.sha256, e.source)
         )
         _fill(fresh, have, dev[command], test[command])
 
@@ -193,7 +195,7 @@ def _hold_out_groups(
         s: _quota(len(entries), f) for s, f in (("test", test_fraction), ("dev", dev_fraction))
     }
     fresh_train = []
-    for name in sorted(new, key=lambda g: _draw(seed, "voice", g)):
+    for name in sorted(new, key=lambda g: seeded_key(seed, "voice", g)):
         takes, says = groups[name], Counter(e.id for e in groups[name])
         free = in_train > 1 and 2 * len(takes) <= len(entries)
         free = free and all(cover[c] > n for c, n in says.items())

@@ -9,22 +9,18 @@ voice or command leaves most other picks alone, and re-planning gives the same t
 
 from __future__ import annotations
 
-import hashlib
 import random
 
+from dstorch.prepare.split import seeded_key
 from dstorch.prepare.synthetic.base import PITCHES, RATES, Take
 from dstorch.prepare.synthetic.catalog import Choice
 
 GAINS = (-2.0, -4.0, -6.0, -9.0, -12.0)  # dBFS peaks, like near and far microphones
 
 
-def _draw(seed: int, *parts: str) -> str:
-    return hashlib.sha256(":".join([str(seed), *parts]).encode()).hexdigest()
-
-
 def _shares(total: int, names: list[str], seed: int, *context: str) -> dict[str, int]:
     """`total` split as evenly as possible; the remainder goes to names in draw order."""
-    order = sorted(names, key=lambda n: _draw(seed, *context, n))
+    order = sorted(names, key=lambda n: seeded_key(seed, *context, n))
     base, extra = divmod(total, len(names)) if names else (0, 0)
     return {n: base + (i < extra) for i, n in enumerate(order)}
 
@@ -49,7 +45,7 @@ def _pick(choice: Choice, base: str, count: int, command: str, text: str, seed: 
     """`count` takes of one base voice: the lowest draws over variants x rates x pitches."""
     name = choice.engine.name
     grid = [
-        (_draw(seed, command, name, voice, str(rate), str(pitch)), voice, rate, pitch)
+        (seeded_key(seed, command, name, voice, str(rate), str(pitch)), voice, rate, pitch)
         for voice in choice.voices[base]
         for rate in RATES
         for pitch in PITCHES
