@@ -15,7 +15,7 @@ from dstorch.alphabet import DataError
 from dstorch.features import SAMPLE_RATE
 
 TARGET_FORMAT = (SAMPLE_RATE, 1, 2)  # (Hz, channels, bytes per sample)
-# sox's output options for TARGET_FORMAT (before the output file name)
+# sox's output options for TARGET_FORMAT, signed PCM (before the output file name)
 SOX_TARGET = (
     "-r",
     str(TARGET_FORMAT[0]),
@@ -23,6 +23,8 @@ SOX_TARGET = (
     str(TARGET_FORMAT[1]),
     "-b",
     str(8 * TARGET_FORMAT[2]),
+    "-e",
+    "signed-integer",
 )
 
 

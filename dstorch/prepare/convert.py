@@ -154,8 +154,6 @@ def _with_sox(src: Path, dst: Path) -> str:
             "-t",
             "wav",
             *SOX_TARGET,
-            "-e",
-            "signed-integer",
             str(tmp),
         ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)

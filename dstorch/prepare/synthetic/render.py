@@ -89,7 +89,7 @@ def _finish(raw: Path, target: Path, effects: list[str], gain: float) -> None:
     """raw -> target: effects, silence trimmed and padded, peak at `gain` dBFS (atomic)."""
     with atomic_target(target) as tmp:
         command = ["sox", "-R", "-V1", str(raw), *SOX_TARGET]
-        command += ["-e", "signed-integer", str(tmp), *effects, "gain", "-n", "-1"]
+        command += [str(tmp), *effects, "gain", "-n", "-1"]
         command += ["silence", *TRIM, "reverse", "silence", *TRIM, "reverse"]
         command += ["gain", "-n", str(gain), "pad", PAD, PAD]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
