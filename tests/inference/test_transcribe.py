@@ -8,13 +8,13 @@ import io
 import json
 import shutil
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import ENGLISH, FIXTURES_DIR, ROOT, load_clip, random_model
+from training_helpers import write_wav
 
 from dstorch.cli import main
 from dstorch.decoder.native import KernelBeamSearch
@@ -44,13 +44,6 @@ def sharp_pbmm(tmp_path_factory, sharp_model) -> Path:
     from dstorch.export import export_model
 
     return export_model(sharp_model, Alphabet(ENGLISH), tmp_path_factory.mktemp("m"), "sharp")[1]
-
-
-def write_wav(path: Path, pcm: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return path
 
 
 def test_stream_in_uneven_chunks_equals_whole_buffer(sharp_pbmm: Path) -> None:

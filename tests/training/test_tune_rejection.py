@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import ENGLISH, load_clip
 from decoder_helpers import soft
+from training_helpers import write_wav
 
 from dstorch.lm.scorer import Scorer, ScorerError, build_scorer, find_kenlm_bin, read_scorer
 from dstorch.rejection import Gate, Tally, gate_path
@@ -112,14 +111,6 @@ def test_the_garbage_path_wins_where_negatives_spell_other_words(dev: DevSet, tm
 
 
 # --- the job's scorer stage with dev negatives ---------------------------------------------
-
-
-def write_wav(path: Path, pcm: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.astype("<i2").tobytes())
 
 
 @pytest.fixture
