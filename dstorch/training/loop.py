@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,12 @@ from dstorch.training import checkpoint as ckpt
 from dstorch.training import consistency, pretrained
 from dstorch.training.averaging import WeightAverage
 from dstorch.training.checkpoint import TrainState
-from dstorch.training.data import FeatureCache, bucketed_batches, collate, read_csvs
+from dstorch.training.data import Batch, FeatureCache, bucketed_batches, collate, read_csvs
 from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
 from dstorch.training.finite import check_finite, check_weights
 from dstorch.training.noisy import dev_conditions
+from dstorch.training.prefetch import Job, Prefetcher, plan
 from dstorch.training.stop import GracefulStop
 
 
@@ -222,6 +224,7 @@ class Session:
     speech_set: list = ()  # --speech_files: speech_part of it joins each epoch
     average: WeightAverage | None = None  # --ema_decay
     last_save: float = 0.0
+    prefetcher: Prefetcher | None = None  # makes the batches; set by train()
 
     def averaged(self):
         """Inside: the model holds the weights dev loss and best.pt stand for."""
@@ -305,14 +308,20 @@ def setup(config: TrainConfig) -> Session:
     )
 
 
-def train_step(s: Session, batch_samples: list, features) -> float:
-    """One optimizer step on a global batch, the loss being its mean per-sample CTC loss
-    (with --consistency_weight: over two views of each clip, plus their consistency);
-    -> the CTC loss summed over this rank's shard."""
-    shard = s.group.shard(batch_samples)
+def make_batch(s: Session, job: Job) -> Batch:
+    """This rank's part of a global batch, its features computed (in a prefetch worker)."""
+    shard = s.group.shard(job.samples)
     # A rank with an empty shard (a last batch smaller than the world) still runs forward
     # and backward, weighted 0: DDP's gradient all-reduce needs every rank.
-    batch = collate(s.views.samples(shard or batch_samples[:1]), features)
+    features = s.features_at(job.epoch, job.position, job.n_batches)
+    return collate(s.views.samples(shard or job.samples[:1]), features)
+
+
+def train_step(s: Session, batch_samples: list, batch: Batch) -> float:
+    """One optimizer step on a global batch (`batch`: make_batch's), the loss being its mean
+    per-sample CTC loss (with --consistency_weight: over two views of each clip, plus their
+    consistency); -> the CTC loss summed over this rank's shard."""
+    shard = s.group.shard(batch_samples)
     losses, log_probs = forward_losses(s.trainer, batch, s.device, s.amp)
     ctc, objective = s.views.losses(losses, log_probs, batch.input_lengths.to(s.device))
     weight = s.group.scale(len(batch_samples)) if shard else 0.0
@@ -342,14 +351,15 @@ def run_epoch(s: Session, stop: GracefulStop) -> bool:
     desc = f"Epoch {state.epoch + 1}/{config.epochs}"
     bar = tqdm(batches, desc=desc, unit="batch", disable=not group.is_main)
     bar.update(state.batch_in_epoch)
+    todo = [Job(state.epoch, i, len(batches), b) for i, b in enumerate(batches)]
+    todo = todo[state.batch_in_epoch :]
     stopped = False
     with bar:  # closed before an error is printed, not after it
-        for batch_samples in batches[state.batch_in_epoch :]:
-            features = s.features_at(state.epoch, state.batch_in_epoch, len(batches))
-            local = train_step(s, batch_samples, features)
+        for job, batch in zip(todo, s.prefetcher.batches(todo), strict=True):
+            local = train_step(s, job.samples, batch)
             due = group.is_main and time.monotonic() - s.last_save >= config.checkpoint_secs
             total, stops, saves = group.sum(local, stop.requested, due)
-            value = total / len(batch_samples)
+            value = total / len(job.samples)
             check_finite(value, "training loss", config, state)
             record_step(s, value)
             bar.update(1)
@@ -377,6 +387,7 @@ def train(
         stop = stop or scope.enter_context(GracefulStop())
         s = setup(config)
         scope.callback(s.group.close)
+        s.prefetcher = scope.enter_context(Prefetcher(partial(make_batch, s), plan(s.device)))
         if on_setup:
             on_setup()
         return _train_loop(config, s, stop, on_epoch)
