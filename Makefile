@@ -138,8 +138,9 @@ lint: ## ruff lint and format check
 format: ## ruff format the code
 	$(VENV)/bin/ruff format dstorch tests scripts
 
-bench: ## Training throughput/MFU (bf16 on a GPU); our transcription and start-up vs the official client (same run); make listen latency
+bench: ## Training throughput/MFU (bf16 on a GPU); epoch time with batches made ahead vs not; our transcription and start-up vs the official client (same run); make listen latency
 	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_epochs.py
 	$(PYTHON) scripts/bench_transcribe.py
 	$(PYTHON) scripts/bench_startup.py
 	$(PYTHON) scripts/bench_listen.py

@@ -83,13 +83,22 @@ def stretch(audio: np.ndarray, speed: float, frame: int = 512) -> np.ndarray:
         natural = padded[start + hop : start + hop + frame]  # what would follow seamlessly
         nominal = tol + int(round((k + 1) * hop * speed))
         region = padded[nominal - tol : nominal + tol + frame]
-        # numpy's own: scipy's correlate spends longer choosing a method than correlating.
-        scores = np.correlate(region, natural, mode="valid")  # [2 * tol + 1]
-        shift = int(np.argmax(scores)) - tol
+        shift = _best_lag(region, natural) - tol
     # Output sample j belongs to input sample j * speed; the first half frame only has one
     # (rising) window, so divide by the summed windows where they are not ~0.
     out = np.where(norm > 1e-3, out / np.maximum(norm, 1e-3), 0.0)
     return out[:n_out]
+
+
+def _best_lag(region: np.ndarray, frame: np.ndarray) -> int:
+    """The lag in [0, len(region) - len(frame)] where `frame` correlates best with `region`:
+    searched on every second sample (a quarter of the work; speech alignment lives below
+    4 kHz), then refined one sample either side at full rate. numpy's correlate: scipy's
+    spent longer choosing a method than correlating."""
+    coarse = 2 * int(np.argmax(np.correlate(region[::2], frame[::2], mode="valid")))
+    low, high = max(coarse - 1, 0), min(coarse + 1, len(region) - len(frame))
+    near = region[low : high + len(frame)]
+    return low + int(np.argmax(np.correlate(near, frame, mode="valid")))
 
 
 def pitch_shift(audio: np.ndarray, factor: float) -> np.ndarray:

@@ -32,7 +32,7 @@ from dstorch.training.distributed import Group, Ranks, join
 from dstorch.training.evaluate import forward_losses
 from dstorch.training.finite import check_finite, check_weights
 from dstorch.training.noisy import dev_conditions
-from dstorch.training.prefetch import Job, Prefetcher, plan
+from dstorch.training.prefetch import Job, Plan, Prefetcher, plan
 from dstorch.training.stop import GracefulStop
 
 
@@ -377,17 +377,21 @@ def train(
     on_epoch: Callable[[TrainState], None] | None = None,
     stop: GracefulStop | None = None,
     on_setup: Callable[[], object] | None = None,
+    prefetch: Plan | None = None,
 ) -> TrainResult:
     """Train until `config.epochs`, early stop, or a stop signal. `on_epoch(state)` is
     called after every finished epoch (the job uses it to publish progress), `on_setup()`
     once the data and model are ready. `stop`: the caller's stop flag (the job installs
     one for all its phases); without it, one is installed here before setup starts, so a
-    signal during setup (feature statistics can take minutes) is never lost."""
+    signal during setup (feature statistics can take minutes) is never lost. `prefetch`:
+    who makes the batches (`make bench`'s comparison); None: prefetch.plan's choice."""
     with contextlib.ExitStack() as scope:
         stop = stop or scope.enter_context(GracefulStop())
         s = setup(config)
         scope.callback(s.group.close)
-        s.prefetcher = scope.enter_context(Prefetcher(partial(make_batch, s), plan(s.device)))
+        s.prefetcher = scope.enter_context(
+            Prefetcher(partial(make_batch, s), prefetch or plan(s.device))
+        )
         if on_setup:
             on_setup()
         return _train_loop(config, s, stop, on_epoch)
