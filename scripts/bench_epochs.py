@@ -1,5 +1,5 @@
-"""Epoch time of the default run on the example (`make bench`): the trainer making each
-batch itself, against batches made ahead in a worker; ratios from this one run.
+"""Epoch time of the default run (`make bench`; the example on a fresh clone): the trainer
+making each batch itself, against batches made ahead in a worker; ratios from this run.
 
     python scripts/bench_epochs.py [--epochs 3] [--keep FOLDER]
 """

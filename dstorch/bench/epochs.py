@@ -1,10 +1,10 @@
 """Epoch time of the default run: the trainer making every batch itself between steps,
 against batches made ahead in a worker (dstorch.training.prefetch), measured in one run.
 
-The example project (its recordings, commands.csv and configuration.env) is prepared once
-in a scratch folder as `make` prepares it, with every default (synthetic takes, speech that
-is no command, augmentation, two views); then trained from scratch for a few epochs each
-way, from the same seed on the same data, one after the other.
+The project's recordings, commands.csv and configuration.env (the shipped example on a
+fresh clone) are prepared once in a scratch folder as `make` prepares them (synthetic takes,
+speech that is no command, augmentation, two views); then trained from scratch for a few
+epochs each way, from the same seed on the same data, one after the other.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class EpochTiming:
 
 
 def prepared_example(project: Path, folder: Path) -> TrainConfig:
-    """The example of `project` copied into `folder` and prepared with every default."""
+    """The recordings and configuration of `project` copied into `folder` and prepared."""
     from dstorch.prepare import prepare
 
     config = PipelineConfig.load(project / ENV_FILE, {}, root=project)

@@ -89,3 +89,17 @@ def test_threads_are_given_back():
     with Prefetcher(made, Plan(1, 1)):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def blas_threads(job: Job) -> list[int]:
+    import threadpoolctl
+
+    return [pool["num_threads"] for pool in threadpoolctl.threadpool_info()]
+
+
+def test_a_worker_keeps_to_one_blas_thread():
+    import numpy  # noqa: F401  (loads its BLAS, as the augmentations do)
+
+    with Prefetcher(blas_threads, Plan(1, None)) as prefetcher:
+        (pools,) = prefetcher.batches(jobs(0, 1))
+    assert pools and set(pools) == {1}
