@@ -224,6 +224,7 @@ class Session:
     speech_set: list = ()  # --speech_files: speech_part of it joins each epoch
     average: WeightAverage | None = None  # --ema_decay
     last_save: float = 0.0
+    augmented: bool = False  # --augment: every batch is new work (else features are cached)
     prefetcher: Prefetcher | None = None  # makes the batches; set by train()
 
     def averaged(self):
@@ -303,6 +304,7 @@ def setup(config: TrainConfig) -> Session:
         # Without augmentation both views would be the same clip: twice the work, no term.
         views=consistency.Views(config.consistency_weight if augmenter else 0.0),
         speech_set=speech_set,
+        augmented=bool(augmenter),
         average=weight_average(config, model, saved),
         last_save=time.monotonic(),
     )
@@ -384,14 +386,14 @@ def train(
     once the data and model are ready. `stop`: the caller's stop flag (the job installs
     one for all its phases); without it, one is installed here before setup starts, so a
     signal during setup (feature statistics can take minutes) is never lost. `prefetch`:
-    who makes the batches (`make bench`'s comparison); None: prefetch.plan's choice."""
+    who makes the batches (`make bench`'s comparison); None: prefetch.plan's choice with
+    augmentation, else the trainer (cached features: nothing to make ahead)."""
     with contextlib.ExitStack() as scope:
         stop = stop or scope.enter_context(GracefulStop())
         s = setup(config)
         scope.callback(s.group.close)
-        s.prefetcher = scope.enter_context(
-            Prefetcher(partial(make_batch, s), prefetch or plan(s.device))
-        )
+        how = prefetch or (plan(s.device) if s.augmented else Plan(0, None))
+        s.prefetcher = scope.enter_context(Prefetcher(partial(make_batch, s), how))
         if on_setup:
             on_setup()
         return _train_loop(config, s, stop, on_epoch)
