@@ -18,9 +18,13 @@ from pathlib import Path
 
 import torch
 
+from dstorch.alphabet import load_alphabet
 from dstorch.config import PipelineConfig, TrainConfig
 from dstorch.config.pipeline import ENV_FILE
 from dstorch.datafiles import ORIGINAL_DIR
+from dstorch.prepare import prepare
+from dstorch.training.data import read_csvs
+from dstorch.training.loop import epoch_batches, read_speech, train
 from dstorch.training.prefetch import Plan, plan
 
 
@@ -40,8 +44,6 @@ class EpochTiming:
 
 def prepared_example(project: Path, folder: Path) -> TrainConfig:
     """The recordings and configuration of `project` copied into `folder` and prepared."""
-    from dstorch.prepare import prepare
-
     config = PipelineConfig.load(project / ENV_FILE, {}, root=project)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copytree(project / config.original_dir, folder / ORIGINAL_DIR, dirs_exist_ok=True)
@@ -55,10 +57,6 @@ def prepared_example(project: Path, folder: Path) -> TrainConfig:
 
 def time_epochs(config: TrainConfig, label: str, how: Plan, epochs: int) -> EpochTiming:
     """Train `epochs` epochs from scratch the way `how` says; the time of each."""
-    from dstorch.alphabet import load_alphabet
-    from dstorch.training.data import read_csvs
-    from dstorch.training.loop import epoch_batches, read_speech, train
-
     config = dataclasses.replace(config, epochs=epochs, load_checkpoint=False, early_stop=False)
     shutil.rmtree(config.checkpoint_dir, ignore_errors=True)
     marks: list[float] = []

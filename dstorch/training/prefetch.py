@@ -1,8 +1,8 @@
 """Training batches made ahead in worker processes while the model trains on the current one.
 
 Why: augmenting a clip (time-stretch, rooms, noise) and computing its features is numpy and
-scipy on one core, and on the example it took two thirds of an epoch on a 2-core machine,
-with the training step waiting. A worker forked from the trainer makes the next batches
+scipy on one core, and on the example it took two thirds of an epoch on a 2-core machine
+(now, made cheaper, about as long as the step), with the training step waiting. A worker forked from the trainer makes the next batches
 while the step runs; on the CPU the step keeps the other cores (`plan`).
 
 A batch's features depend only on (epoch, position in the epoch, its clips)
@@ -55,9 +55,10 @@ def plan(device: torch.device, environ: dict | None = None) -> Plan:
 
     The cores are shared by the processes torchrun started on this machine
     (LOCAL_WORLD_SIZE). On a GPU the step hardly needs them, so most make batches. On the
-    CPU one worker, and the step keeps the rest: both at once on 2 cores made an epoch of
-    the example 28% shorter than the step alone on both with the features in between
-    (docs/experiments.md#speed); with a single core there is nothing to overlap.
+    CPU one worker, and the step keeps the rest: on 2 cores an epoch of the example took
+    6.6 s, against 7.8 with the trainer making the batches between steps on both cores,
+    9 with two threads for the step beside the worker, 7 with two workers
+    (docs/experiments.md#speed). With a single core there is nothing to overlap.
     """
     env = os.environ if environ is None else environ
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
