@@ -2,8 +2,9 @@
 
 Why: augmenting a clip (time-stretch, rooms, noise) and computing its features is numpy and
 scipy on one core, and on the example it took two thirds of an epoch on a 2-core machine
-(now, made cheaper, about as long as the step), with the training step waiting. A worker forked from the trainer makes the next batches
-while the step runs; on the CPU the step keeps the other cores (`plan`).
+(now, made cheaper, about as long as the step), with the training step waiting. A worker
+forked from the trainer makes the next batches while the step runs; on the CPU the step
+keeps the other cores (`plan`).
 
 A batch's features depend only on (epoch, position in the epoch, its clips)
 (`dstorch.augment.core`), so a batch made in a worker is the batch the trainer would have
@@ -56,8 +57,9 @@ def plan(device: torch.device, environ: dict | None = None) -> Plan:
     The cores are shared by the processes torchrun started on this machine
     (LOCAL_WORLD_SIZE). On a GPU the step hardly needs them, so most make batches. On the
     CPU one worker, and the step keeps the rest: on 2 cores an epoch of the example took
-    6.6 s, against 7.8 with the trainer making the batches between steps on both cores,
-    9 with two threads for the step beside the worker, 7 with two workers
+    5.8 s, against 8.1 with the trainer making the batches between steps on both cores;
+    before the workers kept to one BLAS thread, 9 with two threads for the step beside the
+    worker, 7 with two workers against 6.6 with one
     (docs/experiments.md#speed). With a single core there is nothing to overlap.
     """
     env = os.environ if environ is None else environ
