@@ -1,10 +1,10 @@
 """Epoch time of the default run: the trainer making every batch itself between steps,
 against batches made ahead in a worker (dstorch.training.prefetch), measured in one run.
 
-The project's recordings, commands.csv and configuration.env (the shipped example on a
-fresh clone) are prepared once in a scratch folder as `make` prepares them (synthetic takes,
-speech that is no command, augmentation, two views); then trained from scratch for a few
-epochs each way, from the same seed on the same data, one after the other.
+The project's recordings (the shipped example on a fresh clone) are prepared once into a
+scratch folder as `make` prepares them, with its configuration.env (synthetic takes, speech
+that is no command, augmentation, two views); then trained from scratch for a few epochs
+each way, from the same seed on the same data, one after the other.
 """
 
 from __future__ import annotations
@@ -18,13 +18,10 @@ from pathlib import Path
 
 import torch
 
-from dstorch.alphabet import load_alphabet
 from dstorch.config import PipelineConfig, TrainConfig
 from dstorch.config.pipeline import ENV_FILE
-from dstorch.datafiles import ORIGINAL_DIR
 from dstorch.prepare import prepare
-from dstorch.training.data import read_csvs
-from dstorch.training.loop import epoch_batches, read_speech, train
+from dstorch.training.loop import train
 from dstorch.training.prefetch import Plan, plan
 
 
@@ -43,15 +40,10 @@ class EpochTiming:
 
 
 def prepared_example(project: Path, folder: Path) -> TrainConfig:
-    """The recordings and configuration of `project` copied into `folder` and prepared."""
+    """`project`'s recordings prepared into `folder`/data (the project is only read)."""
     config = PipelineConfig.load(project / ENV_FILE, {}, root=project)
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(project / config.original_dir, folder / ORIGINAL_DIR, dirs_exist_ok=True)
-    shutil.copy(project / config.commands_csv, folder / Path(config.commands_csv).name)
-    shutil.copy(project / ENV_FILE, folder / ENV_FILE)
-    config = PipelineConfig.load(folder / ENV_FILE, {}, root=folder)
     config = dataclasses.replace(config, data_dir=str(folder / "data"))
-    prepare(config, folder, echo=lambda line: None)
+    prepare(config, project, echo=lambda line: None)
     return config.train_config(config.data_dir, str(folder / "ck"), str(folder / "model"))
 
 
@@ -66,9 +58,7 @@ def time_epochs(config: TrainConfig, label: str, how: Plan, epochs: int) -> Epoc
         on_setup=lambda: marks.append(time.monotonic()),
         prefetch=how,
     )
-    alphabet = load_alphabet(config.alphabet_config_path, config.bytes_output_mode)
-    clips = read_csvs(config.train_files, alphabet, silent=True)
-    batches = len(epoch_batches(clips, config, 0, 1, read_speech(config, alphabet, len(clips))))
+    batches = result.state.step // epochs  # every epoch has the same number
     seconds = [b - a for a, b in zip(marks, marks[1:], strict=False)]
     losses = [h["dev_loss"] for h in result.state.history]
     return EpochTiming(label, how, batches, seconds, losses)

@@ -126,7 +126,7 @@ class Prefetcher(contextlib.AbstractContextManager):
     Use as a context: leaving it stops the workers and gives torch its threads back."""
 
     def __init__(self, make: Callable[[Job], Batch], how: Plan):
-        self.make, self.plan = make, how
+        self.make = make
         self._threads = torch.get_num_threads()
         self._queue = _Queue()
         self._loader = None
