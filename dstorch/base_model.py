@@ -121,6 +121,7 @@ def train_config(config: PipelineConfig, root: Path) -> TrainConfig:
         max_epoch=config.pretrain_epochs,
         general_sentences=0,  # its sentences are already everything but commands
         near_misses=0,
+        discriminative_weight=0.0,  # no commands: every sentence is its own transcript
     )
     flags = base.train_config(str(run / "data"), str(run / "checkpoints"), str(export))
     return dataclasses.replace(

@@ -10,6 +10,8 @@ on any machine: different vocal tracts, prosody and signal chain. The levers:
   it), with best.pt chosen on the dev set in rooms too (DEV_SNRS) and two views of each
   clip trained to agree (CONSISTENCY_WEIGHT); the other variants go without all three, to
   show what they bring;
+- speech that is no command in training (GENERAL_SENTENCES, NEAR_MISSES);
+- each clip trained against the commands nearest its transcript (DISCRIMINATIVE_WEIGHT);
 - the scorer: none, the open LM, or the command-strict LM (LM_MODE).
 Scorers need no retraining, so each trained model is judged with all three, and also by
 our own decoding constrained to the command sentences (`transcribe --commands`, with the
@@ -94,6 +96,8 @@ class Variant:
     # GENERAL_SENTENCES and NEAR_MISSES kept (else 0): speech that is no command in training,
     # the negatives that tune the scorer's out-of-grammar path and the gate
     speech: bool = False
+    # DISCRIMINATIVE_WEIGHT kept (else 0): each clip also trained against its nearest commands
+    rivals: bool = False
 
 
 VARIANTS = (
@@ -102,6 +106,7 @@ VARIANTS = (
     Variant("+ voice augmentation", synthetic=True, voice_augment=True),
     Variant("+ room and noise", synthetic=True, voice_augment=False, room_noise=True),
     Variant("+ speech that is no command", True, False, room_noise=True, speech=True),
+    Variant("+ commands kept apart", True, False, room_noise=True, speech=True, rivals=True),
 )
 
 
@@ -181,6 +186,7 @@ def variant_config(
         consistency_weight=base.consistency_weight if variant.room_noise else 0.0,
         general_sentences=base.general_sentences if variant.speech else 0,
         near_misses=base.near_misses if variant.speech else 0,
+        discriminative_weight=base.discriminative_weight if variant.rivals else 0.0,
     )
 
 

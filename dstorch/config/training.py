@@ -88,6 +88,14 @@ class TrainingFlags:
         COUNT,
         0.0,
     )
+    discriminative_weight: float = key(
+        "also lower the commands nearest each clip's transcript: add this weight times minus "
+        "the log posterior of the transcript among itself and its nearest commands, all "
+        "scored by CTC (MMI over rivals), so commands one word apart and near-misses are "
+        "told apart; 0: off, CTC alone as in DeepSpeech",
+        COUNT,
+        0.0,
+    )
     dev_snrs: str = key(
         "also measure the dev loss with the dev set in a simulated room with noise at these "
         "SNRs (dB, comma-separated) and average: best.pt, early stop and plateaus then favour "

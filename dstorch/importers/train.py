@@ -30,6 +30,7 @@ def train_config(pipeline: PipelineConfig, folder: Path) -> TrainConfig:
         dev_files=role_files(folder, "dev"),
         test_files=role_files(folder, "test"),
         speech_files="",  # a corpus has no speech sets (prepare writes those)
+        discriminative_weight=0.0,  # a corpus is sentences, not commands to keep apart
         dev_negative_files="",
         test_negative_files="",
         alphabet_config_path=str(folder / manifest["alphabet"]),

@@ -50,6 +50,10 @@ class Views:
     def samples(self, clips: list) -> list:
         return with_second_views(clips) if self.weight else clips
 
+    def per_clip(self, values: torch.Tensor) -> torch.Tensor:
+        """A value of every sample of `samples(clips)` -> [B]: the mean of a clip's views."""
+        return values.view(2, -1).mean(0) if self.weight else values
+
     def losses(
         self, ctc: torch.Tensor, log_probs: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,5 +62,5 @@ class Views:
         symmetric KL."""
         if not self.weight:
             return ctc, ctc
-        mean = ctc.view(2, -1).mean(0)
+        mean = self.per_clip(ctc)
         return mean, mean + self.weight * symmetric_kl(log_probs, lengths)

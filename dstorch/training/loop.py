@@ -24,7 +24,7 @@ from dstorch.augment.cache import use_data_dir
 from dstorch.config import TrainConfig
 from dstorch.features import N_CONTEXT
 from dstorch.training import checkpoint as ckpt
-from dstorch.training import consistency, pretrained
+from dstorch.training import consistency, discriminative, pretrained
 from dstorch.training.averaging import WeightAverage
 from dstorch.training.checkpoint import TrainState
 from dstorch.training.data import Batch, FeatureCache, bucketed_batches, collate, read_csvs
@@ -221,6 +221,7 @@ class Session:
     group: Group
     trainer: torch.nn.Module  # what the training forward runs: the model, or DDP over it
     views: consistency.Views  # each clip once, or twice (--consistency_weight)
+    rivals: discriminative.Rivals  # the commands each clip is kept apart from
     speech_set: list = ()  # --speech_files: speech_part of it joins each epoch
     average: WeightAverage | None = None  # --ema_decay
     last_save: float = 0.0
@@ -303,6 +304,7 @@ def setup(config: TrainConfig) -> Session:
         trainer=group.wrap(model),
         # Without augmentation both views would be the same clip: twice the work, no term.
         views=consistency.Views(config.consistency_weight if augmenter else 0.0),
+        rivals=discriminative.rivals_of(train_set, config.discriminative_weight, alphabet.blank),
         speech_set=speech_set,
         augmented=bool(augmenter),
         average=weight_average(config, model, saved),
@@ -322,10 +324,15 @@ def make_batch(s: Session, job: Job) -> Batch:
 def train_step(s: Session, batch_samples: list, batch: Batch) -> float:
     """One optimizer step on a global batch (`batch`: make_batch's), the loss being its mean
     per-sample CTC loss (with --consistency_weight: over two views of each clip, plus their
-    consistency); -> the CTC loss summed over this rank's shard."""
+    consistency; with --discriminative_weight: plus the rival commands' term); -> the CTC
+    loss summed over this rank's shard."""
     shard = s.group.shard(batch_samples)
     losses, log_probs = forward_losses(s.trainer, batch, s.device, s.amp)
-    ctc, objective = s.views.losses(losses, log_probs, batch.input_lengths.to(s.device))
+    lengths = batch.input_lengths.to(s.device)
+    ctc, objective = s.views.losses(losses, log_probs, lengths)
+    if s.rivals:
+        rivals = s.rivals.losses(losses, log_probs, lengths, batch.samples)
+        objective = objective + s.views.per_clip(rivals)
     weight = s.group.scale(len(batch_samples)) if shard else 0.0
     s.optimizer.zero_grad(set_to_none=True)
     (objective.sum() * weight).backward()

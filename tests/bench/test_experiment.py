@@ -55,8 +55,13 @@ def test_variants_turn_synthetic_voices_and_augmentation_off(tmp_path):
     indoors = without(shipped_config().augment, ROOM_SPEC_NAMES)  # only its lever adds them
     assert config.augment == f"{indoors} {VOICE_AUGMENT}"
     assert not config.speech_sets  # only its own lever adds speech that is no command
-    speech = variant_config(root, tmp_path / "c", VARIANTS[-1], ["espeak-ng"], {})
+    assert not config.discriminative_weight
+    weight = {"DSTORCH_DISCRIMINATIVE_WEIGHT": "1.5"}
+    speech = variant_config(root, tmp_path / "c", VARIANTS[-2], ["espeak-ng"], weight)
     assert speech.speech_sets and speech.general_sentences == shipped_config().general_sentences
+    assert not speech.discriminative_weight  # only its own lever keeps the commands apart
+    rivals = variant_config(root, tmp_path / "d", VARIANTS[-1], ["espeak-ng"], weight)
+    assert rivals.speech_sets and rivals.discriminative_weight == 1.5
 
 
 def test_outcome_table_has_one_row_per_outcome():
