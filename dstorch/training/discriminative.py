@@ -54,11 +54,12 @@ class Rivals:
         [B], the B samples -> [B]: weight * -log of the transcript's posterior among itself
         and its rivals, log(1 + sum_r p(r) / p(transcript)). Rivals a clip is too short to
         spell are left out."""
+        frames = lengths.tolist()  # one device sync, not one per rival
         pairs = [
             (i, self.commands[r])
             for i, s in enumerate(samples)
             for r in self.of(s.transcript)
-            if frames_needed(self.commands[r]) <= int(lengths[i])
+            if frames_needed(self.commands[r]) <= frames[i]
         ]
         if not pairs:
             return ctc.new_zeros(len(samples))
