@@ -24,6 +24,12 @@ class AlphabetError(DataError):
     pass
 
 
+def ctc_steps_needed(sequence) -> int:
+    """The fewest output steps CTC needs to spell `sequence` (text or labels): one per
+    symbol, plus a blank between two equal ones."""
+    return len(sequence) + sum(a == b for a, b in zip(sequence[:-1], sequence[1:], strict=True))
+
+
 class Alphabet:
     """Ordered output labels; the CTC blank is the extra class after the last label."""
 

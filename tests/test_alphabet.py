@@ -4,7 +4,7 @@ import struct
 
 from conftest import FIXTURES_DIR
 
-from dstorch.alphabet import Alphabet
+from dstorch.alphabet import Alphabet, ctc_steps_needed
 
 FIXTURES = FIXTURES_DIR / "clips"
 
@@ -19,3 +19,11 @@ def test_alphabet_file_round_trip(tmp_path):
 def test_alphabet_serialization_layout():
     raw = Alphabet([" ", "é"]).serialize()
     assert raw == struct.pack("<HHH", 2, 0, 1) + b" " + struct.pack("<HH", 1, 2) + "é".encode()
+
+
+def test_a_repeated_letter_needs_a_blank_between():
+    letters = Alphabet.of(list(" abcdefghijklmnopqrstuvwxyz'"))
+    assert ctc_steps_needed(letters.encode("call")) == 5
+    assert ctc_steps_needed(letters.encode("cal")) == 3
+    assert ctc_steps_needed("call") == 5  # text spells the same as its labels
+    assert ctc_steps_needed([]) == 0

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dstorch.alphabet import ctc_steps_needed
 from dstorch.config import PipelineConfig
 from dstorch.features import SAMPLE_RATE, STEP, WINDOW
 from dstorch.prepare import sources
@@ -164,8 +165,7 @@ class Processor:
                 f"{config.max_duration}; trim it or raise MAX_DURATION",
             )
         text = self.transcripts.text[entry.id]
-        # CTC needs a time step per character, plus a blank between doubled letters.
-        needed = len(text) + sum(a == b for a, b in zip(text, text[1:], strict=False))
+        needed = ctc_steps_needed(text)
         steps = max(0, 1 + (round(seconds * SAMPLE_RATE) - WINDOW) // STEP)
         if steps < needed:
             raise FileProblem(

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import torch
 
+from dstorch.alphabet import ctc_steps_needed
 from dstorch.training.evaluate import edit_distance
 
 # The commands nearest a transcript (in letters) that compete with it. The swaps that cost
 # are between near commands; a far one's posterior is ~0 and would only add CTC time.
 RIVALS = 4
-
-
-def frames_needed(labels: list[int]) -> int:
-    """The fewest output frames CTC needs to spell `labels`: a blank between repeats."""
-    return len(labels) + sum(a == b for a, b in zip(labels[:-1], labels[1:], strict=True))
 
 
 class Rivals:
@@ -59,7 +55,7 @@ class Rivals:
             (i, self.commands[r])
             for i, s in enumerate(samples)
             for r in self.of(s.transcript)
-            if frames_needed(self.commands[r]) <= frames[i]
+            if ctc_steps_needed(self.commands[r]) <= frames[i]
         ]
         if not pairs:
             return ctc.new_zeros(len(samples))

@@ -10,7 +10,7 @@ from training_helpers import make_config
 
 from dstorch.alphabet import Alphabet
 from dstorch.training.data import Sample
-from dstorch.training.discriminative import RIVALS, Rivals, frames_needed, rivals_of
+from dstorch.training.discriminative import RIVALS, Rivals, rivals_of
 from dstorch.training.loop import setup, train
 
 ALPHABET = Alphabet.of(list(" abcdefghijklmnopqrstuvwxyz'"))
@@ -44,12 +44,6 @@ def outputs(clips: int, frames: int = 40, seed: int = 0) -> torch.Tensor:
     """[clips, frames, classes] logits."""
     shape = (clips, frames, ALPHABET.blank + 1)
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def test_a_repeated_letter_needs_a_blank_between():
-    assert frames_needed(ALPHABET.encode("call")) == 5
-    assert frames_needed(ALPHABET.encode("cal")) == 3
-    assert frames_needed([]) == 0
 
 
 def test_the_rivals_are_the_nearest_commands_but_itself():
