@@ -284,9 +284,10 @@ def test_speech_sets_join_the_trainer_flags_only_when_on():
     off = shipped_config(general_sentences=0, near_misses=0).train_config("d", "c", "e")
     assert off.train_files == "d/train.csv" and not off.dev_negative_files
     assert not off.speech_files
-    on = shipped_config(general_sentences=5, near_misses=0).train_config("d", "c", "e")
+    on = shipped_config(general_sentences=5, near_misses=0, speech_per_epoch=0.5)
+    on = on.train_config("d", "c", "e")
     assert (on.train_files, on.speech_files) == ("d/train.csv", "d/speech/train.csv")
-    assert on.speech_per_epoch == 0 and "d/speech/train.csv" in on.data_files()
+    assert on.speech_per_epoch == 0.5 and "d/speech/train.csv" in on.data_files()
     assert (on.dev_negative_files, on.test_negative_files) == (
         "d/speech/dev_negatives.csv",
         "d/speech/test_negatives.csv",
