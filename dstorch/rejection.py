@@ -30,15 +30,23 @@ RIGHT, WRONG, REJECTED, FALSE_ACCEPT = "right", "wrong", "rejected", "false acce
 OUTCOMES = (RIGHT, WRONG, REJECTED, FALSE_ACCEPT)
 GATE_SUFFIX = ".gate.json"  # <MODEL_NAME>.gate.json beside <MODEL_NAME>.pbmm
 GATE_VERSION = 1
-# top confidence per second of audio, or its lead over the best other candidate
-MEASURES = ("confidence_per_second", "margin")
+# The top candidate's confidence per character of its text, per second of audio, or its lead
+# over the best other candidate. Per character first: a CTC score is roughly a sum over the
+# characters emitted, so a command that explains only part of what was said ("mirror" heard
+# in "hello mirror") scores low per character, while per second a long clip hides it.
+PER_CHARACTER, PER_SECOND, MARGIN = "confidence_per_character", "confidence_per_second", "margin"
+MEASURES = (PER_CHARACTER, PER_SECOND, MARGIN)
 GATE_CANDIDATES = 5  # candidates the gate asks for (the margin's rivals), as the probe did
 # Share of the right dev commands the gate may turn into rejections: with negatives, and
 # with dev positives only (then it removes only the least confident, and wrong commands).
 RIGHT_LOSS = 0.02
 RIGHT_LOSS_POSITIVES_ONLY = 0.01
 SECONDS_PER_HOUR = 3600.0
-GAP_BELOW = 2.0  # with no dev score below the threshold, it sits half this below the lowest
+# With no dev score below the threshold, it sits half a gap below the lowest: GAP_BELOW in a
+# confidence per second (and a margin), the same per character at a speaking rate of
+# SPOKEN_CHARACTERS_PER_SECOND ("turn on the light", 17 characters, takes about 1.1 s).
+GAP_BELOW = 2.0
+SPOKEN_CHARACTERS_PER_SECOND = 15.0
 
 
 class GateError(DstorchError, ValueError):
@@ -86,7 +94,9 @@ class Gate:
         if not candidates:
             return -math.inf
         top = candidates[0]
-        if self.measure == "confidence_per_second":
+        if self.measure == PER_CHARACTER:
+            return top.confidence / max(len(normalise(top.text)), 1)
+        if self.measure == PER_SECOND:
             return top.confidence / max(seconds, 1e-3)
         others = [c.confidence for c in candidates[1:] if normalise(c.text) != normalise(top.text)]
         return top.confidence - max(others) if others else math.inf
@@ -231,7 +241,12 @@ def gated_tally(gate: Gate, heard: Sequence[Heard]) -> Tally:
     return Tally.of(pairs, gate.commands)
 
 
-def _threshold(right: list[float], bad: list[float], max_loss: float) -> float:
+def gap_below(measure: str) -> float:
+    """GAP_BELOW in `measure`'s units."""
+    return GAP_BELOW / SPOKEN_CHARACTERS_PER_SECOND if measure == PER_CHARACTER else GAP_BELOW
+
+
+def _threshold(right: list[float], bad: list[float], max_loss: float, gap: float) -> float:
     """The lowest threshold that rejects every `bad` score that a threshold keeping all
     but `max_loss` of the `right` scores can reject, halfway between the highest bad one
     so rejected and the next score above it. No such bad score: a little below every right
@@ -240,10 +255,10 @@ def _threshold(right: list[float], bad: list[float], max_loss: float) -> float:
     caught = [s for s in bad if s < keep]
     if not caught:
         lowest = min(right)
-        return lowest - GAP_BELOW / 2 if math.isfinite(lowest) else 0.0
+        return lowest - gap / 2 if math.isfinite(lowest) else 0.0
     top = max(caught)
     above = min(s for s in right + bad if s > top)
-    return (top + above) / 2 if math.isfinite(above) else top + GAP_BELOW / 2
+    return (top + above) / 2 if math.isfinite(above) else top + gap / 2
 
 
 def calibrate(
@@ -251,14 +266,15 @@ def calibrate(
     commands: Collection[str],
     max_right_loss: float = RIGHT_LOSS,
     num_results: int = GATE_CANDIDATES,
+    measures: Sequence[str] = MEASURES,
 ) -> Gate | None:
     """The gate that turns the most wrong commands and false accepts of `heard` into
     rejections while losing at most `max_right_loss` of its right commands: for each
     measure the threshold that loss allows, then the measure that removes the most (ties:
-    fewer right lost, then the order of MEASURES). None: no right command to calibrate on."""
+    fewer right lost, then the order of `measures`). None: no right command to calibrate on."""
     commands = tuple(sorted({normalise(c) for c in commands}))
     best: tuple | None = None
-    for rank, measure in enumerate(MEASURES):
+    for rank, measure in enumerate(measures):
         probe = Gate(measure, -math.inf, num_results, commands)
         scored = [
             (
@@ -271,7 +287,8 @@ def calibrate(
         if not right:
             return None
         bad = [s for o, s in scored if o in (WRONG, FALSE_ACCEPT)]
-        gate = Gate(measure, _threshold(right, bad, max_right_loss), num_results, commands)
+        threshold = _threshold(right, bad, max_right_loss, gap_below(measure))
+        gate = Gate(measure, threshold, num_results, commands)
         removed = sum(s < gate.threshold for s in bad)
         lost = sum(s < gate.threshold for s in right)
         key = (-removed, lost, rank)

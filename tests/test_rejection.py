@@ -8,8 +8,12 @@ from dstorch.rejection import (
     FALSE_ACCEPT,
     GAP_BELOW,
     GATE_CANDIDATES,
+    MARGIN,
+    PER_CHARACTER,
+    PER_SECOND,
     REJECTED,
     RIGHT,
+    SPOKEN_CHARACTERS_PER_SECOND,
     WRONG,
     Candidate,
     Gate,
@@ -41,7 +45,7 @@ def test_outcome(answer, expected, result):
     assert outcome(answer, expected, COMMANDS) == result
 
 
-def test_gate_margin_and_per_second():
+def test_gate_margin_per_second_and_per_character():
     candidates = [Candidate("turn on the light", -10.0), Candidate("turn off the light", -14.0)]
     margin = Gate("margin", 3.0, 2, tuple(COMMANDS))
     assert margin.score(candidates, 1.0) == 4.0
@@ -52,6 +56,13 @@ def test_gate_margin_and_per_second():
     assert per_second.command(candidates, 2.0) == "turn on the light"  # -5 per second
     assert per_second.command(candidates, 1.0) is None
     assert margin.command([Candidate("turn on the", 0.0)], 1.0) is None  # not a command
+    per_character = Gate(PER_CHARACTER, -0.6, 1, tuple(COMMANDS))
+    assert per_character.score(candidates, 1.0) == pytest.approx(-10.0 / 17)  # spaces count
+    assert per_character.score([Candidate(" turn on  the light ", -10.0)], 9.0) == (
+        per_character.score(candidates, 1.0)  # the text as acted on; the clip's length aside
+    )
+    assert per_character.command(candidates, 1.0) == "turn on the light"
+    assert per_character.command([Candidate("turn on the light", -11.0)], 1.0) is None
 
 
 def test_gate_file_round_trip_and_errors(tmp_path):
@@ -93,14 +104,14 @@ def test_calibration_picks_the_measure_that_removes_the_most_within_the_loss():
     and the threshold sits halfway between the most confident bad one and the next above."""
     right = [heard(ON, -2.0 - i / 10, ON, rival=0.5 if i % 3 == 0 else 9.0) for i in range(50)]
     bad = [heard(OFF, -9.0, ON, rival=9.0), heard(ON, -12.0, None, rival=9.0)]
-    gate = calibrate(right + bad, COMMANDS, max_right_loss=0.02)
-    assert gate.measure == "confidence_per_second" and gate.num_results == GATE_CANDIDATES
+    gate = calibrate(right + bad, COMMANDS, max_right_loss=0.02, measures=(PER_SECOND, MARGIN))
+    assert gate.measure == PER_SECOND and gate.num_results == GATE_CANDIDATES
     assert gate.threshold == pytest.approx((-6.9 + -9.0) / 2)  # no right one need go
     after = gated_tally(gate, right + bad)
     assert after.as_dict() == {"right": 50, "wrong": 0, "rejected": 1, "false_accept": 0}
     # A bad clip among the right ones: one right one may go (2%), not two.
     mixed = [*right, heard(OFF, -6.85, ON, rival=9.0), heard(OFF, -6.75, ON, rival=9.0)]
-    gate = calibrate(mixed, COMMANDS, max_right_loss=0.02)
+    gate = calibrate(mixed, COMMANDS, max_right_loss=0.02, measures=(PER_SECOND, MARGIN))
     assert gate.threshold == pytest.approx((-6.85 + -6.8) / 2)
     assert gated_tally(gate, mixed).right == 49
     assert set(gate.commands) == COMMANDS
@@ -116,6 +127,28 @@ def test_calibration_on_margins_without_rivals_and_without_negatives():
     assert gated_tally(gate, right + bad).wrong == 0
     assert gated_tally(gate, right + bad).right == 20
     clean = calibrate(right, COMMANDS)
-    assert clean.measure == "confidence_per_second"
-    assert clean.threshold == pytest.approx(-1.0 - GAP_BELOW / 2)
+    assert clean.measure == PER_CHARACTER  # nothing to remove: the first measure
+    gap = GAP_BELOW / SPOKEN_CHARACTERS_PER_SECOND  # per character: a gap on its own scale
+    assert clean.threshold == pytest.approx(-1.0 / len(ON) - gap / 2)
     assert calibrate([heard(OFF, -1.0, ON)], COMMANDS) is None  # nothing right to keep
+
+
+def test_calibration_prefers_per_character_when_a_command_explains_part_of_the_clip():
+    """A short command heard in a longer phrase ("mirror" in "hello mirror") scores like a
+    whole command per second of audio, but low per character of its text: per character
+    takes those false accepts and wrong commands out, per second cannot."""
+    commands = {"mirror", "hello mirror"}
+    right = [Heard((Candidate("mirror", -3.0 - i / 10),), 1.0, "mirror") for i in range(10)]
+    right += [
+        Heard((Candidate("hello mirror", -6.0 - i / 10),), 2.0, "hello mirror") for i in range(10)
+    ]
+    absorbed = [
+        Heard((Candidate("mirror", -7.0),), 2.0, "hello mirror"),  # a wrong command
+        Heard((Candidate("mirror", -6.5),), 2.0, None),  # "of mirror": a false accept
+    ]
+    gate = calibrate(right + absorbed, commands, max_right_loss=0.02)
+    assert gate.measure == PER_CHARACTER
+    after = gated_tally(gate, right + absorbed)
+    assert after.as_dict() == {"right": 20, "wrong": 0, "rejected": 1, "false_accept": 0}
+    per_second = calibrate(right + absorbed, commands, max_right_loss=0.02, measures=(PER_SECOND,))
+    assert gated_tally(per_second, right + absorbed).error_share > 0

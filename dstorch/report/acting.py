@@ -28,7 +28,7 @@ from dstorch.rejection import MEASURES, Gate
 from dstorch.report.page import pct
 from dstorch.training.report_schema import EvaluationReport
 
-CURVE_MEASURE = MEASURES[0]  # without a gate file: top confidence per second
+CURVE_MEASURE = MEASURES[0]  # without a gate file: top confidence per character
 
 
 def acting_analysis(report: EvaluationReport) -> dict | None:
