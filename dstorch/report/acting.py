@@ -24,11 +24,11 @@ from dstorch.outcomes import (
     to_json,
     tradeoff,
 )
-from dstorch.rejection import MEASURES, Gate
+from dstorch.rejection import PER_CHARACTER, Gate
 from dstorch.report.page import pct
 from dstorch.training.report_schema import EvaluationReport
 
-CURVE_MEASURE = MEASURES[0]  # without a gate file: top confidence per character
+CURVE_MEASURE = PER_CHARACTER  # without a gate file
 
 
 def acting_analysis(report: EvaluationReport) -> dict | None:
