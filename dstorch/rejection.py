@@ -36,9 +36,9 @@ GATE_VERSION = 1
 # scores low per character, while per second the longer clip hides it.
 PER_CHARACTER, PER_SECOND, MARGIN = "confidence_per_character", "confidence_per_second", "margin"
 MEASURES = (PER_CHARACTER, PER_SECOND, MARGIN)  # a gate file may name any of them
-# What the scorer stage calibrates: per second only gate files of earlier versions use. On
-# three seeds of the confusable example (docs/acting-on-commands.md) the dev set chose it
-# over per character twice, and unseen voices then lost 9 and 12 right commands of 72.
+# What the scorer stage calibrates; per second stays for gate files of earlier versions. On
+# three seeds of the confusable example (docs/acting-on-commands.md) the dev set chose per
+# second over per character twice, and unseen voices then lost 9 and 12 right commands of 72.
 CALIBRATED = (PER_CHARACTER, MARGIN)
 GATE_CANDIDATES = 5  # candidates the gate asks for (the margin's rivals), as the probe did
 # Share of the right dev commands the gate may turn into rejections: with negatives, and
