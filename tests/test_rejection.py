@@ -122,8 +122,8 @@ def test_calibration_on_margins_without_rivals_and_without_negatives():
     Nothing below the kept right scores: the threshold goes a little below them."""
     right = [heard(ON, -1.0, ON) for _ in range(20)]  # one candidate each: margin inf
     bad = [heard(OFF, -1.0, ON, rival=0.2), heard(OFF, -1.0, ON, rival=0.4)]
-    gate = calibrate(right + bad, COMMANDS, max_right_loss=0.01)
-    assert gate.measure == "margin" and gate.threshold == pytest.approx(0.4 + GAP_BELOW / 2)
+    gate = calibrate(right + bad, COMMANDS, max_right_loss=0.01, measures=(PER_CHARACTER, MARGIN))
+    assert gate.measure == MARGIN and gate.threshold == pytest.approx(0.4 + GAP_BELOW / 2)
     assert gated_tally(gate, right + bad).wrong == 0
     assert gated_tally(gate, right + bad).right == 20
     clean = calibrate(right, COMMANDS)
@@ -152,3 +152,19 @@ def test_calibration_prefers_per_character_when_a_command_explains_part_of_the_c
     assert after.as_dict() == {"right": 20, "wrong": 0, "rejected": 1, "false_accept": 0}
     per_second = calibrate(right + absorbed, commands, max_right_loss=0.02, measures=(PER_SECOND,))
     assert gated_tally(per_second, right + absorbed).error_share > 0
+
+
+def test_calibration_keeps_a_short_command_whose_rival_is_close():
+    """A short command leads its nearest rival by less ("stop" leads "shop" by 5, "turn on
+    the light" its rival by 13): a margin threshold set on these dev clips would cut the next
+    "stop" a little less sure of itself. The scorer stage calibrates per character only."""
+    commands = {"stop", "turn on the light"}
+    right = [heard("stop", -6.0 - i / 10, "stop", rival=5.5 + i / 10) for i in range(5)]
+    right += [heard("turn on the light", -15.0, "turn on the light", rival=13.0)] * 5
+    bad = [heard("stop", -6.2, None, rival=5.0)]  # a near-miss with a close rival, confident
+    assert calibrate(right + bad, commands).measure == PER_CHARACTER
+    next_stop = heard("stop", -6.5, "stop", rival=5.2)
+    by_margin = calibrate(right + bad, commands, measures=(MARGIN,))
+    assert by_margin.command(next_stop.candidates, next_stop.seconds) is None
+    per_character = calibrate(right + bad, commands)
+    assert per_character.command(next_stop.candidates, next_stop.seconds) == "stop"
