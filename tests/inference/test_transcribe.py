@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -312,3 +313,80 @@ def test_cli_gate_adds_the_command_or_the_rejection(
     assert "command" not in record and "rejected" not in record
     code, _, err = run_cli([*base, "--gate", str(tmp_path / "nope.json")], capsys)
     assert code != 0 and "nope.json: no such gate file" in err and err.count("\n") == 1
+
+
+def _readme_example() -> str:
+    """The Python block of the README's "In your app" section."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## In your app", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _official_as_deepspeech_module(lib: Path):
+    """The official library behind the `deepspeech` Python API the README uses: its wheel
+    needs Python <= 3.9, so its calls go through dstorch's ctypes binding of the same
+    libdeepspeech.so."""
+    from types import ModuleType, SimpleNamespace
+
+    from dstorch.inference.official import OfficialModel
+
+    class Model:
+        def __init__(self, path: str):
+            self.model = OfficialModel(path, lib)
+
+        def enableExternalScorer(self, path: str) -> None:  # noqa: N802 - the client's name
+            self.model.enable_scorer(path)
+
+        def sttWithMetadata(self, audio, num_results: int):  # noqa: N802
+            found = self.model.stt_with_metadata(audio, num_results)
+            return SimpleNamespace(
+                transcripts=[
+                    SimpleNamespace(
+                        confidence=c.confidence,
+                        tokens=[SimpleNamespace(text=t.text) for t in c.tokens],
+                    )
+                    for c in found
+                ]
+            )
+
+    module = ModuleType("deepspeech")
+    module.Model = Model
+    return module
+
+
+def test_readme_gate_example_says_what_the_gate_says(
+    sharp_pbmm, tmp_path, capsys, monkeypatch, deepspeech_lib
+) -> None:
+    """The README's example, run as written against the official library, acts on the
+    command exactly when dstorch's Gate would, for every measure a gate file may name."""
+    from dstorch.inference.official import OfficialModel
+    from dstorch.rejection import MEASURES, Candidate, Gate, normalise
+
+    pcm = load_clip("speech")
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(sharp_pbmm, models / "commands.pbmm")
+    shutil.copy(SCORER, models / "commands.scorer")
+    write_wav(tmp_path / "a.wav", pcm)
+    with OfficialModel(models / "commands.pbmm", deepspeech_lib) as official:
+        official.enable_scorer(SCORER)
+        found = official.stt_with_metadata(pcm, 5)
+    candidates = [Candidate(c.text, c.confidence) for c in found]
+    said = normalise(candidates[0].text)
+    assert said, "the clip should decode to some text"
+    monkeypatch.setitem(sys.modules, "deepspeech", _official_as_deepspeech_module(deepspeech_lib))
+    monkeypatch.chdir(tmp_path)
+    Gate(MEASURES[0], -math.inf, 5, (said, "stop")).save(models / "commands.gate.json")
+    example: dict = {}
+    exec(compile(_readme_example(), "README.md", "exec"), example)  # noqa: S102
+    assert capsys.readouterr().out == f"{said}\n"
+    seconds = len(pcm) / 16000
+    for measure in MEASURES:
+        score = Gate(measure, 0.0, 5, ()).score(candidates, seconds)
+        for threshold in (score - 0.01, score + 0.01):
+            gate = Gate(measure, threshold, 5, (said, "stop"))
+            gate.save(models / "commands.gate.json")
+            example["gate"] = json.loads((models / "commands.gate.json").read_text())
+            expected = gate.command(candidates, seconds)
+            assert example["command"](pcm) == expected, (measure, threshold)
+    assert example["command"](pcm) is None  # the last gate was strict
