@@ -49,6 +49,7 @@ from dstorch.training import checkpoint as ckpt
 from dstorch.training.data import FeatureCache, read_csvs
 from dstorch.training.evaluate import Output, forward_all, score_all, summarize
 from dstorch.training.loop import pick_device
+from dstorch.training.noisy import dev_conditions
 from dstorch.training.report_schema import ScorerReport
 from dstorch.training.search import OPEN_SPACE, SEARCH_SPACES, SearchSpace, search
 from dstorch.training.tune_rejection import DevSet, calibrate_gate, tune_rejection
@@ -274,8 +275,11 @@ def _dev_set(config: TrainConfig, built: Built) -> DevSet | None:
     device = pick_device(config.device)
     model, cache = model.to(device), FeatureCache()
     outputs = forward_all(model, samples + negatives, cache, config.dev_batch_size, device, "Tune")
+    in_rooms = []
+    for features in dev_conditions(samples, config.dev_snr_list()):
+        in_rooms += forward_all(model, samples, features, config.dev_batch_size, device, "Tune")
     commands = frozenset(" ".join(line.split()) for line in built.lines if line.strip())
-    return DevSet(outputs[: len(samples)], outputs[len(samples) :], commands)
+    return DevSet(outputs[: len(samples)], outputs[len(samples) :], commands, in_rooms)
 
 
 def _tune_on_dev(

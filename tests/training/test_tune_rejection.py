@@ -13,8 +13,10 @@ from conftest import ENGLISH, load_clip
 from decoder_helpers import soft
 from training_helpers import write_wav
 
+from dstorch.decoder import beam_search
+from dstorch.decoder.base import STEP_SECONDS
 from dstorch.lm.scorer import Scorer, ScorerError, build_scorer, find_kenlm_bin, read_scorer
-from dstorch.rejection import Gate, Tally, gate_path
+from dstorch.rejection import GATE_CANDIDATES, Candidate, Gate, Heard, Tally, calibrate, gate_path
 from dstorch.training import job, tune
 from dstorch.training.data import Sample
 from dstorch.training.evaluate import Output
@@ -108,6 +110,34 @@ def test_the_garbage_path_wins_where_negatives_spell_other_words(dev: DevSet, tm
     assert notes[0].startswith(f"gate {gate.measure} >= ") and "5/5 right" in notes[0]
     positives_only = dataclasses.replace(dev, negatives=[])
     assert tune.write_gate(scorer.file.path, ENGLISH, positives_only, 64, notes) == written
+
+
+def test_the_gate_keeps_the_dev_commands_said_in_rooms(dev: DevSet, tmp_path):
+    """Dev commands in a room score lower; the gate counts them among the right commands
+    it may lose 2% of, so its threshold goes lower than the clean dev set's would. The
+    tallies stay the clean dev set's."""
+    kenlm_or_skip()
+    path = build_scorer(COMMANDS, ENGLISH, tmp_path / "s.scorer", 2.0, 2.0, mode="commands")
+    scorer = Scorer(path)
+    clean, before, _ = calibrate_gate(dev, ENGLISH, scorer, 64)
+    muffled = [
+        dataclasses.replace(o, log_probs=soft(o.sample.transcript, p=0.3)) for o in dev.positives
+    ]
+    gate, with_rooms, _ = calibrate_gate(
+        dataclasses.replace(dev, in_rooms=muffled), ENGLISH, scorer, 64
+    )
+    assert gate.threshold < clean.threshold
+    assert with_rooms.as_dict() == before.as_dict()
+    heard = [_heard(o, scorer, o.sample.transcript) for o in dev.positives + muffled]
+    heard += [_heard(o, scorer, None) for o in dev.negatives]
+    assert gate == calibrate(heard, dev.commands)
+
+
+def _heard(o: Output, scorer: Scorer, expected: str | None) -> Heard:
+    """One dev clip as the gate sees it (the scorer stage's beam, 5 candidates)."""
+    found = beam_search(o.log_probs, ENGLISH, 64, scorer, num_results=GATE_CANDIDATES)
+    candidates = tuple(Candidate(c.text, c.confidence) for c in found)
+    return Heard(candidates, len(o.log_probs) * STEP_SECONDS, expected)
 
 
 # --- the job's scorer stage with dev negatives ---------------------------------------------
