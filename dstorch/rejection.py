@@ -261,11 +261,11 @@ def lowest_kept(right: Sequence[float], share: float) -> float:
     no 2% tail, so their quantile is their lowest score, and a threshold just under the dev
     voice's commands cut a third of an unseen voice's (docs/acting-on-commands.md)."""
     empirical = sorted(right)[math.floor(share * len(right))]
-    finite = [s for s in right if math.isfinite(s)]
-    if len(finite) < 2 or statistics.stdev(finite) == 0:
+    finite = [s for s in right if math.isfinite(s)]  # a margin with no rival is +inf
+    spread = statistics.stdev(finite) if len(finite) >= 2 else 0.0
+    if spread == 0:
         return empirical
-    fitted = statistics.NormalDist(statistics.mean(finite), statistics.stdev(finite))
-    return min(empirical, fitted.inv_cdf(share))
+    return min(empirical, statistics.NormalDist(statistics.mean(finite), spread).inv_cdf(share))
 
 
 def _threshold(right: list[float], bad: list[float], max_loss: float, gap: float) -> float:
