@@ -152,6 +152,15 @@ def tune_rejection(
     return choose(points), len(points)
 
 
+def hear(
+    o: Output, expected: str | None, labels: list[str], scorer: Scorer, beam_width: int
+) -> Heard:
+    """One dev clip as the gate sees it: the decoder's GATE_CANDIDATES best -> Heard."""
+    found = beam_search(o.log_probs, labels, beam_width, scorer, num_results=GATE_CANDIDATES)
+    candidates = tuple(Candidate(c.text, c.confidence) for c in found)
+    return Heard(candidates, len(o.log_probs) * STEP_SECONDS, expected)
+
+
 def calibrate_gate(
     dev: DevSet, labels: list[str], scorer: Scorer, beam_width: int
 ) -> tuple[Gate | None, Tally | None, Tally | None]:
@@ -161,14 +170,8 @@ def calibrate_gate(
     The positives in rooms count among the right commands to keep, the negatives stay
     clean: in rooms they would add false accepts to chase, and the threshold rose on two
     models of four (docs/acting-on-commands.md)."""
-
-    def hear(o: Output, expected: str | None) -> Heard:
-        found = beam_search(o.log_probs, labels, beam_width, scorer, num_results=GATE_CANDIDATES)
-        candidates = tuple(Candidate(c.text, c.confidence) for c in found)
-        return Heard(candidates, len(o.log_probs) * STEP_SECONDS, expected)
-
-    heard = [hear(o, expected) for o, expected in dev.expected()]
-    in_rooms = [hear(o, o.sample.transcript) for o in dev.in_rooms]
+    heard = [hear(o, expected, labels, scorer, beam_width) for o, expected in dev.expected()]
+    in_rooms = [hear(o, o.sample.transcript, labels, scorer, beam_width) for o in dev.in_rooms]
     loss = RIGHT_LOSS if dev.negatives else RIGHT_LOSS_POSITIVES_ONLY
     gate = calibrate(heard + in_rooms, dev.commands, loss, GATE_CANDIDATES)
     if gate is None:

@@ -13,10 +13,8 @@ from conftest import ENGLISH, load_clip
 from decoder_helpers import soft
 from training_helpers import write_wav
 
-from dstorch.decoder import beam_search
-from dstorch.decoder.base import STEP_SECONDS
 from dstorch.lm.scorer import Scorer, ScorerError, build_scorer, find_kenlm_bin, read_scorer
-from dstorch.rejection import GATE_CANDIDATES, Candidate, Gate, Heard, Tally, calibrate, gate_path
+from dstorch.rejection import Gate, Tally, calibrate, gate_path
 from dstorch.training import job, tune
 from dstorch.training.data import Sample
 from dstorch.training.evaluate import Output
@@ -27,6 +25,7 @@ from dstorch.training.tune_rejection import (
     Point,
     calibrate_gate,
     choose,
+    hear,
     tune_rejection,
 )
 
@@ -128,16 +127,9 @@ def test_the_gate_keeps_the_dev_commands_said_in_rooms(dev: DevSet, tmp_path):
     )
     assert gate.threshold < clean.threshold
     assert with_rooms.as_dict() == before.as_dict()
-    heard = [_heard(o, scorer, o.sample.transcript) for o in dev.positives + muffled]
-    heard += [_heard(o, scorer, None) for o in dev.negatives]
+    heard = [hear(o, o.sample.transcript, ENGLISH, scorer, 64) for o in dev.positives + muffled]
+    heard += [hear(o, None, ENGLISH, scorer, 64) for o in dev.negatives]
     assert gate == calibrate(heard, dev.commands)
-
-
-def _heard(o: Output, scorer: Scorer, expected: str | None) -> Heard:
-    """One dev clip as the gate sees it (the scorer stage's beam, 5 candidates)."""
-    found = beam_search(o.log_probs, ENGLISH, 64, scorer, num_results=GATE_CANDIDATES)
-    candidates = tuple(Candidate(c.text, c.confidence) for c in found)
-    return Heard(candidates, len(o.log_probs) * STEP_SECONDS, expected)
 
 
 # --- the job's scorer stage with dev negatives ---------------------------------------------
